@@ -1,0 +1,20 @@
+/**
+ * The one place a transport registers itself: id, package, export. The demo,
+ * `--transport all`, the benchmark matrix and the docs read this list.
+ */
+export interface TransportEntry {
+  /** Transport id on the command line. */
+  readonly id: string;
+  /** Package that exports it (a dependency of this app). */
+  readonly packageName: string;
+  /** Name of the Transport export. */
+  readonly exportName: string;
+  /** Extra listen options the demo passes (a transport's own). */
+  readonly listenOptions?: Readonly<Record<string, unknown>>;
+}
+
+export const transports: readonly TransportEntry[] = [
+  { id: "pipe", packageName: "@ipc-sampler/pipe", exportName: "pipeTransport" },
+  { id: "uds", packageName: "@ipc-sampler/socket", exportName: "udsTransport" },
+  { id: "tcp", packageName: "@ipc-sampler/socket", exportName: "tcpTransport" },
+];

@@ -1,0 +1,314 @@
+/**
+ * The conformance kit: the behaviour every transport must show, written once
+ * against the core interfaces. A transport's test file calls
+ * `runConformance({...})` with its own transport; producers run as separate
+ * Node processes that import the transport's built module.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChannelError } from "../errors.js";
+import type { ListenOptions, Receiver, Transport } from "../interface.js";
+import { checksum32 } from "../checksum.js";
+import { ScenarioVerifier, monotonicNs } from "../scenario.js";
+import { fillPattern, type ProducerPlan } from "./plan.js";
+
+export { fillPattern, type ProducerPlan } from "./plan.js";
+
+export interface ConformanceTarget {
+  /** Transport id, used in test names. */
+  name: string;
+  /** The transport, used in this process to listen. */
+  transport: Transport;
+  /** URL or path of the built module producer processes import. */
+  module: string | URL;
+  /** Name of the export in `module` that is the transport. */
+  exportName: string;
+  /** Extra listen options (a transport's own, or a smaller maxMessageSize). */
+  listenOptions?: ListenOptions & Record<string, unknown>;
+  /** Skip every test, printing this reason (the machine cannot run the mechanism). */
+  skip?: string | undefined;
+  /** Names or paths that must be gone once the receiver has closed. */
+  leftovers?: (receiver: Receiver) => string[] | Promise<string[]>;
+  /** How long a producer may take at most (ms, default 30 000). */
+  producerTimeoutMs?: number;
+}
+
+const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
+
+interface ProducerRun {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  /** Resolves with the exit once the process has ended. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when a line satisfying `pred` has been printed. */
+  waitFor(pred: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+}
+
+const live = new Set<ChildProcess>();
+
+async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<ProducerRun> {
+  const admission = await receiver.admit();
+  const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
+  const child = spawn(process.execPath, [PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
+    stdio: ["ignore", "pipe", "inherit", ...admission.inherit],
+  });
+  admission.release();
+  live.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), target.producerTimeoutMs ?? 30_000);
+  const lines: Array<Record<string, unknown>> = [];
+  const watchers: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  let buffered = "";
+  child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+    buffered += text;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      for (const w of watchers.splice(0)) {
+        if (w.pred(line)) w.resolve(line);
+        else watchers.push(w);
+      }
+    }
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return {
+    child,
+    lines,
+    exit,
+    waitFor(pred) {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve) => watchers.push({ pred, resolve }));
+    },
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+async function collect(receiver: Receiver, ms = 20_000): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  await withTimeout(
+    (async () => {
+      for await (const m of receiver) out.push(m.slice());
+    })(),
+    ms,
+    "receiving",
+  );
+  return out;
+}
+
+async function verifyScenario(receiver: Receiver, producers: number, count: number, size: number, ms = 30_000) {
+  const verifier = new ScenarioVerifier(producers, count, size);
+  await withTimeout(
+    (async () => {
+      for await (const batch of receiver.batches()) {
+        const now = monotonicNs();
+        for (let i = 0; i < batch.count; i++) verifier.verify(batch.data, batch.offsets[2 * i]!, batch.offsets[2 * i + 1]!, now);
+      }
+    })(),
+    ms,
+    "receiving",
+  );
+  return verifier.report();
+}
+
+function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/** Registers the conformance suite for one transport with vitest. */
+export function runConformance(target: ConformanceTarget): void {
+  const d = target.skip ? describe.skip : describe;
+  if (target.skip) console.warn(`conformance: skipping ${target.name}: ${target.skip}`);
+
+  d(`conformance: ${target.name}`, () => {
+    const receivers: Receiver[] = [];
+    const listen = async (options: ListenOptions = {}) => {
+      const r = await target.transport.listen({ ...target.listenOptions, ...options });
+      receivers.push(r);
+      return r;
+    };
+
+    afterEach(async () => {
+      for (const c of live) c.kill("SIGKILL");
+      live.clear();
+      for (const r of receivers.splice(0)) await r.close();
+    });
+
+    it("delivers one message whole", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "raw", sizes: [100], seed: 1 });
+      const got = await collect(r);
+      expect(got).toHaveLength(1);
+      expect(Buffer.from(got[0]!)).toEqual(Buffer.from(fillPattern(new Uint8Array(100), 1)));
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("delivers an empty message", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "raw", sizes: [0, 5, 0], seed: 2 });
+      const got = await collect(r);
+      expect(got.map((m) => m.length)).toEqual([0, 5, 0]);
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("delivers the largest allowed message intact", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const max = r.maxMessageSize;
+      const p = await startProducer(r, target, { kind: "raw", sizes: [max], seed: 3 });
+      const got = await collect(r, 60_000);
+      expect(got).toHaveLength(1);
+      expect(got[0]!.length).toBe(max);
+      expect(checksum32(got[0]!)).toBe(checksum32(fillPattern(new Uint8Array(max), 3)));
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("rejects a message one byte over the limit with EMSGSIZE and sends nothing", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "oversize" });
+      const got = await collect(r);
+      expect(got.map((m) => Array.from(m))).toEqual([[1, 2, 3]]);
+      const line = await p.waitFor((l) => "oversize" in l);
+      expect(line.oversize).toMatchObject({ code: "EMSGSIZE", name: "ChannelError" });
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("delivers 10,000 messages in order", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "scenario", producerId: 0, count: 10_000, size: 64 });
+      const report = await verifyScenario(r, 1, 10_000, 64);
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("keeps per-producer order with several producers at once", async () => {
+      const r = await listen({ expectedProducers: 3 });
+      const ps = [];
+      for (let id = 0; id < 3; id++) ps.push(await startProducer(r, target, { kind: "scenario", producerId: id, count: 3_000, size: 100 }));
+      const report = await verifyScenario(r, 3, 3_000, 100);
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      for (const p of ps) expect((await p.exit).code).toBe(0);
+      expect(r.producers).toMatchObject({ closed: 3, lost: 0 });
+    });
+
+    it("ends iteration when every producer has closed", async () => {
+      const r = await listen();
+      const p = await startProducer(r, target, { kind: "scenario", producerId: 0, count: 500, size: 64 });
+      const report = await verifyScenario(r, 1, 500, 64, 20_000);
+      expect(report.ok).toBe(true);
+      expect((await p.exit).code).toBe(0);
+      expect(r.producers).toMatchObject({ closed: 1, lost: 0 });
+    });
+
+    it("reports a producer killed with SIGKILL within 1 s and never yields a partial message", async () => {
+      const lost: Array<{ error: ChannelError; at: number }> = [];
+      const r = await listen({ expectedProducers: 1, onPeerLost: (error) => lost.push({ error, at: Date.now() }) });
+      const bigSize = Math.min(r.maxMessageSize, 256 * 1024);
+      const p = await startProducer(r, target, { kind: "kill-mid", count: 200, size: 64, bigSize });
+      const sizes: number[] = [];
+      const bigSum = checksum32(fillPattern(new Uint8Array(bigSize), 7));
+      let torn = 0;
+      const verifier = new ScenarioVerifier(1, 200, 64);
+      const receiving = (async () => {
+        for await (const m of r) {
+          sizes.push(m.length);
+          if (m.length === 64) verifier.verify(m, 0, 64, monotonicNs());
+          else if (m.length !== bigSize || checksum32(m) !== bigSum) torn++;
+        }
+      })();
+      await withTimeout(p.waitFor((l) => l.ready === true), 20_000, "producer start");
+      await new Promise((res) => setTimeout(res, 30));
+      const killedAt = Date.now();
+      p.child.kill("SIGKILL");
+      await withTimeout(receiving, 10_000, "receiving after the kill");
+      expect(torn).toBe(0);
+      expect(verifier.report().problems).toEqual([]);
+      expect(sizes.filter((s) => s === 64)).toHaveLength(200);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.error).toBeInstanceOf(ChannelError);
+      expect(lost[0]!.error.code).toBe("EPEERGONE");
+      expect(lost[0]!.at - killedAt).toBeLessThan(1000);
+      expect(r.producers).toMatchObject({ lost: 1 });
+    });
+
+    it("throws the lost producer's error from iteration when no handler is set", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "kill-mid", count: 10, size: 64, bigSize: 64 });
+      await withTimeout(p.waitFor((l) => l.ready === true), 20_000, "producer start");
+      p.child.kill("SIGKILL");
+      const err = await withTimeout(
+        (async () => {
+          try {
+            for await (const _ of r) {
+              // drain
+            }
+          } catch (e) {
+            return e;
+          }
+          return undefined;
+        })(),
+        10_000,
+        "receiving",
+      );
+      expect(err).toBeInstanceOf(ChannelError);
+      expect((err as ChannelError).code).toBe("EPEERGONE");
+    });
+
+    it("rejects send with a typed error when the receiver goes away, without crashing the producer", async () => {
+      const r = await listen({ expectedProducers: 1, onPeerLost: () => {} });
+      const p = await startProducer(r, target, { kind: "until-gone", size: 64 });
+      let n = 0;
+      for await (const _ of r) {
+        if (++n >= 100) break;
+      }
+      await r.close();
+      const line = await withTimeout(p.waitFor((l) => "error" in l || "fatal" in l), 10_000, "the producer's send failing");
+      expect(line.error).toMatchObject({ name: "ChannelError" });
+      expect(["EPEERGONE", "ECLOSED"]).toContain((line.error as { code: string }).code);
+      expect(await withTimeout(p.exit, 10_000, "producer exit")).toEqual({ code: 0, signal: null });
+    });
+
+    it("leaves no resource and no descriptor behind after close", async () => {
+      const before = openFds();
+      const r = await target.transport.listen({ ...target.listenOptions, expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "scenario", producerId: 0, count: 100, size: 64 });
+      const report = await verifyScenario(r, 1, 100, 64);
+      expect(report.ok).toBe(true);
+      await p.exit;
+      const names = target.leftovers ? await target.leftovers(r) : [];
+      await r.close();
+      expect(r.closed).toBe(true);
+      if (target.leftovers) {
+        const { existsSync } = await import("node:fs");
+        expect(names.filter((n) => existsSync(n))).toEqual([]);
+      }
+      const prefix = (target.listenOptions?.prefix as string | undefined) ?? undefined;
+      if (target.transport.list) {
+        const mine = (await target.transport.list(prefix)).filter((n) => n.includes(`-${process.pid}-`));
+        expect(mine).toEqual([]);
+      }
+      // Sockets close asynchronously; give the loop a turn.
+      await new Promise((res) => setTimeout(res, 50));
+      expect(openFds()).toBeLessThanOrEqual(before);
+    });
+  });
+}

@@ -1,0 +1,22 @@
+/** What a conformance producer process does; shared by the kit and the producer script. */
+export type ProducerPlan =
+  /** Scenario messages, then close. */
+  | { kind: "scenario"; producerId: number; count: number; size: number }
+  /** Messages of these sizes filled with pattern(seed), then close. */
+  | { kind: "raw"; sizes: number[]; seed: number }
+  /** Try one message of maxMessageSize + 1, report the error, send a 3-byte marker, close. */
+  | { kind: "oversize" }
+  /** `count` scenario messages, print "ready", then large messages until killed. */
+  | { kind: "kill-mid"; count: number; size: number; bigSize: number }
+  /** Scenario messages until sending fails; report the error and exit 0. */
+  | { kind: "until-gone"; size: number };
+
+/** Deterministic bytes for raw messages, so both sides can check them. */
+export function fillPattern(target: Uint8Array, seed: number): Uint8Array {
+  let x = (seed * 2654435761 + target.length) >>> 0 || 1;
+  for (let i = 0; i < target.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    target[i] = x & 0xff;
+  }
+  return target;
+}

@@ -1,0 +1,89 @@
+/**
+ * The producer process the conformance kit starts:
+ *   node producer.js <module-url> <export-name> <address-json> <plan-json>
+ * It reports on stdout, one JSON object per line. Stdout is only the test's
+ * control channel; the messages travel over the transport under test.
+ */
+import { ChannelError } from "../errors.js";
+import type { Address, Sender, Transport } from "../interface.js";
+import { ScenarioEncoder } from "../scenario.js";
+import { fillPattern, type ProducerPlan } from "./plan.js";
+
+function report(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + "\n");
+}
+
+function describeError(err: unknown): { code: string; message: string; name: string } {
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  return { code: String(e?.code ?? "UNKNOWN"), message: String(e?.message ?? err), name: err instanceof ChannelError ? "ChannelError" : String(e?.name) };
+}
+
+async function main(): Promise<void> {
+  const [moduleUrl, exportName, addressJson, planJson] = process.argv.slice(2);
+  const mod = (await import(moduleUrl!)) as Record<string, Transport>;
+  const transport = mod[exportName!];
+  if (!transport) throw new Error(`${moduleUrl} has no export ${exportName}`);
+  const address = JSON.parse(addressJson!) as Address;
+  const plan = JSON.parse(planJson!) as ProducerPlan;
+  const sender: Sender = await transport.connect(address);
+
+  switch (plan.kind) {
+    case "scenario": {
+      const enc = new ScenarioEncoder(plan.producerId, plan.size);
+      for (let i = 0; i < plan.count; i++) {
+        if (!sender.write(enc.encode(i))) await sender.drain();
+      }
+      break;
+    }
+    case "raw": {
+      for (const size of plan.sizes) await sender.send(fillPattern(new Uint8Array(size), plan.seed));
+      break;
+    }
+    case "oversize": {
+      try {
+        sender.write(new Uint8Array(sender.maxMessageSize + 1));
+        report({ oversize: "accepted" });
+      } catch (err) {
+        report({ oversize: describeError(err) });
+      }
+      await sender.send(Uint8Array.of(1, 2, 3));
+      break;
+    }
+    case "kill-mid": {
+      const enc = new ScenarioEncoder(0, plan.size);
+      for (let i = 0; i < plan.count; i++) {
+        if (!sender.write(enc.encode(i))) await sender.drain();
+      }
+      await sender.drain();
+      report({ ready: true });
+      const big = fillPattern(new Uint8Array(plan.bigSize), 7);
+      for (;;) await sender.send(big);
+    }
+    case "until-gone": {
+      const enc = new ScenarioEncoder(0, plan.size);
+      let i = 0;
+      const deadline = Date.now() + 20_000;
+      try {
+        for (;;) {
+          await sender.send(enc.encode(i++));
+          if ((i & 1023) === 0) {
+            if (Date.now() > deadline) throw new Error("sending never failed");
+            await new Promise((r) => setTimeout(r, 1));
+          }
+        }
+      } catch (err) {
+        report({ sent: i, error: describeError(err) });
+        // The process must stay healthy: close() must not throw an unhandled error.
+        await sender.close().catch(() => {});
+        return;
+      }
+    }
+  }
+  await sender.close();
+  report({ done: true });
+}
+
+main().catch((err) => {
+  report({ fatal: describeError(err), stack: String((err as Error)?.stack ?? "") });
+  process.exitCode = 1;
+});

@@ -1,0 +1,161 @@
+import { ChannelError } from "./errors.js";
+import type { MessageBatch, ProducerCounts } from "./interface.js";
+
+const HIGH_BATCHES = 64;
+const LOW_BATCHES = 8;
+
+export interface ReceiverCoreOptions {
+  expectedProducers?: number | undefined;
+  onPeerLost?: ((error: ChannelError) => void) | undefined;
+  /** Called with true when the consumer falls behind (stop reading), false when it caught up. */
+  onPressure?: (high: boolean) => void;
+  /** Releases the transport's resources; called once by close(). */
+  close: () => Promise<void> | void;
+}
+
+/**
+ * The bookkeeping every Receiver shares, whatever carries the bytes: a queue
+ * of batches with backpressure, producer accounting, end-of-stream, and
+ * peer-lost reporting. One promise per batch, none per message.
+ */
+export class ReceiverCore {
+  private queue: Array<MessageBatch | ChannelError> = [];
+  private head = 0;
+  private waiter: ((value: void) => void) | undefined;
+  private attached = 0;
+  private closedCount = 0;
+  private lostCount = 0;
+  private high = false;
+  private isClosed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ReceiverCoreOptions) {
+    const n = options.expectedProducers;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
+      throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
+    }
+  }
+
+  get counts(): ProducerCounts {
+    return { attached: this.attached, closed: this.closedCount, lost: this.lostCount };
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Every producer has finished (closed or lost). */
+  get finished(): boolean {
+    const done = this.closedCount + this.lostCount;
+    const n = this.options.expectedProducers;
+    return n !== undefined ? done >= n : this.attached > 0 && done >= this.attached;
+  }
+
+  attach(): number {
+    return this.attached++;
+  }
+
+  push(batch: MessageBatch): void {
+    if (this.isClosed) return;
+    this.queue.push(batch);
+    this.afterPush();
+  }
+
+  producerClosed(_producer: number): void {
+    this.closedCount++;
+    this.wake();
+  }
+
+  producerLost(_producer: number, error: ChannelError): void {
+    this.lostCount++;
+    if (this.isClosed) return;
+    this.queue.push(error);
+    this.afterPush();
+  }
+
+  private afterPush(): void {
+    if (!this.high && this.queue.length - this.head > HIGH_BATCHES) {
+      this.high = true;
+      this.options.onPressure?.(true);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w();
+    }
+  }
+
+  /** Next batch, or undefined at the end. Throws a lost producer's error when no handler is set. */
+  async next(): Promise<MessageBatch | undefined> {
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const item = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as never;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        if (this.high && this.queue.length - this.head <= LOW_BATCHES) {
+          this.high = false;
+          this.options.onPressure?.(false);
+        }
+        if (item instanceof ChannelError) {
+          if (this.options.onPeerLost) {
+            this.options.onPeerLost(item);
+            continue;
+          }
+          throw item;
+        }
+        return item;
+      }
+      if (this.isClosed || this.finished) return undefined;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  batches(): AsyncIterableIterator<MessageBatch> {
+    const it: AsyncIterableIterator<MessageBatch> = {
+      next: async () => {
+        const b = await this.next();
+        return b ? { value: b, done: false } : { value: undefined, done: true };
+      },
+      return: async () => ({ value: undefined, done: true }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** The simple path: one Uint8Array per message (a view the caller may keep). */
+  messages(): AsyncIterator<Uint8Array> {
+    let batch: MessageBatch | undefined;
+    let i = 0;
+    return {
+      next: async () => {
+        while (!batch || i >= batch.count) {
+          batch = await this.next();
+          i = 0;
+          if (!batch) return { value: undefined, done: true };
+        }
+        const start = batch.offsets[2 * i]!;
+        const len = batch.offsets[2 * i + 1]!;
+        i++;
+        return { value: batch.data.subarray(start, start + len), done: false };
+      },
+      return: async () => ({ value: undefined, done: true }),
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.isClosed = true;
+    this.queue = [];
+    this.head = 0;
+    this.wake();
+    this.closing = Promise.resolve().then(() => this.options.close());
+    return this.closing;
+  }
+}

@@ -1,0 +1,320 @@
+import type { Socket } from "node:net";
+import { ChannelError, fromSystemError } from "./errors.js";
+import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
+import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
+import { ReceiverCore } from "./receiver-core.js";
+
+/**
+ * Framing over an already-open byte stream (a net.Socket wrapping a pipe,
+ * FIFO, Unix or TCP socket). It opens nothing itself: transports hand it
+ * the stream. Small messages are coalesced into large writes; many frames
+ * are parsed per read and handed out as one batch.
+ */
+
+const CHUNK = 256 * 1024;
+const HIGH_WATER = 4 * 1024 * 1024;
+const MAX_POOLED = 32;
+
+export interface StreamSenderOptions {
+  maxMessageSize: number;
+  /** Name for messages, e.g. "pipe fd 3" or "/tmp/ipcs-x.sock". */
+  resource: string;
+  /** Bytes queued in the kernel-bound write queue before write() returns false. */
+  highWaterMark?: number;
+}
+
+export class StreamSender implements Sender {
+  readonly maxMessageSize: number;
+  private chunk: Buffer;
+  private pos = 0;
+  private flushScheduled = false;
+  private failure: ChannelError | undefined;
+  private closing: Promise<void> | undefined;
+  private isClosed = false;
+  private readonly pool: Buffer[] = [];
+  private readonly highWater: number;
+  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly flushNow = () => {
+    this.flushScheduled = false;
+    this.flushChunk();
+  };
+  private readonly recycle: (buf: Buffer) => void;
+
+  constructor(private readonly socket: Socket, private readonly options: StreamSenderOptions) {
+    this.maxMessageSize = options.maxMessageSize;
+    this.highWater = options.highWaterMark ?? HIGH_WATER;
+    this.chunk = Buffer.allocUnsafeSlow(CHUNK);
+    this.recycle = (buf) => {
+      if (buf.length === CHUNK && this.pool.length < MAX_POOLED) this.pool.push(buf);
+    };
+    socket.on("error", (err) => this.fail(fromSystemError(err, "send to", options.resource)));
+    socket.on("close", () => {
+      if (!this.isClosed && !this.closing) this.fail(new ChannelError("EPEERGONE", `cannot send to ${options.resource}: the receiver went away`, { resource: options.resource }));
+    });
+    socket.on("drain", () => this.wake());
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  private fail(err: ChannelError): void {
+    if (this.failure) return;
+    this.failure = err;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.reject(err);
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0 || this.socket.writableLength > this.highWater) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.options.resource}: this sender is closed`, { resource: this.options.resource });
+  }
+
+  write(message: Uint8Array): boolean {
+    this.check();
+    const len = message.length;
+    if (len > this.maxMessageSize) {
+      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.options.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.options.resource });
+    }
+    const need = FRAME_HEADER_BYTES + len;
+    if (need > CHUNK - this.pos) {
+      this.flushChunk();
+      if (need > CHUNK) {
+        // Larger than a chunk: its own buffer, one write.
+        const big = Buffer.allocUnsafe(need);
+        writeFrameHeader(big, 0, len);
+        big.set(message, FRAME_HEADER_BYTES);
+        this.socket.write(big);
+        return this.socket.writableLength <= this.highWater;
+      }
+    }
+    writeFrameHeader(this.chunk, this.pos, len);
+    this.chunk.set(message, this.pos + FRAME_HEADER_BYTES);
+    this.pos += need;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+    return this.socket.writableLength + this.pos <= this.highWater;
+  }
+
+  private flushChunk(): void {
+    if (this.pos === 0 || this.failure) return;
+    const full = this.chunk;
+    const used = this.pos;
+    this.chunk = this.pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+    this.pos = 0;
+    this.socket.write(full.subarray(0, used), () => this.recycle(full));
+  }
+
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.flushChunk();
+    if (this.socket.writableLength <= this.highWater) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    try {
+      if (this.write(message)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.drain();
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.failure) {
+      this.isClosed = true;
+      return Promise.reject(this.failure);
+    }
+    this.closing = new Promise<void>((resolve, reject) => {
+      this.flushChunk();
+      const bye = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      writeFrameHeader(bye, 0, GOODBYE);
+      this.socket.end(bye, () => {
+        this.isClosed = true;
+        resolve();
+      });
+      this.waiters.push({ resolve: () => {}, reject });
+      this.socket.once("error", reject);
+    });
+    return this.closing;
+  }
+}
+
+/**
+ * Receives framed messages from any number of byte streams, one per
+ * producer. Used by every stream transport's Receiver.
+ */
+export class StreamReceiver implements Receiver {
+  readonly core: ReceiverCore;
+  private readonly sockets = new Set<Socket>();
+  private paused = false;
+
+  constructor(
+    readonly address: Address,
+    options: {
+      expectedProducers?: number | undefined;
+      onPeerLost?: ((e: ChannelError) => void) | undefined;
+      admit: () => Promise<Admission>;
+      cleanup: () => Promise<void> | void;
+      describe: (producer: number) => string;
+    },
+  ) {
+    this.admitImpl = options.admit;
+    this.describe = options.describe;
+    this.core = new ReceiverCore({
+      expectedProducers: options.expectedProducers,
+      onPeerLost: options.onPeerLost,
+      onPressure: (high) => this.setPaused(high),
+      close: async () => {
+        for (const s of this.sockets) s.destroy();
+        this.sockets.clear();
+        await options.cleanup();
+      },
+    });
+  }
+
+  private readonly admitImpl: () => Promise<Admission>;
+  private readonly describe: (producer: number) => string;
+
+  get maxMessageSize(): number {
+    return this.address.maxMessageSize;
+  }
+  get producers(): ProducerCounts {
+    return this.core.counts;
+  }
+  get closed(): boolean {
+    return this.core.closed;
+  }
+  admit(): Promise<Admission> {
+    return this.admitImpl();
+  }
+  batches(): AsyncIterableIterator<MessageBatch> {
+    return this.core.batches();
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.core.messages();
+  }
+  close(): Promise<void> {
+    return this.core.close();
+  }
+
+  private setPaused(high: boolean): void {
+    if (high === this.paused) return;
+    this.paused = high;
+    for (const s of this.sockets) {
+      if (high) s.pause();
+      else s.resume();
+    }
+  }
+
+  /** Starts reading one producer's stream. */
+  attach(socket: Socket): number {
+    const producer = this.core.attach();
+    const max = this.address.maxMessageSize;
+    this.sockets.add(socket);
+    let carry: Buffer | undefined; // a partial frame, header included
+    let carryFill = 0;
+    let goodbye = false;
+    let finished = false;
+    const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
+    let offsets = new Int32Array(2048);
+    const what = this.describe(producer);
+
+    const finish = (err?: ChannelError) => {
+      if (finished) return;
+      finished = true;
+      this.sockets.delete(socket);
+      socket.destroy();
+      if (goodbye && !err) this.core.producerClosed(producer);
+      else {
+        const partial = carry ? ` (a partial ${carryFill}-byte frame was discarded)` : "";
+        this.core.producerLost(
+          producer,
+          err ?? new ChannelError("EPEERGONE", `${what} went away without closing${partial}`, { producer }),
+        );
+      }
+    };
+
+    socket.on("data", (chunk: Buffer) => {
+      if (finished) return;
+      if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+      let start = 0;
+      if (carry) {
+        if (carryFill < FRAME_HEADER_BYTES) {
+          const take = Math.min(FRAME_HEADER_BYTES - carryFill, chunk.length);
+          chunk.copy(carry, carryFill, 0, take);
+          carryFill += take;
+          start = take;
+          if (carryFill < FRAME_HEADER_BYTES) return;
+          const len = readFrameHeader(carry, 0);
+          if (len === GOODBYE) {
+            carry = undefined;
+            goodbye = true;
+            if (start < chunk.length) finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+            return;
+          }
+          if (len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
+          const grown = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+          carry.copy(grown, 0, 0, FRAME_HEADER_BYTES);
+          carry = grown;
+        }
+        const take = Math.min(carry.length - carryFill, chunk.length - start);
+        chunk.copy(carry, carryFill, start, start + take);
+        carryFill += take;
+        start += take;
+        if (carryFill < carry.length) return;
+        const one = new Int32Array(2);
+        one[0] = FRAME_HEADER_BYTES;
+        one[1] = carry.length - FRAME_HEADER_BYTES;
+        this.core.push({ count: 1, data: carry, offsets: one, producer });
+        carry = undefined;
+        carryFill = 0;
+      }
+      while (start < chunk.length) {
+        parseFrames(chunk, start, chunk.length, max, offsets, parsed);
+        if (parsed.count > 0) {
+          this.core.push({ count: parsed.count, data: chunk, offsets, producer });
+          offsets = new Int32Array(offsets.length);
+        }
+        if (parsed.oversized) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${parsed.oversized} bytes, over the ${max}-byte limit`, { producer }));
+        start = parsed.consumed;
+        if (parsed.goodbye) {
+          goodbye = true;
+          if (start < chunk.length) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+          return;
+        }
+        if (parsed.count === 0 || parsed.count < offsets.length >>> 1) break;
+      }
+      if (start < chunk.length) {
+        // Keep the partial frame; size the buffer once its header is known.
+        const rest = chunk.length - start;
+        if (rest >= FRAME_HEADER_BYTES) {
+          const len = readFrameHeader(chunk, start);
+          carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+        } else {
+          carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+        }
+        chunk.copy(carry, 0, start);
+        carryFill = rest;
+      }
+    });
+    socket.on("end", () => finish());
+    socket.on("close", () => finish());
+    socket.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
+    if (this.paused) socket.pause();
+    return producer;
+  }
+}

@@ -1,0 +1,8 @@
+import { packageConfig } from "../../tsup.base";
+
+export default packageConfig({
+  index: "src/index.ts",
+  stream: "src/stream.ts",
+  conformance: "src/conformance/index.ts",
+  "conformance-producer": "src/conformance/producer.ts",
+}, { external: ["vitest"] });

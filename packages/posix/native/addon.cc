@@ -1,0 +1,9 @@
+// Entry point: one Init per POSIX family.
+#include "common.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ipc::InitPipe(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(ipc_posix, Init)

@@ -1,0 +1,80 @@
+import { createServer } from "node:net";
+import {
+  fromSystemError,
+  type Address,
+  type ConnectOptions,
+  type ListenOptions,
+  type MechanismDescriptor,
+  type Receiver,
+  type Sender,
+  type Transport,
+} from "@ipc-sampler/core";
+import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
+import { connectWithRetry } from "./connect.js";
+import { SOCKET_MAX_MESSAGE } from "./uds.js";
+
+export const tcpDescriptor: MechanismDescriptor = {
+  id: "tcp",
+  mechanism: "TCP socket",
+  kernelInterface: "socket(AF_INET, SOCK_STREAM)",
+  persistence: "process",
+  naming: "host and port",
+  direction: "duplex",
+  messageBoundaries: false,
+  copiesPerMessage: 2,
+  maxMessageSize: SOCKET_MAX_MESSAGE,
+  relatedProcessesOnly: false,
+  crossesMachines: true,
+  summary: "A stream socket on an IP address and port: the one that reaches other machines.",
+};
+
+export interface TcpAddress extends Address {
+  readonly transport: "tcp";
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TcpListenOptions extends ListenOptions {
+  /** Address to bind (default 127.0.0.1: loopback only). */
+  host?: string;
+  /** Port to bind (default 0: the kernel picks a free one). */
+  port?: number;
+}
+
+async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
+  const maxMessageSize = options.maxMessageSize ?? SOCKET_MAX_MESSAGE;
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
+  const server = createServer({ noDelay: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(fromSystemError(err, "listen on", `${host}:${port}`)));
+    server.listen({ host, port, exclusive: true }, () => resolve());
+  });
+  const bound = server.address();
+  const actualPort = typeof bound === "object" && bound ? bound.port : port;
+  const address: TcpAddress = { transport: "tcp", host, port: actualPort, maxMessageSize };
+  const receiver = new StreamReceiver(address, {
+    expectedProducers: options.expectedProducers,
+    onPeerLost: options.onPeerLost,
+    describe: (i) => `TCP producer ${i} on ${host}:${actualPort}`,
+    admit: async () => ({ address, inherit: [], release: () => {} }),
+    cleanup: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+  server.on("connection", (socket) => {
+    if (receiver.closed) return socket.destroy();
+    socket.setNoDelay(true);
+    receiver.attach(socket);
+  });
+  return receiver;
+}
+
+async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+  const a = address as TcpAddress;
+  if (a.transport !== "tcp" || typeof a.host !== "string" || !Number.isInteger(a.port)) throw new TypeError(`not a tcp address: ${JSON.stringify(address)}`);
+  const resource = `${a.host}:${a.port}`;
+  const socket = await connectWithRetry({ host: a.host, port: a.port, noDelay: true }, resource, options.timeoutMs ?? 10_000);
+  return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource });
+}
+
+export const tcpTransport: Transport<TcpListenOptions> = { descriptor: tcpDescriptor, listen, connect };
