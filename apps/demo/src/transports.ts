@@ -17,4 +17,10 @@ export const transports: readonly TransportEntry[] = [
   { id: "pipe", packageName: "@ipc-sampler/pipe", exportName: "pipeTransport" },
   { id: "uds", packageName: "@ipc-sampler/socket", exportName: "udsTransport" },
   { id: "tcp", packageName: "@ipc-sampler/socket", exportName: "tcpTransport" },
+  { id: "fifo", packageName: "@ipc-sampler/fifo", exportName: "fifoTransport" },
+  { id: "mqueue", packageName: "@ipc-sampler/mqueue", exportName: "mqueueTransport" },
+  { id: "zeromq", packageName: "@ipc-sampler/mqueue", exportName: "zeromqTransport" },
+  { id: "semaphore", packageName: "@ipc-sampler/semaphore", exportName: "semaphoreTransport" },
+  { id: "shm", packageName: "@ipc-sampler/shm", exportName: "shmTransport" },
+  { id: "mmap", packageName: "@ipc-sampler/mmap", exportName: "mmapTransport" },
 ];

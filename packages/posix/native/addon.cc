@@ -3,6 +3,9 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitPipe(env, exports);
+  ipc::InitMq(env, exports);
+  ipc::InitSem(env, exports);
+  ipc::InitFutex(env, exports);
   return exports;
 }
 

@@ -35,5 +35,8 @@ inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
 }
 
 void InitPipe(Napi::Env env, Napi::Object exports);
+void InitMq(Napi::Env env, Napi::Object exports);
+void InitSem(Napi::Env env, Napi::Object exports);
+void InitFutex(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

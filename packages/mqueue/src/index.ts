@@ -1,0 +1,2 @@
+export * from "./posix-mq.js";
+export * from "./zeromq.js";
