@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitMq(env, exports);
   ipc::InitSem(env, exports);
   ipc::InitFutex(env, exports);
+  ipc::InitPoll(env, exports);
   return exports;
 }
 

@@ -38,5 +38,6 @@ void InitPipe(Napi::Env env, Napi::Object exports);
 void InitMq(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
+void InitPoll(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

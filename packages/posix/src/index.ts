@@ -6,3 +6,4 @@ export * from "./mq.js";
 export * from "./sem.js";
 export * from "./futex.js";
 export * from "./segment.js";
+export * from "./poll.js";

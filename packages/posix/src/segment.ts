@@ -1,1 +1,186 @@
-export {};
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import {
+  ChannelError,
+  DEFAULT_PREFIX,
+  fromSystemError,
+  isProcessAlive,
+  ownerPidOf,
+  validateName,
+  validatePrefix,
+} from "@ipc-sampler/core";
+
+/** Where POSIX shared memory objects live on Linux: shm_open(3) creates files here. */
+export const SHM_DIR = "/dev/shm";
+
+interface MmapIo {
+  map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
+  sync(buffer: Buffer, offset?: number, size?: number, blocking?: boolean, invalidate?: boolean): void;
+  advise(buffer: Buffer, advise: number): void;
+  PROT_READ: number;
+  PROT_WRITE: number;
+  MAP_SHARED: number;
+  MADV_SEQUENTIAL: number;
+  MADV_WILLNEED: number;
+  PAGESIZE: number;
+}
+
+let mmapIo: MmapIo | undefined;
+function mmap(): MmapIo {
+  if (!mmapIo) mmapIo = createRequire(__filename)("mmap-io") as MmapIo;
+  return mmapIo;
+}
+
+/** The page size mappings are aligned to. */
+export function pageSize(): number {
+  return mmap().PAGESIZE;
+}
+
+/**
+ * A file mapped MAP_SHARED into this process with mmap-io: a /dev/shm object
+ * (shared memory) or a regular file (a mapped file). Every process that maps
+ * the same file sees the same bytes. The mapping lives as long as `buffer`
+ * is reachable; `close()` drops this process's file descriptor.
+ */
+export interface MappedSegment {
+  /** Full path of the backing file. */
+  readonly path: string;
+  readonly size: number;
+  /** The mapped bytes (a Buffer over the mapping; its ArrayBuffer can back Int32Array for Atomics). */
+  readonly buffer: Buffer;
+  /** msync(2): flush the mapping (or a range) to the file; `blocking` waits (MS_SYNC) instead of MS_ASYNC. */
+  sync(offset?: number, length?: number, blocking?: boolean): void;
+  /** Closes the descriptor; the mapping stays valid until `buffer` is collected. */
+  close(): void;
+  /** Removes the backing file (other processes' mappings stay valid). */
+  unlink(): void;
+}
+
+export interface SegmentOptions {
+  /** Directory of the backing file (default /dev/shm). */
+  directory?: string;
+  /** File mode when creating (default 0o600). */
+  mode?: number;
+}
+
+function resolvePath(name: string, options: SegmentOptions): string {
+  const dir = options.directory ?? SHM_DIR;
+  const bare = name.startsWith("/") && !options.directory ? name.slice(1) : name;
+  return path.join(dir, validateName(bare, "segment"));
+}
+
+function mapFd(fd: number, p: string, size: number): MappedSegment {
+  const m = mmap();
+  let buffer: Buffer;
+  try {
+    buffer = m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0);
+  } catch (err) {
+    closeSync(fd);
+    throw fromSystemError(err, "map segment", p);
+  }
+  let open = true;
+  return {
+    path: p,
+    size,
+    buffer,
+    sync(offset = 0, length = size, blocking = true) {
+      m.sync(buffer, offset, length, blocking, false);
+    },
+    close() {
+      if (open) {
+        open = false;
+        closeSync(fd);
+      }
+    },
+    unlink() {
+      try {
+        unlinkSync(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fromSystemError(err, "remove segment", p);
+      }
+    },
+  };
+}
+
+/** Creates a new segment of `size` bytes (exclusive: EEXIST if it exists), zero-filled, and maps it. */
+export function createSegment(name: string, size: number, options: SegmentOptions = {}): MappedSegment {
+  if (!Number.isInteger(size) || size <= 0) throw new RangeError(`segment size must be a positive integer; got ${size}`);
+  const p = resolvePath(name, options);
+  let fd: number;
+  try {
+    fd = openSync(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o600);
+  } catch (err) {
+    throw fromSystemError(err, "create segment", p);
+  }
+  try {
+    ftruncateSync(fd, size);
+  } catch (err) {
+    closeSync(fd);
+    try {
+      unlinkSync(p);
+    } catch {
+      // best effort
+    }
+    throw fromSystemError(err, "size segment", p);
+  }
+  return mapFd(fd, p, size);
+}
+
+/** Opens and maps an existing segment at its current size (or `size` bytes of it). */
+export function openSegment(name: string, size?: number, options: SegmentOptions = {}): MappedSegment {
+  const p = resolvePath(name, options);
+  let fd: number;
+  try {
+    fd = openSync(p, constants.O_RDWR);
+  } catch (err) {
+    throw fromSystemError(err, "open segment", p);
+  }
+  const actual = fstatSync(fd).size;
+  const want = size ?? actual;
+  if (want > actual || want <= 0) {
+    closeSync(fd);
+    throw new ChannelError("EPROTO", `cannot open segment ${p}: it is ${actual} bytes, ${want} were expected`, { resource: p });
+  }
+  return mapFd(fd, p, want);
+}
+
+export function segmentExists(name: string, options: SegmentOptions = {}): boolean {
+  return existsSync(resolvePath(name, options));
+}
+
+export function removeSegment(name: string, options: SegmentOptions = {}): void {
+  const p = resolvePath(name, options);
+  try {
+    unlinkSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fromSystemError(err, "remove segment", p);
+  }
+}
+
+/** Segment names (not paths) with this prefix in `directory` (default /dev/shm). */
+export function listSegments(prefix = DEFAULT_PREFIX, directory = SHM_DIR): string[] {
+  validatePrefix(prefix);
+  try {
+    return readdirSync(directory).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/** Removes segments with this prefix whose owner (the pid in the name) is gone; returns their names. */
+export function removeStaleSegments(prefix = DEFAULT_PREFIX, directory = SHM_DIR): string[] {
+  const removed: string[] = [];
+  for (const n of listSegments(prefix, directory)) {
+    const pid = ownerPidOf(n, prefix);
+    if (pid !== undefined && !isProcessAlive(pid)) {
+      try {
+        unlinkSync(path.join(directory, n));
+        removed.push(n);
+      } catch {
+        // raced with another cleaner
+      }
+    }
+  }
+  return removed;
+}
