@@ -1,1 +1,49 @@
-export {};
+/**
+ * A producer process of one scenario run:
+ *   node producer.js <json: entry, address, id, messages, size>
+ * Attaches, says ready, waits for "go" on stdin, sends its messages as fast as
+ * the transport takes them, closes, and reports its CPU time and peak RSS.
+ */
+import { readlinkSync } from "node:fs";
+import { ScenarioEncoder, type Address, type Transport } from "@ipc-sampler/core";
+import type { TransportEntry } from "./transports.js";
+
+interface Job {
+  entry: TransportEntry;
+  address: Address;
+  id: number;
+  messages: number;
+  size: number;
+}
+
+function emit(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + "\n");
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2]!) as Job;
+  const mod = (await import(job.entry.packageName)) as Record<string, Transport>;
+  const transport = mod[job.entry.exportName]!;
+  const sender = await transport.connect(job.address);
+  // What the kernel says the inherited descriptor is (pipe:[…] for a pipe).
+  const fd = job.address.fd;
+  const endpoint = typeof fd === "number" ? readlinkSync(`/proc/self/fd/${fd}`) : undefined;
+  const encoder = new ScenarioEncoder(job.id, job.size);
+  const go = new Promise<void>((resolve) => {
+    process.stdin.once("data", () => resolve());
+    process.stdin.once("end", () => resolve());
+  });
+  emit({ ready: true });
+  await go;
+  for (let i = 0; i < job.messages; i++) {
+    if (!sender.write(encoder.encode(i))) await sender.drain();
+  }
+  await sender.close();
+  const u = process.resourceUsage();
+  emit({ stats: { cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000, maxRssBytes: u.maxRSS * 1024, endpoint } });
+}
+
+main().catch((err) => {
+  emit({ error: String((err as Error)?.message ?? err) });
+  process.exitCode = 1;
+});
