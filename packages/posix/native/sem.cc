@@ -1,10 +1,453 @@
+// POSIX named semaphores: sem_open(3), sem_post(3), sem_trywait(3),
+// sem_clockwait(3), sem_getvalue(3), sem_close(3), sem_unlink(3).
+//
+// Non-blocking calls run on the JS thread (an uncontended sem_trywait or
+// sem_post is a user-space atomic in glibc; only a post that must wake a
+// sleeper enters the kernel). A wait that may block runs on one dedicated
+// waiter thread per handle, started on the first blocking wait and parked on
+// a condition variable while idle; it sleeps in sem_clockwait slices of at
+// most kSliceMs so that a cancel (or close) is noticed within one slice, and
+// reports back through a thread-safe function. The libuv pool is never used.
+//
+// "Marks": tryWait/wait/post optionally take (Int32Array, index, value). On
+// a successful acquire the value is stored at that index right after the
+// semaphore call, on the thread that made it; post stores the value right
+// before posting. A crash-tolerant protocol over shared memory uses this to
+// record who holds a unit, with no window longer than a few instructions.
+#include <limits.h>
+#include <semaphore.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
 #include "common.h"
 
 namespace ipc {
+namespace {
+
+constexpr long kSliceMs = 100;
+
+struct Mark {
+  int32_t* word = nullptr;
+  int32_t value = 0;
+};
+
+struct WaitResult;
+
+struct SemState {
+  sem_t* sem = SEM_FAILED;
+  std::string name;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closing = false;       // close() was called: the thread exits
+  bool cancel = false;        // the pending wait must give up
+  bool hasRequest = false;    // a wait request is queued for the thread
+  bool busy = false;          // a wait is pending (queued or running)
+  double timeoutMs = -1;      // < 0: no deadline
+  Mark mark;
+  std::thread thread;
+  bool threadStarted = false;
+
+  // JS-thread only.
+  Napi::ThreadSafeFunction tsfn;
+  Napi::FunctionReference pending;    // callback of the pending wait
+  Napi::ObjectReference markHolder;   // keeps the mark's buffer alive
+
+  ~SemState() {
+    if (thread.joinable()) {
+      if (thread.get_id() == std::this_thread::get_id()) thread.detach();
+      else thread.join();
+    }
+    if (sem != SEM_FAILED) sem_close(sem);
+  }
+};
+
+using StatePtr = std::shared_ptr<SemState>;
+
+struct WaitResult {
+  StatePtr state;
+  int err = 0;         // 0: acquired; ETIMEDOUT, ECANCELED or an errno
+};
+
+// Every live state of this environment, so teardown can stop the threads.
+struct Registry {
+  std::mutex mu;
+  std::set<SemState*> live;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry();
+  return *r;
+}
+
+struct Holder {
+  StatePtr state;
+};
+
+StatePtr Unwrap(const Napi::Value& v) {
+  if (!v.IsExternal()) return nullptr;
+  Holder* h = v.As<Napi::External<Holder>>().Data();
+  return h ? h->state : nullptr;
+}
+
+bool ParseMark(const Napi::CallbackInfo& info, size_t at, Mark* out, Napi::Object* holder) {
+  if (info.Length() <= at || !info[at].IsTypedArray()) return true;
+  Napi::TypedArray ta = info[at].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_int32_array) return false;
+  Napi::Int32Array arr = ta.As<Napi::Int32Array>();
+  uint32_t index = info[at + 1].As<Napi::Number>().Uint32Value();
+  if (index >= arr.ElementLength()) return false;
+  out->word = arr.Data() + index;
+  out->value = info[at + 2].As<Napi::Number>().Int32Value();
+  if (holder) *holder = arr;
+  return true;
+}
+
+inline void StoreMark(const Mark& m) {
+  if (m.word) __atomic_store_n(m.word, m.value, __ATOMIC_SEQ_CST);
+}
+
+// The waiter thread: one wait request at a time, sliced so cancel is seen.
+void WaiterLoop(StatePtr s) {
+  for (;;) {
+    double timeoutMs;
+    Mark mark;
+    {
+      std::unique_lock<std::mutex> lock(s->mu);
+      s->cv.wait(lock, [&] { return s->hasRequest || s->closing; });
+      if (!s->hasRequest) break;  // closing with nothing to answer
+      s->hasRequest = false;
+      timeoutMs = s->timeoutMs;
+      mark = s->mark;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long nowNs = now.tv_sec * 1000000000LL + now.tv_nsec;
+    long long deadlineNs = timeoutMs < 0 ? -1 : nowNs + static_cast<long long>(timeoutMs * 1e6);
+    int err = 0;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        if (s->cancel || s->closing) {
+          err = ECANCELED;
+          break;
+        }
+      }
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      nowNs = now.tv_sec * 1000000000LL + now.tv_nsec;
+      long long sliceEnd = nowNs + kSliceMs * 1000000LL;
+      bool last = false;
+      if (deadlineNs >= 0 && deadlineNs <= sliceEnd) {
+        sliceEnd = deadlineNs;
+        last = true;
+      }
+      struct timespec ts;
+      ts.tv_sec = static_cast<time_t>(sliceEnd / 1000000000LL);
+      ts.tv_nsec = static_cast<long>(sliceEnd % 1000000000LL);
+      if (sem_clockwait(s->sem, CLOCK_MONOTONIC, &ts) == 0) {
+        StoreMark(mark);
+        err = 0;
+        break;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == ETIMEDOUT) {
+        if (last) {
+          err = ETIMEDOUT;
+          break;
+        }
+        continue;
+      }
+      err = e;
+      break;
+    }
+    auto* r = new WaitResult{s, err};
+    napi_status st = s->tsfn.NonBlockingCall(r, [](Napi::Env env, Napi::Function, WaitResult* res) {
+      std::unique_ptr<WaitResult> own(res);
+      StatePtr st = res->state;
+      if (env == nullptr) return;
+      Napi::HandleScope scope(env);
+      Napi::Function cb = st->pending.IsEmpty() ? Napi::Function() : st->pending.Value();
+      st->pending.Reset();
+      st->markHolder.Reset();
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->busy = false;
+        st->cancel = false;
+      }
+      st->tsfn.Unref(env);
+      if (cb.IsEmpty()) return;
+      if (res->err == 0) {
+        cb.Call({env.Null(), Napi::Boolean::New(env, true)});
+      } else if (res->err == ETIMEDOUT) {
+        cb.Call({env.Null(), Napi::Boolean::New(env, false)});
+      } else {
+        const char* sys = res->err == ECANCELED ? "sem_wait" : "sem_clockwait";
+        cb.Call({ErrnoError(env, res->err, sys).Value(), Napi::Boolean::New(env, false)});
+      }
+    });
+    if (st != napi_ok) {
+      delete r;  // the environment is going away
+      break;
+    }
+  }
+  s->tsfn.Release();
+}
+
+// semOpen(name, create, exclusive, mode, value) -> handle
+Napi::Value SemOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "semOpen(name, create, exclusive, mode, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  bool create = info[1].ToBoolean().Value();
+  bool exclusive = info[2].ToBoolean().Value();
+  mode_t mode = static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value());
+  unsigned value = info[4].As<Napi::Number>().Uint32Value();
+  sem_t* sem;
+  if (create) {
+    int flags = O_CREAT | (exclusive ? O_EXCL : 0);
+    // The mode is exact: the umask must not narrow 0600 to something else
+    // nor widen it. sem_open applies the umask, so clear it for the call.
+    mode_t old = umask(0);
+    do {
+      sem = sem_open(name.c_str(), flags, mode, value);
+    } while (sem == SEM_FAILED && errno == EINTR);
+    int err = errno;
+    umask(old);
+    errno = err;
+  } else {
+    do {
+      sem = sem_open(name.c_str(), 0);
+    } while (sem == SEM_FAILED && errno == EINTR);
+  }
+  if (sem == SEM_FAILED) return ThrowErrno(env, errno, "sem_open");
+  auto state = std::make_shared<SemState>();
+  state->sem = sem;
+  state->name = name;
+  {
+    std::lock_guard<std::mutex> lock(registry().mu);
+    registry().live.insert(state.get());
+  }
+  auto* holder = new Holder{state};
+  return Napi::External<Holder>::New(env, holder, [](Napi::Env, Holder* h) {
+    // Garbage-collected without close(): stop the thread, then drop.
+    StatePtr s = h->state;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->closing = true;
+    }
+    s->cv.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(registry().mu);
+      registry().live.erase(s.get());
+    }
+    if (s->threadStarted && s->thread.joinable()) s->thread.detach();
+    delete h;
+  });
+}
+
+StatePtr Checked(const Napi::CallbackInfo& info) {
+  StatePtr s = Unwrap(info[0]);
+  Napi::Env env = info.Env();
+  if (!s) {
+    Napi::TypeError::New(env, "not a semaphore handle").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  if (s->sem == SEM_FAILED) {
+    ErrnoError(env, EBADF, "sem_post").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->closing) {
+      ErrnoError(env, EBADF, "sem_close").ThrowAsJavaScriptException();
+      return nullptr;
+    }
+  }
+  return s;
+}
+
+// semPost(handle[, marks, index, value])
+Napi::Value SemPost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Checked(info);
+  if (!s) return env.Undefined();
+  Mark mark;
+  if (!ParseMark(info, 1, &mark, nullptr)) {
+    Napi::RangeError::New(env, "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  StoreMark(mark);
+  if (sem_post(s->sem) != 0) return ThrowErrno(env, errno, "sem_post");
+  return env.Undefined();
+}
+
+// semTryWait(handle[, marks, index, value]) -> true when acquired
+Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Checked(info);
+  if (!s) return env.Undefined();
+  Mark mark;
+  if (!ParseMark(info, 1, &mark, nullptr)) {
+    Napi::RangeError::New(env, "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (;;) {
+    if (sem_trywait(s->sem) == 0) {
+      StoreMark(mark);
+      return Napi::Boolean::New(env, true);
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, errno, "sem_trywait");
+  }
+}
+
+// semWait(handle, timeoutMs, callback(err, acquired)[, marks, index, value])
+// timeoutMs < 0 waits without a deadline. One pending wait per handle.
+Napi::Value SemWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Checked(info);
+  if (!s) return env.Undefined();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "semWait(handle, timeoutMs, callback)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Mark mark;
+  Napi::Object holder;
+  if (!ParseMark(info, 3, &mark, &holder)) {
+    Napi::RangeError::New(env, "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->busy) {
+      ErrnoError(env, EBUSY, "sem_wait").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  if (!s->threadStarted) {
+    s->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                            "ipc_posix_sem_wait", 0, 1);
+    s->tsfn.Unref(env);
+    s->threadStarted = true;
+    s->thread = std::thread(WaiterLoop, s);
+  }
+  s->pending = Napi::Persistent(info[2].As<Napi::Function>());
+  if (!holder.IsEmpty()) s->markHolder = Napi::Persistent(holder);
+  s->tsfn.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->busy = true;
+    s->cancel = false;
+    s->hasRequest = true;
+    s->timeoutMs = info[1].As<Napi::Number>().DoubleValue();
+    s->mark = mark;
+  }
+  s->cv.notify_all();
+  return env.Undefined();
+}
+
+// semCancel(handle): the pending wait ends with ECANCELED within one slice
+// (unless it acquired first: then the callback reports the acquire).
+Napi::Value SemCancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Unwrap(info[0]);
+  if (!s) return env.Undefined();
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->busy) s->cancel = true;
+  }
+  s->cv.notify_all();
+  return env.Undefined();
+}
+
+Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Checked(info);
+  if (!s) return env.Undefined();
+  int v = 0;
+  if (sem_getvalue(s->sem, &v) != 0) return ThrowErrno(env, errno, "sem_getvalue");
+  return Napi::Number::New(env, v);
+}
+
+// semClose(handle): cancels a pending wait (its callback gets ECANCELED
+// within one slice), stops the waiter thread, and sem_close()s once the
+// thread has let go. Idempotent.
+Napi::Value SemClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StatePtr s = Unwrap(info[0]);
+  if (!s) return env.Undefined();
+  bool started;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->closing) return env.Undefined();
+    s->closing = true;
+    s->cancel = true;
+    started = s->threadStarted;
+  }
+  s->cv.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(registry().mu);
+    registry().live.erase(s.get());
+  }
+  // Without a thread nothing else uses the semaphore: close it now. With
+  // one, ~SemState closes it when the thread (the last owner) is done.
+  if (!started) {
+    sem_close(s->sem);
+    s->sem = SEM_FAILED;
+  } else if (s->thread.joinable()) {
+    s->thread.detach();
+  }
+  return env.Undefined();
+}
+
+// semUnlink(name): removes the name; processes that have it open keep it.
+Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (sem_unlink(name.c_str()) != 0) return ThrowErrno(env, errno, "sem_unlink");
+  return env.Undefined();
+}
+
+void Teardown(void*) {
+  // The environment is ending: tell every waiter thread to stop.
+  std::lock_guard<std::mutex> lock(registry().mu);
+  for (SemState* s : registry().live) {
+    {
+      std::lock_guard<std::mutex> l(s->mu);
+      s->closing = true;
+      s->cancel = true;
+    }
+    s->cv.notify_all();
+  }
+}
+
+}  // namespace
 
 void InitSem(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  exports.Set("semOpen", Napi::Function::New(env, SemOpen));
+  exports.Set("semPost", Napi::Function::New(env, SemPost));
+  exports.Set("semTryWait", Napi::Function::New(env, SemTryWait));
+  exports.Set("semWait", Napi::Function::New(env, SemWait));
+  exports.Set("semCancel", Napi::Function::New(env, SemCancel));
+  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue));
+  exports.Set("semClose", Napi::Function::New(env, SemClose));
+  exports.Set("semUnlink", Napi::Function::New(env, SemUnlink));
+  exports.Set("SEM_VALUE_MAX", Napi::Number::New(env, SEM_VALUE_MAX));
+  exports.Set("SEM_WAIT_SLICE_MS", Napi::Number::New(env, static_cast<double>(kSliceMs)));
+  napi_add_env_cleanup_hook(env, Teardown, nullptr);
 }
 
 }  // namespace ipc

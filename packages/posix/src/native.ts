@@ -3,7 +3,7 @@
  * Errors with `code`, `errno` and `syscall`; `index.ts` wraps them into
  * ChannelError with the resource involved.
  */
-export interface NativeAddon {
+export interface NativeAddon extends SemNative {
   /** pipe2(2) → [readFd, writeFd]. */
   pipe2(flags: number): [number, number];
   /** fcntl(F_SETPIPE_SZ): returns the capacity the kernel granted. */
@@ -17,4 +17,43 @@ export interface NativeAddon {
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly PIPE_BUF: number;
+}
+
+// ---- sem.cc: POSIX named semaphores ----------------------------------------
+
+/** An open sem_t* (sem_open(3)); opaque to JavaScript. */
+export type SemHandle = { readonly __semHandle: unique symbol };
+
+/**
+ * The semaphore family. Optional "marks" `(words, index, value)`: on a
+ * successful acquire the addon stores `value` at `words[index]` right after
+ * the call, on the thread that made it; `semPost` stores it right before
+ * posting. Shared-memory protocols use this to record who holds a unit.
+ */
+export interface SemNative {
+  /** sem_open(3): `create` adds O_CREAT, `exclusive` O_EXCL; `mode` is exact (umask cleared). */
+  semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): SemHandle;
+  /** sem_post(3). */
+  semPost(handle: SemHandle, marks?: Int32Array, index?: number, value?: number): void;
+  /** sem_trywait(3): true when a unit was taken, false on EAGAIN (EINTR retried). */
+  semTryWait(handle: SemHandle, marks?: Int32Array, index?: number, value?: number): boolean;
+  /**
+   * sem_clockwait(3) (CLOCK_MONOTONIC) on the handle's own waiter thread, in
+   * slices of SEM_WAIT_SLICE_MS so a cancel is seen; never on the libuv pool.
+   * `callback(null, true)` acquired, `(null, false)` timed out, `(err)` with
+   * code ECANCELED after semCancel/semClose, or another errno. `timeoutMs < 0`:
+   * no deadline. One pending wait per handle (EBUSY otherwise). While a wait
+   * is pending the event loop stays alive.
+   */
+  semWait(handle: SemHandle, timeoutMs: number, callback: (err: Error | null, acquired: boolean) => void, marks?: Int32Array, index?: number, value?: number): void;
+  /** Ends the pending wait with ECANCELED within one slice (unless it acquired first). */
+  semCancel(handle: SemHandle): void;
+  /** sem_getvalue(3). */
+  semGetValue(handle: SemHandle): number;
+  /** sem_close(3), after cancelling a pending wait and stopping the waiter thread. Idempotent. */
+  semClose(handle: SemHandle): void;
+  /** sem_unlink(3). */
+  semUnlink(name: string): void;
+  readonly SEM_VALUE_MAX: number;
+  readonly SEM_WAIT_SLICE_MS: number;
 }
