@@ -145,6 +145,7 @@ function round(x: number): number {
 }
 
 main().catch((err) => {
+  emit({ fatal: String((err as Error)?.message ?? err).split("\n")[0] });
   process.stderr.write(`consumer: ${(err as Error)?.stack ?? err}\n`);
   process.exit(1);
 });

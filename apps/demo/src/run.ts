@@ -93,7 +93,8 @@ export function runScenario(entry: TransportEntry, settings: RunSettings): Promi
         const line = out.slice(0, nl);
         out = out.slice(nl + 1);
         try {
-          const msg = JSON.parse(line) as { progress?: number; expected?: number; record?: RunRecord };
+          const msg = JSON.parse(line) as { progress?: number; expected?: number; record?: RunRecord; fatal?: string };
+          if (msg.fatal) record ??= failed(entry, settings, msg.fatal);
           if (msg.progress !== undefined) settings.onProgress?.(msg.progress, msg.expected ?? 0);
           if (msg.record) record ??= msg.record;
         } catch {

@@ -28,8 +28,13 @@ export function expectedTotal(producers: number, messagesPerProducer: number): n
   return perProducer * producers;
 }
 
+// performance.now() reads the same CLOCK_MONOTONIC as process.hrtime, from a
+// per-process origin, without allocating a BigInt: calibrate the origin once.
+const originNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+
+/** CLOCK_MONOTONIC in nanoseconds (as a double: exact to well under 1 µs). */
 export function monotonicNs(): number {
-  return Number(process.hrtime.bigint());
+  return originNs + performance.now() * 1e6;
 }
 
 /**
@@ -104,17 +109,6 @@ export interface ScenarioReport {
 }
 
 const MAX_PROBLEMS = 20;
-const f64Scratch = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64Scratch.buffer);
-
-function u32(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
-}
-
-function f64(b: Uint8Array, p: number): number {
-  for (let i = 0; i < 8; i++) f64Bytes[i] = b[p + i]!;
-  return f64Scratch[0]!;
-}
 const MAX_SAMPLES = 1 << 20;
 
 /**
@@ -132,6 +126,8 @@ export class ScenarioVerifier {
   total = 0;
   readonly problems: ScenarioProblem[] = [];
   private problemCount = 0;
+  private lastData: Uint8Array | undefined;
+  private view: DataView = new DataView(new ArrayBuffer(8));
 
   constructor(readonly producers: number, readonly messagesPerProducer: number, readonly size: number) {
     this.next = new Float64Array(producers);
@@ -152,17 +148,23 @@ export class ScenarioVerifier {
       this.problem({ kind: "size", detail: `message ${this.received} is ${length} bytes, expected ${this.size}` });
       return false;
     }
-    const producer = u32(data, offset);
+    if (data !== this.lastData) {
+      // One view per batch buffer, not per message.
+      this.lastData = data;
+      this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    }
+    const v = this.view;
+    const producer = v.getUint32(offset, true);
     if (producer >= this.producers) {
       this.problem({ kind: "producer", detail: `unknown producer id ${producer}` });
       return false;
     }
-    const payloadLength = u32(data, offset + 4);
+    const payloadLength = v.getUint32(offset + 4, true);
     if (payloadLength !== length - SCENARIO_HEADER_BYTES) {
       this.problem({ kind: "length", producer, detail: `header says ${payloadLength} payload bytes, message has ${length - SCENARIO_HEADER_BYTES}` });
       return false;
     }
-    const seq = f64(data, offset + 8);
+    const seq = v.getFloat64(offset + 8, true);
     const expectedSeq = this.next[producer]!;
     if (seq !== expectedSeq) {
       const kind = seq < expectedSeq ? (seq === expectedSeq - 1 ? "duplicate" : "reorder") : "gap";
@@ -172,13 +174,13 @@ export class ScenarioVerifier {
     }
     this.next[producer] = seq + 1;
     const sum = checksum32(data, offset + SCENARIO_HEADER_BYTES, payloadLength);
-    if (sum !== u32(data, offset + 24)) {
+    if (sum !== v.getUint32(offset + 24, true)) {
       this.problem({ kind: "checksum", producer, detail: `producer ${producer} sequence ${seq}: checksum mismatch` });
       return false;
     }
-    this.total += u32(data, offset + 28);
+    this.total += v.getUint32(offset + 28, true);
     if (this.seen++ % this.stride === 0 && this.sampleCount < this.samples.length) {
-      this.samples[this.sampleCount++] = nowNs - f64(data, offset + 16);
+      this.samples[this.sampleCount++] = nowNs - v.getFloat64(offset + 16, true);
     }
     return true;
   }

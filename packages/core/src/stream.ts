@@ -12,7 +12,7 @@ import { ReceiverCore } from "./receiver-core.js";
  */
 
 const CHUNK = 256 * 1024;
-const HIGH_WATER = 4 * 1024 * 1024;
+const HIGH_WATER = 1024 * 1024;
 const MAX_POOLED = 32;
 
 export interface StreamSenderOptions {

@@ -1,0 +1,82 @@
+/**
+ * The benchmark results file, `bench/results/<date>-<host>.json` (and
+ * `bench/results/latest.json`, the one the docs site reads). Versioned: a
+ * reader checks `schema` and refuses versions it does not know.
+ */
+export const BENCH_SCHEMA = "ipc-sampler/bench@1";
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface MachineFacts {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  kernel: string;
+  os: string;
+  node: string;
+  /** Kernel limits that shape the results. */
+  limits: {
+    pipeBufBytes: number;
+    pipeMaxSizeBytes: number;
+    mqMsgMax: number;
+    mqMsgsizeMax: number;
+  };
+}
+
+/** What kind of row: one of our transports, or a reference to compare with. */
+export type RowKind = "transport" | "reference-c" | "node-ipc" | "python";
+
+/** One-way streaming throughput for one (transport, producers, size) case. */
+export interface ThroughputRow {
+  transport: string;
+  kind: RowKind;
+  /** The mechanism the row measures (`pipe` for both our pipe and the C pipe reference). */
+  mechanism: string;
+  producers: number;
+  size: number;
+  messages: number;
+  /** Set when the case could not run; the reason. The stats are then absent. */
+  skipped?: string;
+  /** True when every measured repetition verified every message. */
+  ok: boolean;
+  error?: string;
+  repetitions: number;
+  msgsPerSec?: Stat;
+  mbPerSec?: Stat;
+  latencyP50Us?: Stat;
+  latencyP99Us?: Stat;
+  /** CPU time in ms of the consumer and of all producers together (median run). */
+  cpuMs?: { consumer: number; producers: number };
+  peakRssBytes?: { consumer: number; producers: number };
+}
+
+/** Round-trip latency at 64 B between two processes (ping-pong). */
+export interface RoundTripRow {
+  transport: string;
+  kind: RowKind;
+  mechanism: string;
+  size: number;
+  roundTrips: number;
+  /** `same-cpu`: both pinned to CPU 0; `split-cpu`: CPU 0 and 1; `unpinned`. */
+  placement: "same-cpu" | "split-cpu" | "unpinned";
+  skipped?: string;
+  ok: boolean;
+  error?: string;
+  p50Us?: number;
+  p99Us?: number;
+  p999Us?: number;
+}
+
+export interface BenchResults {
+  schema: typeof BENCH_SCHEMA;
+  createdAt: string;
+  quick: boolean;
+  machine: MachineFacts;
+  settings: { warmups: number; repetitions: number; messagesBySize: Record<string, number> };
+  throughput: ThroughputRow[];
+  roundTrip: RoundTripRow[];
+}
