@@ -1,0 +1,115 @@
+import type { BenchResults, RoundTripRow, ThroughputRow } from "./bench-schema.js";
+
+function rate(x: number | undefined): string {
+  if (x === undefined) return "-";
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(0)} k`;
+  return x.toFixed(0);
+}
+
+function mb(x: number | undefined): string {
+  if (x === undefined) return "-";
+  return x >= 1000 ? `${(x / 1000).toFixed(2)} GB/s` : `${x.toFixed(0)} MB/s`;
+}
+
+function size(bytes: number): string {
+  return bytes >= 1048576 ? `${bytes / 1048576} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (!a || !b) return "-";
+  return `${(a / b).toFixed(2)}x`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+/** The reference row a transport row is compared with. */
+export function referenceFor(results: BenchResults, row: ThroughputRow, kind: "reference-c" | "node-ipc-json"): ThroughputRow | undefined {
+  return results.throughput.find((r) =>
+    kind === "reference-c"
+      ? r.kind === "reference-c" && r.mechanism === row.mechanism && r.producers === row.producers && r.size === row.size && r.ok && !r.skipped
+      : r.transport === "node-ipc-json" && r.producers === row.producers && r.size === row.size && r.ok && !r.skipped,
+  );
+}
+
+function rttFor(results: BenchResults, row: RoundTripRow): RoundTripRow | undefined {
+  return results.roundTrip.find((r) => r.kind === "reference-c" && r.mechanism === row.mechanism && r.placement === row.placement && r.ok && !r.skipped);
+}
+
+/** The markdown table written beside each results file. */
+export function renderMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const out: string[] = [];
+  out.push(`# ipc-sampler benchmark${results.quick ? " (quick)" : ""}`);
+  out.push("");
+  out.push(`${results.createdAt} · ${m.cpuModel} × ${m.cores} cores · ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB · Linux ${m.kernel} · Node ${m.node}`);
+  out.push(`Limits: PIPE_BUF ${m.limits.pipeBufBytes} B, pipe-max-size ${m.limits.pipeMaxSizeBytes} B, mq msg_max ${m.limits.mqMsgMax}, msgsize_max ${m.limits.mqMsgsizeMax} B.`);
+  out.push(`Each case: ${results.settings.warmups} warm-up run(s), then ${results.settings.repetitions} measured; median (min–max). One-way throughput, every message verified.`);
+  out.push("");
+  out.push("## Throughput");
+  out.push("");
+  const ours = results.throughput.filter((r) => r.kind === "transport");
+  out.push(
+    table(
+      ["transport", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs", "vs C", "vs process.send", "CPU ms cons/prod", "peak RSS cons/prod"],
+      ours.map((r) => {
+        if (r.skipped) return [r.transport, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", "", "", "", "", ""];
+        if (!r.ok && !r.msgsPerSec) return [r.transport, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", ""];
+        const c = referenceFor(results, r, "reference-c");
+        const n = referenceFor(results, r, "node-ipc-json");
+        return [
+          r.transport + (r.ok ? "" : " (FAILED run)"),
+          String(r.producers),
+          size(r.size),
+          `${rate(r.msgsPerSec?.median)} (${rate(r.msgsPerSec?.min)}–${rate(r.msgsPerSec?.max)})`,
+          mb(r.mbPerSec?.median),
+          String(r.latencyP50Us?.median ?? "-"),
+          String(r.latencyP99Us?.median ?? "-"),
+          ratio(r.mbPerSec?.median, c?.mbPerSec?.median),
+          ratio(r.mbPerSec?.median, n?.mbPerSec?.median),
+          r.cpuMs ? `${Math.round(r.cpuMs.consumer)} / ${Math.round(r.cpuMs.producers)}` : "-",
+          r.peakRssBytes ? `${(r.peakRssBytes.consumer / 1e6).toFixed(0)} / ${(r.peakRssBytes.producers / 1e6).toFixed(0)} MB` : "-",
+        ];
+      }),
+    ),
+  );
+  const refs = results.throughput.filter((r) => r.kind !== "transport");
+  if (refs.length) {
+    out.push("");
+    out.push("## Reference rows");
+    out.push("");
+    out.push(
+      table(
+        ["reference", "kind", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs"],
+        refs.map((r) =>
+          r.skipped
+            ? [r.transport, r.kind, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", ""]
+            : !r.ok && !r.msgsPerSec
+              ? [r.transport, r.kind, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", ""]
+              : [r.transport, r.kind, String(r.producers), size(r.size), `${rate(r.msgsPerSec?.median)} (${rate(r.msgsPerSec?.min)}–${rate(r.msgsPerSec?.max)})`, mb(r.mbPerSec?.median), String(r.latencyP50Us?.median ?? "-"), String(r.latencyP99Us?.median ?? "-")],
+        ),
+      ),
+    );
+  }
+  if (results.roundTrip.length) {
+    out.push("");
+    out.push("## Round trip, 64 B");
+    out.push("");
+    out.push(
+      table(
+        ["transport", "kind", "placement", "p50 µs", "p99 µs", "p99.9 µs", "p50 vs C"],
+        results.roundTrip.map((r) =>
+          r.skipped
+            ? [r.transport, r.kind, r.placement, `skipped: ${r.skipped}`, "", "", ""]
+            : !r.ok
+              ? [r.transport, r.kind, r.placement, `FAILED: ${r.error ?? ""}`, "", "", ""]
+              : [r.transport, r.kind, r.placement, String(r.p50Us), String(r.p99Us), String(r.p999Us), r.kind === "transport" ? ratio(r.p50Us, rttFor(results, r)?.p50Us) : ""],
+        ),
+      ),
+    );
+  }
+  out.push("");
+  return out.join("\n");
+}

@@ -1,0 +1,42 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { BENCH_SCHEMA, type BenchResults } from "../src/bench-schema.js";
+import { transports } from "../src/transports.js";
+
+const BENCH = fileURLToPath(new URL("../dist/bench.js", import.meta.url));
+
+// Proves the harness works end to end; asserts shape and ok, never speed.
+describe("pnpm bench --quick", () => {
+  const out = mkdtempSync(path.join(tmpdir(), "ipcs-bench-"));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it("runs every transport and reference, verifies every run, and writes a versioned JSON file with a markdown table", () => {
+    const r = spawnSync(process.execPath, [BENCH, "--quick", "--out", out], { encoding: "utf8", timeout: 280_000 });
+    const files = readdirSync(out);
+    const json = files.find((f) => f.endsWith("-quick.json"));
+    expect(json, r.stderr).toBeDefined();
+    expect(files).toContain(json!.replace(/\.json$/, ".md"));
+    const results = JSON.parse(readFileSync(path.join(out, json!), "utf8")) as BenchResults;
+    expect(results.schema).toBe(BENCH_SCHEMA);
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.limits.mqMsgMax).toBeGreaterThan(0);
+    const failures = [...results.throughput, ...results.roundTrip].filter((row) => !row.ok).map((row) => `${row.transport}: ${row.error}`);
+    expect(failures).toEqual([]);
+    for (const t of transports) {
+      const rows = results.throughput.filter((row) => row.transport === t.id && row.kind === "transport");
+      expect(rows.length, t.id).toBeGreaterThan(0);
+      for (const row of rows.filter((x) => !x.skipped)) {
+        expect(row.msgsPerSec!.median).toBeGreaterThan(0);
+        expect(row.msgsPerSec!.min).toBeLessThanOrEqual(row.msgsPerSec!.max);
+      }
+      expect(results.roundTrip.some((row) => row.transport === t.id)).toBe(true);
+    }
+    expect(results.throughput.some((row) => row.kind === "reference-c")).toBe(true);
+    expect(results.throughput.some((row) => row.transport === "node-ipc-json")).toBe(true);
+    expect(r.status).toBe(0);
+  }, 300_000);
+});
