@@ -57,3 +57,35 @@ export interface SemNative {
   readonly SEM_VALUE_MAX: number;
   readonly SEM_WAIT_SLICE_MS: number;
 }
+
+// ---- futex.cc: futex(2) on a word in shared memory ---------------------------
+
+/** Outcome of one FutexWaiter wait: 0 woken (or the word differed), 1 timed out, 2 cancelled. */
+export type FutexOutcome = 0 | 1 | 2;
+
+/**
+ * A dedicated thread that sleeps in FUTEX_WAIT (shared, not
+ * FUTEX_PRIVATE_FLAG) on one 32-bit word and reports each outcome through a
+ * thread-safe function. Never on the libuv pool; an idle, disarmed waiter
+ * sleeps on a condition variable.
+ */
+export interface NativeFutexWaiter {
+  /** Arms one wait while the word equals `expected` (timeoutMs < 0: none). One at a time. */
+  wait(expected: number, timeoutMs: number): void;
+  /** Ends the armed wait with outcome 2. */
+  cancel(): void;
+  /** Cancels, joins the thread, releases the callback. Idempotent. */
+  close(): void;
+}
+
+export interface FutexNative {
+  /** futex(FUTEX_WAKE): wakes up to `count` waiters on the word at `byteOffset` of `target` (any process); returns how many. */
+  futexWake(target: ArrayBufferView | ArrayBuffer, byteOffset: number, count: number): number;
+  /** futex(FUTEX_WAIT) on the calling thread: 0 woken or not equal, 1 timed out. Blocks: worker threads and tests only. */
+  futexWaitSync(target: ArrayBufferView | ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): FutexOutcome;
+  /** `new FutexWaiter(target, byteOffset, callback)`: the waiter keeps `target` (and so its mapping) alive until closed. */
+  FutexWaiter: new (target: ArrayBufferView | ArrayBuffer, byteOffset: number, callback: (outcome: FutexOutcome) => void) => NativeFutexWaiter;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends FutexNative {}

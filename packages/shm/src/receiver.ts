@@ -1,0 +1,367 @@
+import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
+import { FutexWaiter, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import {
+  ACTIVE,
+  CLAIMED,
+  CLOSED,
+  FRAME_HEADER,
+  FREE,
+  H_CLOSED,
+  H_DOORBELL,
+  H_SLEEPING,
+  S_HEAD,
+  S_PID,
+  S_SLEEPING,
+  S_SPACE,
+  S_STATE,
+  S_TAIL,
+  WRAP,
+  slotWord,
+  spinUntil,
+} from "./layout.js";
+import type { ShmAddress } from "./index.js";
+
+/** How often the consumer checks that its producers are alive (ms). */
+const LIVENESS_MS = 200;
+const MAX_BATCH = 8192;
+
+interface SlotState {
+  attached: boolean;
+  producer: number;
+  pid: number;
+  head: number;
+  /** The ring as bytes: batch data is a view of it. */
+  data: Uint8Array;
+  ringWord: number;
+}
+
+/** A batch whose fields the receiver rewrites in place: valid until the next batch or release(). */
+interface MutableBatch {
+  count: number;
+  data: Uint8Array;
+  offsets: Int32Array;
+  producer: number;
+}
+
+export interface ShmReceiverOptions {
+  expectedProducers?: number | undefined;
+  onPeerLost?: ((e: ChannelError) => void) | undefined;
+  /** Longest busy-wait before sleeping on the futex (µs, default 50); adapts down when it does not pay. */
+  spinUs?: number | undefined;
+  cleanup: () => void;
+}
+
+/**
+ * The consuming end: one SPSC ring per producer slot, read in place. A batch
+ * is a view into a ring (zero copy); its space goes back to the producer
+ * when the next batch is requested or on `release()`. When every ring is
+ * empty the consumer spins briefly, then announces that it sleeps and waits
+ * on the doorbell futex (on a dedicated thread) in slices that double as
+ * producer-liveness checks.
+ */
+export class ShmReceiver implements Receiver {
+  readonly maxMessageSize: number;
+  private readonly words: Int32Array;
+  private readonly slots: SlotState[] = [];
+  private readonly batch: MutableBatch;
+  private readonly maxBatchBytes: number;
+  private held = -1; // slot whose batch is out
+  private heldHead = 0;
+  private cursor = 0;
+  private attachedCount = 0;
+  private closedCount = 0;
+  private lostCount = 0;
+  private pendingErrors: ChannelError[] = [];
+  private lastLiveness = 0;
+  private isClosed = false;
+  private closing: Promise<void> | undefined;
+  private waiter: FutexWaiter | undefined;
+  private spinBudget: number;
+  private readonly maxSpin: number;
+  private busy = false;
+
+  constructor(
+    readonly address: ShmAddress,
+    private readonly segment: MappedSegment,
+    private readonly options: ShmReceiverOptions,
+  ) {
+    const n = options.expectedProducers;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
+    this.maxMessageSize = address.maxMessageSize;
+    const buf = segment.buffer;
+    this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+    for (let s = 0; s < address.slots; s++) {
+      const off = address.ringsOffset + s * address.ringBytes;
+      this.slots.push({ attached: false, producer: -1, pid: 0, head: 0, data: new Uint8Array(buf.buffer, buf.byteOffset + off, address.ringBytes), ringWord: off >>> 2 });
+    }
+    this.batch = { count: 0, data: this.slots[0]!.data, offsets: new Int32Array(2 * MAX_BATCH), producer: 0 };
+    this.maxBatchBytes = Math.max(address.ringBytes >>> 2, 64 * 1024);
+    this.maxSpin = options.spinUs ?? 50;
+    this.spinBudget = this.maxSpin;
+  }
+
+  get producers(): ProducerCounts {
+    return { attached: this.attachedCount, closed: this.closedCount, lost: this.lostCount };
+  }
+  get closed(): boolean {
+    return this.isClosed;
+  }
+  private get finished(): boolean {
+    const done = this.closedCount + this.lostCount;
+    const n = this.options.expectedProducers;
+    return n !== undefined ? done >= n : this.attachedCount > 0 && done >= this.attachedCount;
+  }
+
+  async admit(): Promise<Admission> {
+    if (this.isClosed) throw new ChannelError("ECLOSED", `cannot admit a producer: the shm receiver of ${this.address.path} is closed`);
+    return { address: this.address, inherit: [], release: () => {} };
+  }
+
+  /** Gives the current batch's ring space back to its producer now. */
+  release(): void {
+    const s = this.held;
+    if (s < 0) return;
+    this.held = -1;
+    const slot = this.slots[s]!;
+    slot.head = this.heldHead;
+    Atomics.store(this.words, slotWord(s, S_HEAD), this.heldHead | 0);
+    if (Atomics.load(this.words, slotWord(s, S_SLEEPING)) !== 0) {
+      Atomics.add(this.words, slotWord(s, S_SPACE), 1);
+      futexWake(this.words, slotWord(s, S_SPACE), 1);
+    }
+  }
+
+  /** Notices producers that attached, closed or died. */
+  private scanSlots(now: boolean): void {
+    const words = this.words;
+    const checkLiveness = now || performance.now() - this.lastLiveness > LIVENESS_MS;
+    if (checkLiveness) this.lastLiveness = performance.now();
+    for (let s = 0; s < this.slots.length; s++) {
+      const slot = this.slots[s]!;
+      const state = Atomics.load(words, slotWord(s, S_STATE));
+      if (!slot.attached) {
+        if (state === ACTIVE || state === CLOSED) {
+          slot.attached = true;
+          slot.producer = this.attachedCount++;
+          slot.pid = Atomics.load(words, slotWord(s, S_PID));
+          slot.head = Atomics.load(words, slotWord(s, S_HEAD)) >>> 0;
+        } else if (state === CLAIMED && checkLiveness) {
+          const pid = Atomics.load(words, slotWord(s, S_PID));
+          if (pid !== 0 && !isProcessAlive(pid)) this.freeSlot(s); // died while attaching
+        }
+        continue;
+      }
+      if (s === this.held) continue;
+      const empty = (Atomics.load(words, slotWord(s, S_TAIL)) >>> 0) === slot.head;
+      if (!empty) continue;
+      if (state === CLOSED) {
+        this.detach(s);
+        this.closedCount++;
+      } else if (checkLiveness && !isProcessAlive(slot.pid)) {
+        // Read the tail again: a last publication may have landed before the death.
+        if ((Atomics.load(words, slotWord(s, S_TAIL)) >>> 0) !== slot.head) continue;
+        const producer = slot.producer;
+        this.detach(s);
+        this.lostCount++;
+        this.pendingErrors.push(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));
+      }
+    }
+  }
+
+  private detach(s: number): void {
+    this.slots[s]!.attached = false;
+    this.freeSlot(s);
+  }
+
+  private freeSlot(s: number): void {
+    const w = this.words;
+    Atomics.store(w, slotWord(s, S_HEAD), 0);
+    Atomics.store(w, slotWord(s, S_TAIL), 0);
+    Atomics.store(w, slotWord(s, S_SLEEPING), 0);
+    Atomics.store(w, slotWord(s, S_PID), 0);
+    Atomics.store(w, slotWord(s, S_STATE), FREE);
+    this.slots[s]!.head = 0;
+  }
+
+  /** Takes published messages from the next non-empty ring into the batch, without waiting. */
+  tryBatch(): MessageBatch | undefined {
+    this.release();
+    if (this.isClosed) return undefined;
+    const words = this.words;
+    const n = this.slots.length;
+    for (let k = 0; k < n; k++) {
+      const s = (this.cursor + k) % n;
+      const slot = this.slots[s]!;
+      if (!slot.attached) continue;
+      const tail = Atomics.load(words, slotWord(s, S_TAIL)) >>> 0;
+      let head = slot.head;
+      if (tail === head) continue;
+      const offsets = this.batch.offsets;
+      const mask = slot.data.length - 1;
+      const ringWord = slot.ringWord;
+      let count = 0;
+      let bytes = 0;
+      while (head !== tail && count < MAX_BATCH && bytes < this.maxBatchBytes) {
+        const idx = head & mask;
+        const len = words[ringWord + (idx >>> 2)]!;
+        if (len === WRAP) {
+          head = (head + (slot.data.length - idx)) >>> 0;
+          continue;
+        }
+        offsets[2 * count] = idx + FRAME_HEADER;
+        offsets[2 * count + 1] = len;
+        count++;
+        const need = FRAME_HEADER + ((len + 7) & ~7);
+        bytes += need;
+        head = (head + need) >>> 0;
+      }
+      this.cursor = s + 1;
+      if (count === 0) {
+        // Only a wrap marker was pending (a producer publishes it with the message after it).
+        slot.head = head;
+        Atomics.store(words, slotWord(s, S_HEAD), head | 0);
+        continue;
+      }
+      this.batch.count = count;
+      this.batch.data = slot.data;
+      this.batch.producer = slot.producer;
+      this.held = s;
+      this.heldHead = head;
+      return this.batch;
+    }
+    return undefined;
+  }
+
+  private anyPublished(): boolean {
+    const words = this.words;
+    for (let s = 0; s < this.slots.length; s++) {
+      const slot = this.slots[s]!;
+      const state = Atomics.load(words, slotWord(s, S_STATE));
+      if (!slot.attached) {
+        if (state === ACTIVE || state === CLOSED) return true;
+        continue;
+      }
+      if (state === CLOSED || (Atomics.load(words, slotWord(s, S_TAIL)) >>> 0) !== slot.head) return true;
+    }
+    return false;
+  }
+
+  private readonly probe = () => this.anyPublished();
+
+  /** Next batch, or undefined once every producer has finished or the receiver closed. */
+  async next(): Promise<MessageBatch | undefined> {
+    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
+    this.busy = true;
+    try {
+      for (;;) {
+        if (this.isClosed) return undefined;
+        const b = this.tryBatch();
+        if (b) {
+          if (performance.now() - this.lastLiveness > LIVENESS_MS) this.scanSlots(false);
+          return b;
+        }
+        this.scanSlots(false);
+        const err = this.pendingErrors.shift();
+        if (err) {
+          if (this.options.onPeerLost) {
+            this.options.onPeerLost(err);
+            continue;
+          }
+          throw err;
+        }
+        if (this.finished) return undefined;
+        if (this.anyPublished()) continue;
+        await this.sleep();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async sleep(): Promise<void> {
+    const words = this.words;
+    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
+    if (this.spinBudget > 0) {
+      if (spinUntil(this.probe, this.spinBudget)) {
+        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
+        return;
+      }
+      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
+    }
+    Atomics.store(words, H_SLEEPING, 1);
+    const seq = Atomics.load(words, H_DOORBELL);
+    if (this.anyPublished()) {
+      Atomics.store(words, H_SLEEPING, 0);
+      return;
+    }
+    this.waiter ??= new FutexWaiter(words, H_DOORBELL);
+    const started = performance.now();
+    const anyAttached = this.slots.some((s) => s.attached) || this.slotsClaimed();
+    await this.waiter.wait(seq, anyAttached ? LIVENESS_MS : -1);
+    Atomics.store(words, H_SLEEPING, 0);
+    // A wake that came within the spin window means spinning would have paid.
+    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
+    this.scanSlots(true);
+  }
+
+  private slotsClaimed(): boolean {
+    for (let s = 0; s < this.slots.length; s++) if (Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED) return true;
+    return false;
+  }
+
+  batches(): AsyncIterableIterator<MessageBatch> {
+    const it: AsyncIterableIterator<MessageBatch> = {
+      next: async () => {
+        const b = await this.next();
+        return b ? { value: b, done: false } : { value: undefined, done: true };
+      },
+      return: async () => {
+        this.release();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** The copying path: one Uint8Array per message that the caller may keep. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    let b: MessageBatch | undefined;
+    let i = 0;
+    return {
+      next: async () => {
+        while (!b || i >= b.count) {
+          b = await this.next();
+          i = 0;
+          if (!b) return { value: undefined, done: true };
+        }
+        const start = b.offsets[2 * i]!;
+        const len = b.offsets[2 * i + 1]!;
+        i++;
+        return { value: b.data.slice(start, start + len), done: false };
+      },
+      return: async () => {
+        this.release();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.isClosed = true;
+    this.held = -1;
+    const w = this.words;
+    Atomics.store(w, H_CLOSED, 1);
+    for (let s = 0; s < this.slots.length; s++) {
+      Atomics.add(w, slotWord(s, S_SPACE), 1);
+      futexWake(w, slotWord(s, S_SPACE));
+    }
+    this.waiter?.close();
+    this.closing = Promise.resolve().then(() => {
+      this.segment.close();
+      this.options.cleanup();
+    });
+    return this.closing;
+  }
+}

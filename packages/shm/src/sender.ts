@@ -1,0 +1,279 @@
+import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
+import { FutexWaiter, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import {
+  ACTIVE,
+  CLOSED,
+  FRAME_HEADER,
+  H_CLOSED,
+  H_DOORBELL,
+  H_OWNER_PID,
+  H_SLEEPING,
+  S_HEAD,
+  S_SLEEPING,
+  S_SPACE,
+  S_STATE,
+  S_TAIL,
+  WRAP,
+  slotWord,
+  spinUntil,
+} from "./layout.js";
+
+/** How often a producer waiting for space checks that the receiver still exists (ms). */
+const LIVENESS_SLICE_MS = 200;
+
+export interface ShmSenderOptions {
+  /** Busy-wait up to this long for space before sleeping on the futex (µs, default 50). */
+  spinUs?: number;
+}
+
+/**
+ * The producing end of one ring. `write` copies the message into the ring
+ * in place; publication (one Atomics.store of the tail, and a FUTEX_WAKE
+ * only when the consumer announced it sleeps) happens once per batch: at the
+ * end of the current tick, when an eighth of the ring is unpublished, or on
+ * `flush()`.
+ */
+export class ShmSender implements Sender {
+  readonly maxMessageSize: number;
+  private readonly words: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly ringWord: number;
+  private readonly ringByte: number;
+  private readonly mask: number;
+  private readonly size: number;
+  private readonly iTail: number;
+  private readonly iHead: number;
+  private readonly iSleeping: number;
+  private readonly iSpace: number;
+  private readonly publishEvery: number;
+  private readonly lowWater: number;
+  private readonly spinUs: number;
+  private tail: number;
+  private head: number;
+  private published: number;
+  private scheduled = false;
+  private overflow: Uint8Array[] = [];
+  private failure: ChannelError | undefined;
+  private isClosed = false;
+  private closing: Promise<void> | undefined;
+  private waiter: FutexWaiter | undefined;
+  private draining: Promise<void> | undefined;
+  private readonly publishSoon = () => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly segment: MappedSegment,
+    readonly slot: number,
+    ringOffset: number,
+    ringBytes: number,
+    maxMessageSize: number,
+    private readonly resource: string,
+    options: ShmSenderOptions = {},
+  ) {
+    this.maxMessageSize = maxMessageSize;
+    const buf = segment.buffer;
+    this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+    this.bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    this.ringByte = ringOffset;
+    this.ringWord = ringOffset >>> 2;
+    this.size = ringBytes;
+    this.mask = ringBytes - 1;
+    this.iTail = slotWord(slot, S_TAIL);
+    this.iHead = slotWord(slot, S_HEAD);
+    this.iSleeping = slotWord(slot, S_SLEEPING);
+    this.iSpace = slotWord(slot, S_SPACE);
+    this.tail = Atomics.load(this.words, this.iTail) >>> 0;
+    this.published = this.tail;
+    this.head = Atomics.load(this.words, this.iHead) >>> 0;
+    this.publishEvery = ringBytes >>> 3;
+    this.lowWater = ringBytes >>> 2;
+    this.spinUs = options.spinUs ?? 50;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.resource}: this sender is closed`, { resource: this.resource });
+  }
+
+  private gone(): ChannelError {
+    return new ChannelError("EPEERGONE", `cannot send to ${this.resource}: the receiver went away`, { resource: this.resource });
+  }
+
+  /** Receiver closed or dead. */
+  private receiverGone(): boolean {
+    if (Atomics.load(this.words, H_CLOSED) !== 0) return true;
+    return false;
+  }
+
+  /** Copies one message into the ring if it fits now; false when it does not. */
+  private put(message: Uint8Array): boolean {
+    const len = message.length;
+    const need = FRAME_HEADER + ((len + 7) & ~7);
+    let idx = this.tail & this.mask;
+    const contig = this.size - idx;
+    const pad = contig < need ? contig : 0;
+    if (((this.tail - this.head) >>> 0) + pad + need > this.size) {
+      this.head = Atomics.load(this.words, this.iHead) >>> 0;
+      if (((this.tail - this.head) >>> 0) + pad + need > this.size) return false;
+    }
+    if (pad !== 0) {
+      this.words[this.ringWord + (idx >>> 2)] = WRAP;
+      this.tail = (this.tail + pad) >>> 0;
+      idx = 0;
+    }
+    this.words[this.ringWord + (idx >>> 2)] = len;
+    if (len > 0) this.bytes.set(message, this.ringByte + idx + FRAME_HEADER);
+    this.tail = (this.tail + need) >>> 0;
+    return true;
+  }
+
+  write(message: Uint8Array): boolean {
+    this.check();
+    if (message.length > this.maxMessageSize) {
+      throw new ChannelError("EMSGSIZE", `cannot send a ${message.length}-byte message to ${this.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.resource });
+    }
+    if (this.overflow.length === 0 && this.put(message)) {
+      if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(this.publishSoon);
+      }
+      return true;
+    }
+    // The ring is full: keep a copy until drain() moves it in.
+    this.overflow.push(message.slice());
+    this.flush();
+    return false;
+  }
+
+  /**
+   * The batch path: copies every message that fits and publishes once.
+   * Returns how many were taken (the rest need `await drain()` first).
+   */
+  writeMany(messages: readonly Uint8Array[]): number {
+    this.check();
+    let n = 0;
+    if (this.overflow.length === 0) {
+      for (; n < messages.length; n++) {
+        const m = messages[n]!;
+        if (m.length > this.maxMessageSize) {
+          this.flush();
+          throw new ChannelError("EMSGSIZE", `cannot send a ${m.length}-byte message to ${this.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.resource });
+        }
+        if (!this.put(m)) break;
+      }
+    }
+    this.flush();
+    return n;
+  }
+
+  /** Publishes what was written: one store of the tail, a wake only if the consumer sleeps. */
+  flush(): void {
+    if (this.tail === this.published || this.failure) return;
+    if (this.receiverGone()) {
+      this.fail(this.gone());
+      return;
+    }
+    this.published = this.tail;
+    Atomics.store(this.words, this.iTail, this.tail | 0);
+    if (Atomics.load(this.words, H_SLEEPING) !== 0) {
+      Atomics.add(this.words, H_DOORBELL, 1);
+      futexWake(this.words, H_DOORBELL, 1);
+    }
+  }
+
+  private fail(err: ChannelError): void {
+    if (!this.failure) this.failure = err;
+    this.overflow = [];
+    this.waiter?.cancel();
+  }
+
+  private free(): number {
+    this.head = Atomics.load(this.words, this.iHead) >>> 0;
+    return this.size - ((this.tail - this.head) >>> 0);
+  }
+
+  private moveOverflow(): void {
+    let i = 0;
+    while (i < this.overflow.length && this.put(this.overflow[i]!)) i++;
+    if (i > 0) this.overflow.splice(0, i);
+  }
+
+  private ready(): boolean {
+    this.moveOverflow();
+    return this.overflow.length === 0 && this.free() >= this.lowWater;
+  }
+
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.flush();
+    if (this.ready()) {
+      this.flush();
+      return Promise.resolve();
+    }
+    if (!this.draining) this.draining = this.waitForSpace().finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  private async waitForSpace(): Promise<void> {
+    const words = this.words;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      this.flush();
+      if (this.failure) throw this.failure;
+      if (spinUntil(() => this.ready() || this.receiverGone(), this.spinUs)) {
+        this.flush();
+        if (this.receiverGone()) this.fail(this.gone());
+        if (this.failure) throw this.failure;
+        return;
+      }
+      Atomics.store(words, this.iSleeping, 1);
+      const seq = Atomics.load(words, this.iSpace);
+      if (this.ready() || this.receiverGone()) {
+        Atomics.store(words, this.iSleeping, 0);
+        continue;
+      }
+      this.waiter ??= new FutexWaiter(words, this.iSpace);
+      const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
+      Atomics.store(words, this.iSleeping, 0);
+      if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
+      if (r === "cancelled" && !this.failure) this.fail(this.gone());
+    }
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    try {
+      if (this.write(message)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.drain();
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      try {
+        while (this.overflow.length > 0 && !this.failure) await this.drain();
+        this.flush();
+        if (this.failure) throw this.failure;
+        Atomics.store(this.words, slotWord(this.slot, S_STATE), CLOSED);
+        Atomics.add(this.words, H_DOORBELL, 1);
+        futexWake(this.words, H_DOORBELL);
+      } finally {
+        this.isClosed = true;
+        this.waiter?.close();
+        this.segment.close();
+      }
+    })();
+    return this.closing;
+  }
+}
+
+export { ACTIVE };

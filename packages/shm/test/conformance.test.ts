@@ -1,0 +1,11 @@
+import { runConformance } from "@ipc-sampler/core/conformance";
+import type { ShmAddress } from "../src/index.js";
+import { shmTransport } from "../src/index.js";
+
+runConformance({
+  name: "shm",
+  transport: shmTransport,
+  module: new URL("../dist/index.js", import.meta.url),
+  exportName: "shmTransport",
+  leftovers: (r) => [(r.address as ShmAddress).path],
+});
