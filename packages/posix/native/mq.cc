@@ -1,10 +1,230 @@
+// POSIX message queues, mq_overview(7): open, non-blocking send and receive
+// (one message or a batch per call), attributes, close, unlink. A Linux
+// mqd_t is a file descriptor, so callers watch it with FdWatcher (poll.cc).
+// Full and empty queues are reported as values, never as exceptions.
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/stat.h>
 #include "common.h"
 
 namespace ipc {
 
+namespace {
+
+bool Bytes(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *length = a.ElementLength();
+  return true;
+}
+
+bool Pairs(const Napi::CallbackInfo& info, size_t index, int32_t** data, size_t* length) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(info.Env(), "expected an Int32Array of (start, length) pairs").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  *data = a.Data();
+  *length = a.ElementLength();
+  return true;
+}
+
+Napi::Value OutOfRange(Napi::Env env, const char* what) {
+  Napi::RangeError::New(env, what).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+}  // namespace
+
+// mqOpen(name, oflag, mode, maxmsg, msgsize) -> mqd. With O_CREAT and
+// maxmsg > 0 the queue gets those attributes; the mode is applied exactly
+// (umask cleared for the call).
+static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int oflag = info[1].As<Napi::Number>().Int32Value();
+  mode_t mode = static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value());
+  long maxmsg = info[3].As<Napi::Number>().Int64Value();
+  long msgsize = info[4].As<Napi::Number>().Int64Value();
+  mqd_t q;
+  if (oflag & O_CREAT) {
+    struct mq_attr attr {};
+    attr.mq_maxmsg = maxmsg;
+    attr.mq_msgsize = msgsize;
+    mode_t old = umask(0);
+    q = mq_open(name.c_str(), oflag, mode, maxmsg > 0 ? &attr : nullptr);
+    int err = errno;
+    umask(old);
+    errno = err;
+  } else {
+    q = mq_open(name.c_str(), oflag);
+  }
+  if (q == static_cast<mqd_t>(-1)) return ThrowErrno(env, errno, "mq_open");
+  return Napi::Number::New(env, static_cast<double>(q));
+}
+
+// mqSend(mqd, buffer, offset, length, priority) -> true sent, false full (EAGAIN).
+static Napi::Value MqSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size;
+  if (!Bytes(info, 1, &data, &size)) return env.Undefined();
+  int64_t off = info[2].As<Napi::Number>().Int64Value();
+  int64_t len = info[3].As<Napi::Number>().Int64Value();
+  unsigned prio = info[4].As<Napi::Number>().Uint32Value();
+  if (off < 0 || len < 0 || static_cast<uint64_t>(off + len) > size) return OutOfRange(env, "offset and length must lie inside the buffer");
+  int rc;
+  do rc = mq_send(q, reinterpret_cast<const char*>(data + off), static_cast<size_t>(len), prio);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EAGAIN) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, errno, "mq_send");
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// mqSendBatch(mqd, buffer, pairs, from, count, priority) -> how many of the
+// (start, length) slices pairs[2*from ...] were sent, one message each; stops
+// at the first EAGAIN (queue full). An error after some progress returns the
+// progress; the next call reports it.
+static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size;
+  int32_t* pairs;
+  size_t npairs;
+  if (!Bytes(info, 1, &data, &size) || !Pairs(info, 2, &pairs, &npairs)) return env.Undefined();
+  int64_t from = info[3].As<Napi::Number>().Int64Value();
+  int64_t count = info[4].As<Napi::Number>().Int64Value();
+  unsigned prio = info[5].As<Napi::Number>().Uint32Value();
+  if (from < 0 || count < 0 || static_cast<uint64_t>(2 * (from + count)) > npairs) return OutOfRange(env, "from and count must lie inside pairs");
+  int64_t done = 0;
+  for (; done < count; done++) {
+    int32_t start = pairs[2 * (from + done)];
+    int32_t len = pairs[2 * (from + done) + 1];
+    if (start < 0 || len < 0 || static_cast<size_t>(start) + static_cast<size_t>(len) > size) return OutOfRange(env, "a slice lies outside the buffer");
+    int rc;
+    do rc = mq_send(q, reinterpret_cast<const char*>(data + start), static_cast<size_t>(len), prio);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      if (errno == EAGAIN || done > 0) break;
+      return ThrowErrno(env, errno, "mq_send");
+    }
+  }
+  return Napi::Number::New(env, static_cast<double>(done));
+}
+
+// mqReceive(mqd, buffer, offset, length) -> message length (0 is a valid,
+// empty message), or -1 when the queue is empty (EAGAIN). `length` must be
+// at least the queue's mq_msgsize (EMSGSIZE otherwise).
+static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size;
+  if (!Bytes(info, 1, &data, &size)) return env.Undefined();
+  int64_t off = info[2].As<Napi::Number>().Int64Value();
+  int64_t len = info[3].As<Napi::Number>().Int64Value();
+  if (off < 0 || len < 0 || static_cast<uint64_t>(off + len) > size) return OutOfRange(env, "offset and length must lie inside the buffer");
+  ssize_t n;
+  do n = mq_receive(q, reinterpret_cast<char*>(data + off), static_cast<size_t>(len), nullptr);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "mq_receive");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// mqReceiveBatch(mqd, buffer, offset, end, msgsize, pairs, maxCount) -> how
+// many messages were received back to back into buffer[offset, end), their
+// (start, length) written to pairs[0 ...]. Stops when the queue is empty
+// (EAGAIN), after maxCount messages, or when fewer than msgsize bytes are
+// left. 0 means the queue was empty. Nothing is allocated.
+static Napi::Value MqReceiveBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size;
+  int32_t* pairs;
+  size_t npairs;
+  if (!Bytes(info, 1, &data, &size) || !Pairs(info, 5, &pairs, &npairs)) return env.Undefined();
+  int64_t pos = info[2].As<Napi::Number>().Int64Value();
+  int64_t end = info[3].As<Napi::Number>().Int64Value();
+  int64_t msgsize = info[4].As<Napi::Number>().Int64Value();
+  int64_t max = info[6].As<Napi::Number>().Int64Value();
+  if (pos < 0 || end < pos || static_cast<uint64_t>(end) > size || end > INT32_MAX) return OutOfRange(env, "offset and end must lie inside the buffer");
+  if (msgsize <= 0) return OutOfRange(env, "msgsize must be positive");
+  if (max < 0 || static_cast<uint64_t>(2 * max) > npairs) max = static_cast<int64_t>(npairs / 2);
+  int64_t count = 0;
+  while (count < max && end - pos >= msgsize) {
+    ssize_t n;
+    do n = mq_receive(q, reinterpret_cast<char*>(data + pos), static_cast<size_t>(msgsize), nullptr);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || count > 0) break;
+      return ThrowErrno(env, errno, "mq_receive");
+    }
+    pairs[2 * count] = static_cast<int32_t>(pos);
+    pairs[2 * count + 1] = static_cast<int32_t>(n);
+    pos += n;
+    count++;
+  }
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
+// mqGetAttr(mqd) -> { flags, maxmsg, msgsize, curmsgs }.
+static Napi::Value MqGetAttr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  struct mq_attr attr {};
+  if (mq_getattr(q, &attr) != 0) return ThrowErrno(env, errno, "mq_getattr");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("flags", Napi::Number::New(env, static_cast<double>(attr.mq_flags)));
+  out.Set("maxmsg", Napi::Number::New(env, static_cast<double>(attr.mq_maxmsg)));
+  out.Set("msgsize", Napi::Number::New(env, static_cast<double>(attr.mq_msgsize)));
+  out.Set("curmsgs", Napi::Number::New(env, static_cast<double>(attr.mq_curmsgs)));
+  return out;
+}
+
+static Napi::Value MqClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  if (mq_close(q) != 0) return ThrowErrno(env, errno, "mq_close");
+  return env.Undefined();
+}
+
+static Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (mq_unlink(name.c_str()) != 0) return ThrowErrno(env, errno, "mq_unlink");
+  return env.Undefined();
+}
+
 void InitMq(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  exports.Set("mqOpen", Napi::Function::New(env, MqOpen));
+  exports.Set("mqSend", Napi::Function::New(env, MqSend));
+  exports.Set("mqSendBatch", Napi::Function::New(env, MqSendBatch));
+  exports.Set("mqReceive", Napi::Function::New(env, MqReceive));
+  exports.Set("mqReceiveBatch", Napi::Function::New(env, MqReceiveBatch));
+  exports.Set("mqGetAttr", Napi::Function::New(env, MqGetAttr));
+  exports.Set("mqClose", Napi::Function::New(env, MqClose));
+  exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
+  exports.Set("MQ_O_RDONLY", Napi::Number::New(env, O_RDONLY));
+  exports.Set("MQ_O_WRONLY", Napi::Number::New(env, O_WRONLY));
+  exports.Set("MQ_O_RDWR", Napi::Number::New(env, O_RDWR));
+  exports.Set("MQ_O_CREAT", Napi::Number::New(env, O_CREAT));
+  exports.Set("MQ_O_EXCL", Napi::Number::New(env, O_EXCL));
+  exports.Set("MQ_O_NONBLOCK", Napi::Number::New(env, O_NONBLOCK));
+  exports.Set("MQ_O_CLOEXEC", Napi::Number::New(env, O_CLOEXEC));
 }
 
 }  // namespace ipc

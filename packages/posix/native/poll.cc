@@ -1,10 +1,265 @@
+// The readiness family: uv_poll(3) watchers on the Node event loop,
+// pidfd_open(2), and non-blocking read/write on watched descriptors that
+// report EAGAIN as a value instead of an exception.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uv.h>
 #include "common.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 namespace ipc {
 
+namespace {
+
+// The bytes of a Uint8Array (or Buffer) argument, bounds-checked.
+bool BytesArg(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *length = a.ElementLength();
+  return true;
+}
+
+bool RangeArg(const Napi::CallbackInfo& info, size_t index, size_t limit, size_t* offset, size_t* length) {
+  double off = info[index].As<Napi::Number>().DoubleValue();
+  double len = info[index + 1].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(limit)) {
+    Napi::RangeError::New(info.Env(), "offset and length must lie inside the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  *offset = static_cast<size_t>(off);
+  *length = static_cast<size_t>(len);
+  return true;
+}
+
+}  // namespace
+
+// new FdWatcher(fd, callback(status, events)): a uv_poll_t on the main loop.
+// While started, the handle keeps the loop alive (unless unref'd) and the
+// JavaScript object alive; close() releases both. The callback runs through
+// node::MakeCallback, so promises it settles run their reactions at once.
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdWatcher",
+                       {InstanceMethod<&FdWatcher::Start>("start"), InstanceMethod<&FdWatcher::Stop>("stop"),
+                        InstanceMethod<&FdWatcher::Close>("close"), InstanceMethod<&FdWatcher::SetRef>("setRef")});
+  }
+
+  explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "new FdWatcher(fd, callback)").ThrowAsJavaScriptException();
+      return;
+    }
+    env_ = env;
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      Napi::Error::New(env, "FdWatcher: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    handle_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, handle_, fd_);
+    if (rc != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      ErrnoError(env, -rc, "uv_poll_init").ThrowAsJavaScriptException();
+      return;
+    }
+    handle_->data = this;
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    napi_async_init(env, info.This(), Napi::String::New(env, "FdWatcher"), &context_);
+  }
+
+  ~FdWatcher() override {
+    ReleaseHandle();
+    if (context_ != nullptr) napi_async_destroy(env_, context_);
+  }
+
+ private:
+  // start(events): UV_READABLE 1 | UV_WRITABLE 2 | UV_DISCONNECT 4.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ == nullptr) return ThrowErrno(env, EBADF, "uv_poll_start");
+    int events = info[0].As<Napi::Number>().Int32Value();
+    int rc = uv_poll_start(handle_, events, OnPoll);
+    if (rc != 0) return ThrowErrno(env, -rc, "uv_poll_start");
+    if (!pinned_) {
+      Ref();
+      pinned_ = true;
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_poll_stop(handle_);
+    Unpin();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    ReleaseHandle();
+    Unpin();
+    callback_.Reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) {
+      if (info[0].ToBoolean().Value()) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+      else uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    }
+    return info.Env().Undefined();
+  }
+
+  void Unpin() {
+    if (pinned_) {
+      pinned_ = false;
+      Unref();
+    }
+  }
+
+  void ReleaseHandle() {
+    if (handle_ == nullptr) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<FdWatcher*>(handle->data);
+    if (self == nullptr || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    Napi::Object recv = self->Value();
+    // libuv stops the handle itself after an error (POLLERR).
+    if (status < 0) self->Unpin();
+    self->callback_.MakeCallback(recv, {Napi::Number::New(env, status), Napi::Number::New(env, events)}, self->context_);
+    if (env.IsExceptionPending()) {
+      Napi::Error err = env.GetAndClearPendingException();
+      napi_fatal_exception(env, err.Value());
+    }
+  }
+
+  napi_env env_ = nullptr;
+  int fd_ = -1;
+  uv_poll_t* handle_ = nullptr;
+  bool pinned_ = false;
+  Napi::FunctionReference callback_;
+  napi_async_context context_ = nullptr;
+};
+
+// pidfdOpen(pid) -> fd (O_CLOEXEC), or -1 when no such process exists (ESRCH).
+static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  long fd = syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0);
+  if (fd < 0) {
+    if (errno == ESRCH) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "pidfd_open");
+  }
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// readNonBlocking(fd, buffer, offset, length) -> bytes read, 0 at end of
+// file, -1 when nothing is there now (EAGAIN). EINTR is retried.
+static Napi::Value ReadNonBlocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size, off, len;
+  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
+  ssize_t n;
+  do n = read(fd, data + off, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "read");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// writeNonBlocking(fd, buffer, offset, length) -> bytes written, or -1 when
+// the descriptor is full (EAGAIN). EINTR is retried.
+static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size, off, len;
+  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
+  ssize_t n;
+  do n = write(fd, data + off, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "write");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// writeEach(fd, buffer, pairs, from, count) -> how many slices were written
+// whole. Each (start, length) slice in `pairs` goes out in its own write(2),
+// so a slice of at most PIPE_BUF bytes is atomic on a pipe or FIFO. Stops at
+// the first EAGAIN. A short write, which the kernel only does for a slice
+// over PIPE_BUF, throws EIO: callers keep slices at most PIPE_BUF long.
+static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint8_t* data;
+  size_t size;
+  if (!BytesArg(info, 1, &data, &size)) return env.Undefined();
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "pairs must be an Int32Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array pairs = info[2].As<Napi::Int32Array>();
+  int64_t from = info[3].As<Napi::Number>().Int64Value();
+  int64_t count = info[4].As<Napi::Number>().Int64Value();
+  if (from < 0 || count < 0 || static_cast<size_t>(2 * (from + count)) > pairs.ElementLength()) {
+    Napi::RangeError::New(env, "from and count must lie inside pairs").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int32_t* p = pairs.Data();
+  int64_t done = 0;
+  for (; done < count; done++) {
+    int32_t start = p[2 * (from + done)];
+    int32_t len = p[2 * (from + done) + 1];
+    if (start < 0 || len < 0 || static_cast<size_t>(start) + static_cast<size_t>(len) > size) {
+      Napi::RangeError::New(env, "a slice lies outside the buffer").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    ssize_t n;
+    do n = write(fd, data + start, static_cast<size_t>(len));
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (done > 0) break;  // report progress; the next call sees the error
+      return ThrowErrno(env, errno, "write");
+    }
+    if (n != len) return ThrowErrno(env, EIO, "write");  // torn: only possible over PIPE_BUF
+  }
+  return Napi::Number::New(env, static_cast<double>(done));
+}
+
 void InitPoll(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  exports.Set("FdWatcher", FdWatcher::Define(env));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("readNonBlocking", Napi::Function::New(env, ReadNonBlocking));
+  exports.Set("writeNonBlocking", Napi::Function::New(env, WriteNonBlocking));
+  exports.Set("writeEach", Napi::Function::New(env, WriteEach));
+  exports.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
+  exports.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));
+  exports.Set("UV_DISCONNECT", Napi::Number::New(env, UV_DISCONNECT));
 }
 
 }  // namespace ipc

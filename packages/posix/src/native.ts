@@ -89,3 +89,91 @@ export interface FutexNative {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends FutexNative {}
+
+// ---- poll.cc: fd readiness on the event loop, pidfds, non-blocking I/O -------
+
+/**
+ * A uv_poll_t on the main event loop (libuv `uv_poll_init`). The callback
+ * gets libuv's status (0, or a negative errno such as UV_EBADF after POLLERR,
+ * which also stops the watcher) and the ready events.
+ */
+export interface NativeFdWatcher {
+  /** uv_poll_start: `events` is UV_READABLE | UV_WRITABLE | UV_DISCONNECT; level-triggered. */
+  start(events: number): void;
+  /** uv_poll_stop: no more callbacks until started again; an idle watcher costs nothing. */
+  stop(): void;
+  /** uv_close: stops and frees the handle; the descriptor itself stays open. Idempotent. */
+  close(): void;
+  /** uv_ref / uv_unref: whether a started watcher keeps the event loop alive. */
+  setRef(ref: boolean): void;
+}
+
+export interface PollNative {
+  FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => NativeFdWatcher;
+  /** pidfd_open(2): a descriptor that polls readable once the process has exited; -1 if it does not exist (ESRCH). */
+  pidfdOpen(pid: number): number;
+  /** read(2) on a non-blocking descriptor: bytes read, 0 at end of file, -1 for EAGAIN. */
+  readNonBlocking(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** write(2) on a non-blocking descriptor: bytes written, -1 for EAGAIN. */
+  writeNonBlocking(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /**
+   * One write(2) per (start, length) slice of `pairs[2*from …]`: returns how
+   * many were written whole, stopping at EAGAIN. Slices of at most PIPE_BUF
+   * bytes are atomic on a pipe or FIFO; a short write throws EIO.
+   */
+  writeEach(fd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number): number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  readonly UV_DISCONNECT: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends PollNative {}
+
+// ---- mq.cc: POSIX message queues ---------------------------------------------
+
+/** mq_attr — mq_getattr(3). */
+export interface MqAttr {
+  /** mq_flags: 0 or O_NONBLOCK. */
+  flags: number;
+  /** mq_maxmsg: messages the queue holds. */
+  maxmsg: number;
+  /** mq_msgsize: bytes per message at most. */
+  msgsize: number;
+  /** mq_curmsgs: messages in the queue now. */
+  curmsgs: number;
+}
+
+/** A Linux mqd_t is a file descriptor: watch it with FdWatcher. */
+export interface MqNative {
+  /** mq_open(3). With MQ_O_CREAT and maxmsg > 0 the queue gets mq_maxmsg/mq_msgsize; `mode` is exact (umask cleared). */
+  mqOpen(name: string, oflag: number, mode: number, maxmsg: number, msgsize: number): number;
+  /** mq_send(3): true when sent, false when the queue is full (EAGAIN). */
+  mqSend(mqd: number, buffer: Uint8Array, offset: number, length: number, priority: number): boolean;
+  /** mq_send(3) for each (start, length) of `pairs[2*from …]`, `count` of them: how many were sent before the queue was full. */
+  mqSendBatch(mqd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number, priority: number): number;
+  /** mq_receive(3): the message length (0 is an empty message), or -1 when the queue is empty. `length` >= mq_msgsize. */
+  mqReceive(mqd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /**
+   * mq_receive(3) repeatedly, messages back to back into `buffer[offset, end)`,
+   * their (start, length) into `pairs[0 …]`: returns the count, 0 when empty.
+   * Stops at EAGAIN, after `maxCount`, or with fewer than `msgsize` bytes left.
+   */
+  mqReceiveBatch(mqd: number, buffer: Uint8Array, offset: number, end: number, msgsize: number, pairs: Int32Array, maxCount: number): number;
+  /** mq_getattr(3). */
+  mqGetAttr(mqd: number): MqAttr;
+  /** mq_close(3). */
+  mqClose(mqd: number): void;
+  /** mq_unlink(3). */
+  mqUnlink(name: string): void;
+  readonly MQ_O_RDONLY: number;
+  readonly MQ_O_WRONLY: number;
+  readonly MQ_O_RDWR: number;
+  readonly MQ_O_CREAT: number;
+  readonly MQ_O_EXCL: number;
+  readonly MQ_O_NONBLOCK: number;
+  readonly MQ_O_CLOEXEC: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends MqNative {}
