@@ -1,0 +1,176 @@
+import { existsSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { SharedFloat64Array, SharedInt32Array, shmTransport, type ShmAddress } from "../src/index.js";
+import { cpuTicks, killAll, start } from "./helpers.js";
+
+/** Stress size: 1,000,000 per producer locally, bounded in CI; STRESS_N overrides. */
+const STRESS_N = Number(process.env.STRESS_N ?? (process.env.CI ? 20_000 : 1_000_000));
+
+const receivers: Receiver[] = [];
+afterEach(async () => {
+  killAll();
+  for (const r of receivers.splice(0)) await r.close();
+});
+
+async function listen(options: Parameters<typeof shmTransport.listen>[0] = {}) {
+  const r = await shmTransport.listen(options);
+  receivers.push(r);
+  return r;
+}
+
+/** Checks the fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+class RandomVerifier {
+  next: number[] = [];
+  count = 0;
+  bad: string[] = [];
+  verify(b: MessageBatch): void {
+    const v = new DataView(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+    const p = b.producer;
+    for (let i = 0; i < b.count; i++) {
+      const off = b.offsets[2 * i]!;
+      const len = b.offsets[2 * i + 1]!;
+      const want = this.next[p] ?? 0;
+      this.count++;
+      this.next[p] = want + 1;
+      if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
+      if (len < 12) {
+        for (let k = 0; k < len; k++) if (b.data[off + k] !== ((want + k) & 0xff)) this.bad.push(`producer ${p} seq ${want}: short message bytes`);
+      } else {
+        const seq = v.getUint32(off + 4, true);
+        if (seq !== want) this.bad.push(`producer ${p}: seq ${seq}, expected ${want}`);
+        if (v.getUint32(off + 8, true) !== checksum32(b.data, off + 12, len - 12)) this.bad.push(`producer ${p} seq ${seq}: checksum`);
+      }
+      if (this.bad.length > 10) throw new Error(this.bad.join("; "));
+    }
+  }
+}
+
+describe("shm ring", () => {
+  it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
+    const r = await listen({ expectedProducers: 2 });
+    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 11 + id }, 600_000));
+    const v = new RandomVerifier();
+    for await (const b of r.batches()) v.verify(b);
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBe(2 * STRESS_N);
+    expect(v.next).toEqual([STRESS_N, STRESS_N]);
+    for (const p of ps) expect(await p.exit).toBe(0);
+    expect(r.producers).toMatchObject({ attached: 2, closed: 2, lost: 0 });
+  }, 900_000);
+
+  it("kill: a producer SIGKILLed at a random point; only whole messages, reported within 1 s", async () => {
+    let lostAt = 0;
+    let lostError: ChannelError | undefined;
+    const r = await listen({ expectedProducers: 1, onPeerLost: (e) => ((lostAt = Date.now()), (lostError = e)) });
+    const p = start("forever", { address: r.address, id: 0, seed: 5 });
+    const v = new RandomVerifier();
+    let killedAt = 0;
+    const killer = (async () => {
+      await p.waitFor((l) => l.ready === true);
+      await sleep(Math.random() * 100);
+      killedAt = Date.now();
+      p.child.kill("SIGKILL");
+    })();
+    for await (const b of r.batches()) v.verify(b);
+    await killer;
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBeGreaterThan(2000);
+    expect(lostError).toBeInstanceOf(ChannelError);
+    expect(lostError!.code).toBe("EPEERGONE");
+    expect(lostAt - killedAt).toBeLessThan(1000);
+  });
+
+  it("idle: a sleeping consumer and a producer blocked on a full ring use no CPU", async () => {
+    // Consumer side: a consumer process with an attached, silent producer.
+    const c = start("consumer", {});
+    const { address } = await c.waitFor((l) => "address" in l);
+    const idle = start("idle", { address });
+    await idle.waitFor((l) => l.attached === true);
+    // Producer side: this process listens but never reads, so the producer fills the ring and waits.
+    const r = await listen({ expectedProducers: 1, ringBytes: 1 << 18 });
+    const full = start("forever", { address: r.address, id: 0, seed: 9 });
+    await sleep(700); // past the spins and into the futex waits
+    const before = [cpuTicks(c.child.pid!), cpuTicks(full.child.pid!)];
+    await sleep(2000);
+    const used = [cpuTicks(c.child.pid!) - before[0]!, cpuTicks(full.child.pid!) - before[1]!];
+    // 100 ticks/s: 2 ticks = 20 ms of CPU over 2 s, i.e. under 1 %.
+    expect(used[0]).toBeLessThanOrEqual(2);
+    expect(used[1]).toBeLessThanOrEqual(2);
+    expect(full.lines.some((l) => "error" in l)).toBe(false);
+  });
+
+  it("reports EPEERGONE to a producer waiting for space when the receiver is SIGKILLed", async () => {
+    const c = start("consumer", {});
+    const { address } = await c.waitFor((l) => "address" in l);
+    // Another producer fills the ring? No: stop the consumer reading by killing it.
+    const p = start("forever", { address, id: 0, seed: 3 });
+    await p.waitFor((l) => l.ready === true);
+    const killedAt = Date.now();
+    c.child.kill("SIGKILL");
+    const line = await p.waitFor((l) => "error" in l, 5000);
+    expect(line.error).toBe("EPEERGONE");
+    expect(line.at - killedAt).toBeLessThan(1000);
+    // The crash left the segment: it is listed, and removeStale removes it.
+    const name = (address as ShmAddress).name;
+    expect(await shmTransport.list()).toContain(name);
+    expect(await shmTransport.removeStale()).toContain((address as ShmAddress).path);
+    expect(existsSync((address as ShmAddress).path)).toBe(false);
+  });
+
+  it("unlinks the segment on SIGTERM", async () => {
+    const c = start("consumer", {});
+    const { address } = await c.waitFor((l) => "address" in l);
+    expect(existsSync(address.path)).toBe(true);
+    c.child.kill("SIGTERM");
+    await c.exit;
+    expect(existsSync(address.path)).toBe(false);
+  });
+
+  it("hands out zero-copy views into the ring, and copies on the simple path", async () => {
+    const r = await listen({ expectedProducers: 1 });
+    const p = start("random", { address: r.address, id: 0, count: 50, seed: 1 });
+    const it = r.batches();
+    const first = (await it.next()).value as MessageBatch;
+    expect(first.data.buffer.byteLength).toBeGreaterThan((r.address as ShmAddress).ringBytes); // the mapping itself
+    const v = new RandomVerifier();
+    v.verify(first);
+    (r as unknown as { release(): void }).release();
+    for (;;) {
+      const n = await it.next();
+      if (n.done) break;
+      v.verify(n.value);
+    }
+    expect(v.bad).toEqual([]);
+    expect(await p.exit).toBe(0);
+  });
+});
+
+describe("shared values", () => {
+  it("P processes add into one Int32 and one Float64 counter; the totals are exact", async () => {
+    const tag = `t${process.pid}-${Date.now().toString(36)}`;
+    const ints = SharedInt32Array.create(`${tag}-i`, 1);
+    const floats = SharedFloat64Array.create(`${tag}-f`, 1);
+    try {
+      const P = 4;
+      const adds = 50_000;
+      const ps = [];
+      for (let i = 0; i < P; i++) {
+        ps.push(start("counter", { name: `${tag}-i`, adds, float: false }));
+        ps.push(start("counter", { name: `${tag}-f`, adds, float: true }));
+      }
+      for (const p of ps) expect(await p.exit).toBe(0);
+      expect(ints.load(0)).toBe(P * adds);
+      expect(floats.load(0)).toBe(P * adds * 0.5);
+      expect(floats.compareExchange(0, P * adds * 0.5, 1.25)).toBe(P * adds * 0.5);
+      expect(floats.load(0)).toBe(1.25);
+      expect(ints.compareExchange(0, 7, 9)).toBe(P * adds);
+      expect(SharedInt32Array.list()).toContain(`${tag}-i`);
+    } finally {
+      ints.unlink();
+      floats.unlink();
+    }
+    expect(SharedInt32Array.exists(`${tag}-i`)).toBe(false);
+  });
+});
