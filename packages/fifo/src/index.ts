@@ -1,1 +1,213 @@
-export {};
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  ChannelError,
+  DEFAULT_PREFIX,
+  fromSystemError,
+  isProcessAlive,
+  ownerPidOf,
+  removeOnExit,
+  uniqueName,
+  validateName,
+  validatePrefix,
+  type Address,
+  type ConnectOptions,
+  type ListenOptions,
+  type MechanismDescriptor,
+  type Receiver,
+  type Sender,
+  type Transport,
+} from "@ipc-sampler/core";
+import { growPipe, mkfifo } from "@ipc-sampler/posix";
+import { FifoReceiver } from "./receiver.js";
+import { FifoSender } from "./sender.js";
+
+export { PACKET_BYTES } from "./protocol.js";
+
+/** Default largest message: 16 MiB, split into PIPE_BUF packets and reassembled. */
+export const FIFO_MAX_MESSAGE = 16 * 1024 * 1024;
+/** Largest `maxMessageSize` accepted (batch offsets are 32-bit). */
+export const FIFO_MAX_MESSAGE_LIMIT = 0x7fffffff;
+const FIFO_SUFFIX = ".fifo";
+
+export const fifoDescriptor: MechanismDescriptor = {
+  id: "fifo",
+  mechanism: "named pipe (FIFO)",
+  kernelInterface: "mkfifo(3)",
+  persistence: "filesystem",
+  naming: "file-system path",
+  direction: "one-way",
+  messageBoundaries: false,
+  copiesPerMessage: 2,
+  maxMessageSize: FIFO_MAX_MESSAGE,
+  relatedProcessesOnly: false,
+  crossesMachines: false,
+  summary: "A pipe with a name in the file system: unrelated processes open the path and share one kernel buffer.",
+};
+
+export interface FifoAddress extends Address {
+  readonly transport: "fifo";
+  readonly path: string;
+}
+
+export interface FifoListenOptions extends ListenOptions {
+  /** pathname — mkfifo(3). Full path of the FIFO. Default: a fresh name in `directory`. */
+  path?: string;
+  /** A bare name placed in `directory`. Ignored when `path` is given. */
+  name?: string;
+  /** Directory for `name` or a generated name (default os.tmpdir()). */
+  directory?: string;
+  /** mode — mkfifo(3). Permission bits, applied exactly (default 0o600: only this user may attach). */
+  mode?: number;
+  /** F_SETPIPE_SZ — fcntl(2). FIFO capacity to ask for, bounded by /proc/sys/fs/pipe-max-size (default 1 MiB). */
+  pipeSize?: number;
+}
+
+function fifoPath(options: FifoListenOptions): string {
+  const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
+  if (options.path !== undefined) {
+    const p = path.resolve(options.path);
+    validateName(path.basename(p), "FIFO");
+    return p;
+  }
+  const name = options.name !== undefined ? validateName(options.name, "FIFO") : uniqueName(prefix) + FIFO_SUFFIX;
+  return path.join(options.directory ?? tmpdir(), name);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * Creates the FIFO (exclusive, mode 0600), opens its read end without
+ * blocking, and holds a write end of its own so the FIFO never reports end of
+ * file (or POLLHUP) between producers.
+ */
+async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
+  const maxMessageSize = options.maxMessageSize ?? FIFO_MAX_MESSAGE;
+  if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > FIFO_MAX_MESSAGE_LIMIT) {
+    throw new RangeError(`maxMessageSize must be an integer from 0 to ${FIFO_MAX_MESSAGE_LIMIT}; got ${maxMessageSize}`);
+  }
+  const mode = options.mode ?? 0o600;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError(`mode must be permission bits from 0 to 0o777; got ${mode}`);
+  const p = fifoPath(options);
+  mkfifo(p, mode);
+  const unregister = removeOnExit(() => unlinkSync(p));
+  let readFd = -1;
+  let writeFd = -1;
+  try {
+    readFd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
+    writeFd = openSync(p, constants.O_WRONLY | constants.O_NONBLOCK);
+    if (!fstatSync(readFd).isFIFO()) throw new ChannelError("EPROTO", `cannot listen on ${p}: it was replaced by something that is not a FIFO`, { resource: p });
+  } catch (err) {
+    if (readFd >= 0) closeQuietly(readFd);
+    if (writeFd >= 0) closeQuietly(writeFd);
+    unregister();
+    try {
+      unlinkSync(p);
+    } catch {
+      // gone already
+    }
+    throw fromSystemError(err, "open FIFO", p);
+  }
+  const pipeSize = growPipe(readFd, options.pipeSize ?? 1024 * 1024);
+  const address: FifoAddress = { transport: "fifo", path: p, maxMessageSize };
+  return new FifoReceiver(address, {
+    path: p,
+    readFd,
+    writeFd,
+    pipeSize,
+    expectedProducers: options.expectedProducers,
+    onPeerLost: options.onPeerLost,
+    cleanup: () => {
+      try {
+        unlinkSync(p);
+      } catch {
+        // removed by someone else
+      }
+      unregister();
+    },
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Opens the FIFO's write end without blocking: ENXIO (no reader yet) and
+ * ENOENT (not created yet) are retried until `timeoutMs`, then ETIMEDOUT.
+ */
+async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+  const a = address as FifoAddress;
+  if (a.transport !== "fifo" || typeof a.path !== "string") throw new TypeError(`not a fifo address: ${JSON.stringify(address)}`);
+  if (!Number.isInteger(a.maxMessageSize) || a.maxMessageSize < 0) throw new TypeError(`fifo address has no valid maxMessageSize: ${JSON.stringify(address)}`);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    let fd: number;
+    try {
+      fd = openSync(a.path, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENXIO" && code !== "ENOENT") throw fromSystemError(err, "attach to FIFO", a.path);
+      if (Date.now() >= deadline) {
+        throw new ChannelError("ETIMEDOUT", `cannot attach to FIFO ${a.path}: no receiver within ${timeoutMs} ms (${code})`, { errno: code, syscall: "open", resource: a.path, cause: err });
+      }
+      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+      delay = Math.min(delay * 2, 100);
+      continue;
+    }
+    if (!fstatSync(fd).isFIFO()) {
+      closeSync(fd);
+      throw new ChannelError("EPROTO", `cannot attach to ${a.path}: it is not a FIFO`, { resource: a.path });
+    }
+    try {
+      return new FifoSender(fd, a.path, a.maxMessageSize);
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
+    }
+  }
+}
+
+/** FIFOs whose name starts with `prefix` in `directory` (default os.tmpdir()). */
+async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  validatePrefix(prefix);
+  return readdirSync(directory)
+    .filter((n) => n.startsWith(prefix) && n.endsWith(FIFO_SUFFIX))
+    .map((n) => path.join(directory, n))
+    .filter((p) => {
+      try {
+        return lstatSync(p).isFIFO();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Removes FIFOs with this prefix whose owner process (the pid in the name) is gone; returns their paths. */
+async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const p of await list(prefix, directory)) {
+    const pid = ownerPidOf(path.basename(p, FIFO_SUFFIX), prefix);
+    if (pid !== undefined && !isProcessAlive(pid)) {
+      try {
+        unlinkSync(p);
+        removed.push(p);
+      } catch {
+        // raced with someone else
+      }
+    }
+  }
+  return removed;
+}
+
+export const fifoTransport: Transport<FifoListenOptions> = { descriptor: fifoDescriptor, listen, connect, list, removeStale };
+export default fifoTransport;
+export { FifoReceiver } from "./receiver.js";
+export { FifoSender } from "./sender.js";
