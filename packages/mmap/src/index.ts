@@ -1,1 +1,239 @@
-export {};
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  ChannelError,
+  DEFAULT_PREFIX,
+  isProcessAlive,
+  ownerPidOf,
+  removeOnExit,
+  uniqueName,
+  validatePrefix,
+  type Address,
+  type ConnectOptions,
+  type ListenOptions,
+  type MechanismDescriptor,
+  type Receiver,
+  type Sender,
+  type Transport,
+} from "@ipc-sampler/core";
+import { createSegment, futexWake, openSegment } from "@ipc-sampler/posix";
+import {
+  ACTIVE,
+  CLAIMED,
+  CTL_FILE,
+  CTL_MAGIC,
+  C_CLOSED,
+  C_DOORBELL,
+  C_MAGIC,
+  C_MAX_MESSAGE,
+  C_NEXT_STREAM,
+  C_OWNER_PID,
+  C_SEGMENT_BYTES,
+  C_SLOTS,
+  C_VERSION,
+  FREE,
+  SL_PID,
+  SL_STATE,
+  SL_STREAM,
+  VERSION,
+  ctlBytes,
+  maxMessageFor,
+  slotWord,
+} from "./layout.js";
+import { JournalReceiver } from "./receiver.js";
+import { JournalSender } from "./sender.js";
+
+export { JournalReceiver, type JournalPosition } from "./receiver.js";
+export { JournalSender } from "./sender.js";
+export { Journal, openJournal, type JournalRecord, type ReplayOptions, type StreamSummary } from "./journal.js";
+
+/** Default segment file: 32 MiB, so the default largest message is just under 32 MiB. */
+export const MMAP_DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
+const DEFAULT_SLOTS = 16;
+const TAG = "mmap";
+
+export const mmapDescriptor: MechanismDescriptor = {
+  id: "mmap",
+  mechanism: "memory-mapped file",
+  kernelInterface: "mmap(2) of regular files + msync(2) + futex(2)",
+  persistence: "filesystem",
+  naming: "file-system path",
+  direction: "one-way",
+  messageBoundaries: true,
+  copiesPerMessage: 1,
+  maxMessageSize: maxMessageFor(MMAP_DEFAULT_SEGMENT_BYTES),
+  relatedProcessesOnly: false,
+  crossesMachines: false,
+  summary: "A durable, replayable journal: producers append checksummed records to mapped segment files, the consumer follows them in place.",
+};
+
+export interface MmapAddress extends Address {
+  readonly transport: "mmap";
+  readonly directory: string;
+  readonly segmentBytes: number;
+  readonly slots: number;
+  readonly syncEvery: number;
+  readonly checksum: boolean;
+}
+
+export interface MmapListenOptions extends ListenOptions {
+  /** The journal directory. Given: it is kept on close (a durable journal; must not hold a journal already). Default: a fresh directory in os.tmpdir(), removed on close. */
+  directory?: string;
+  /** Keep the journal on close (default: true with `directory`, false without). */
+  keep?: boolean;
+  /** ftruncate(2) size of each segment file (default 32 MiB); a record never spans two. */
+  segmentBytes?: number;
+  /** msync(MS_SYNC) — msync(2): producers sync every N records (default 0: never per record; the page cache survives a producer's SIGKILL). */
+  syncEvery?: number;
+  /** Keep only the newest N segment files of each stream once the consumer has moved past them (default: keep all). */
+  retainSegments?: number;
+  /** Checksum each payload (default true; replay verifies it). */
+  checksum?: boolean;
+  /** Producers attached at once (default 16). */
+  maxProducers?: number;
+  /** Busy-wait before sleeping on the futex (µs, default 50). */
+  spinUs?: number;
+  /** File mode of the control and segment files (default 0o600). */
+  mode?: number;
+}
+
+function isTemporary(dir: string, prefix: string): boolean {
+  return path.basename(dir).startsWith(`${prefix}${TAG}-`);
+}
+
+async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
+  const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
+  const segmentBytes = options.segmentBytes ?? MMAP_DEFAULT_SEGMENT_BYTES;
+  if (!Number.isInteger(segmentBytes) || segmentBytes < 64 * 1024 || segmentBytes > 2 ** 30 || segmentBytes % 4096 !== 0) {
+    throw new RangeError(`segmentBytes must be a multiple of 4096 from 64 KiB to 1 GiB; got ${segmentBytes}`);
+  }
+  const maxMessageSize = options.maxMessageSize ?? maxMessageFor(segmentBytes);
+  if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > maxMessageFor(segmentBytes)) {
+    throw new RangeError(`maxMessageSize must be an integer from 0 to ${maxMessageFor(segmentBytes)} for ${segmentBytes}-byte segments; got ${maxMessageSize}`);
+  }
+  const syncEvery = options.syncEvery ?? 0;
+  if (!Number.isInteger(syncEvery) || syncEvery < 0) throw new RangeError(`syncEvery must be a non-negative integer; got ${syncEvery}`);
+  const retain = options.retainSegments;
+  if (retain !== undefined && (!Number.isInteger(retain) || retain < 1)) throw new RangeError(`retainSegments must be a positive integer; got ${retain}`);
+  const slots = options.maxProducers ?? DEFAULT_SLOTS;
+  if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new RangeError(`maxProducers must be an integer from 1 to 1024; got ${slots}`);
+  const temporary = options.directory === undefined;
+  const directory = path.resolve(options.directory ?? path.join(tmpdir(), uniqueName(prefix, TAG)));
+  const keep = options.keep ?? !temporary;
+  try {
+    mkdirSync(directory, { recursive: !temporary, mode: 0o700 });
+  } catch (err) {
+    throw new ChannelError("EEXIST", `cannot create journal ${directory}: ${(err as Error).message}`, { resource: directory, cause: err });
+  }
+  // Exclusive: a directory that already holds a journal is refused.
+  const ctl = createSegment(CTL_FILE, ctlBytes(slots), { directory, mode: options.mode ?? 0o600 });
+  ctl.close();
+  const remove = () => rmSync(directory, { recursive: true, force: true });
+  const unregister = keep ? () => {} : removeOnExit(remove);
+  const c = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
+  c[C_VERSION] = VERSION;
+  c[C_OWNER_PID] = process.pid;
+  c[C_SEGMENT_BYTES] = segmentBytes;
+  c[C_MAX_MESSAGE] = maxMessageSize;
+  c[C_SLOTS] = slots;
+  Atomics.store(c, C_MAGIC, CTL_MAGIC);
+  const address: MmapAddress = { transport: "mmap", directory, maxMessageSize, segmentBytes, slots, syncEvery, checksum: options.checksum ?? true };
+  return new JournalReceiver(address, ctl, {
+    expectedProducers: options.expectedProducers,
+    onPeerLost: options.onPeerLost,
+    spinUs: options.spinUs,
+    retainSegments: retain,
+    cleanup: () => {
+      if (!keep) remove();
+      unregister();
+    },
+  });
+}
+
+async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+  const a = address as MmapAddress;
+  if (a.transport !== "mmap" || typeof a.directory !== "string") throw new TypeError(`not an mmap address: ${JSON.stringify(address)}`);
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  let ctl;
+  for (;;) {
+    try {
+      ctl = openSegment(CTL_FILE, undefined, { directory: a.directory });
+      break;
+    } catch (err) {
+      if (!ChannelError.is(err, "ENOENT")) throw err;
+      if (Date.now() > deadline) throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: it has no receiver`, { resource: a.directory, cause: err });
+      await sleep(20);
+    }
+  }
+  const c = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
+  if (Atomics.load(c, C_MAGIC) !== CTL_MAGIC || c[C_VERSION] !== VERSION || c[C_SLOTS] !== a.slots) {
+    ctl.close();
+    throw new ChannelError("EPROTO", `cannot attach to journal ${a.directory}: its control file is not one this version understands`, { resource: a.directory });
+  }
+  if (Atomics.load(c, C_CLOSED) !== 0 || !isProcessAlive(c[C_OWNER_PID]!)) {
+    ctl.close();
+    throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: the receiver went away`, { resource: a.directory });
+  }
+  let slot = -1;
+  for (let s = 0; s < a.slots; s++) {
+    if (Atomics.compareExchange(c, slotWord(s, SL_STATE), FREE, CLAIMED) === FREE) {
+      slot = s;
+      break;
+    }
+  }
+  if (slot < 0) {
+    ctl.close();
+    throw new ChannelError("ELIMIT", `cannot attach to journal ${a.directory}: all ${a.slots} producer slots are in use`, { resource: a.directory });
+  }
+  Atomics.store(c, slotWord(slot, SL_PID), process.pid);
+  const stream = Atomics.add(c, C_NEXT_STREAM, 1);
+  let sender: JournalSender;
+  try {
+    sender = new JournalSender(ctl, a.directory, slot, stream, { segmentBytes: a.segmentBytes, maxMessageSize: a.maxMessageSize, syncEvery: a.syncEvery, checksum: a.checksum });
+  } catch (err) {
+    Atomics.store(c, slotWord(slot, SL_STATE), FREE);
+    ctl.close();
+    throw err;
+  }
+  Atomics.store(c, slotWord(slot, SL_STREAM), stream);
+  Atomics.store(c, slotWord(slot, SL_STATE), ACTIVE);
+  Atomics.add(c, C_DOORBELL, 1);
+  futexWake(c, C_DOORBELL);
+  return sender;
+}
+
+/** Temporary journal directories with this prefix in os.tmpdir(). */
+async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  validatePrefix(prefix);
+  return readdirSync(directory)
+    .filter((n) => n.startsWith(`${prefix}${TAG}-`))
+    .map((n) => path.join(directory, n))
+    .filter((p) => {
+      try {
+        return statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Removes temporary journals whose receiver (the pid in the name) is gone. */
+async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const p of await list(prefix, directory)) {
+    const pid = ownerPidOf(path.basename(p), prefix);
+    if (pid !== undefined && !isProcessAlive(pid) && isTemporary(p, prefix)) {
+      rmSync(p, { recursive: true, force: true });
+      removed.push(p);
+    }
+  }
+  return removed;
+}
+
+export const mmapTransport: Transport<MmapListenOptions> & {
+  list(prefix?: string, directory?: string): Promise<string[]>;
+  removeStale(prefix?: string, directory?: string): Promise<string[]>;
+} = { descriptor: mmapDescriptor, listen, connect, list, removeStale };
+export default mmapTransport;

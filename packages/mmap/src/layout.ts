@@ -1,0 +1,115 @@
+import { crc32 } from "node:zlib";
+import { checksum32 } from "@ipc-sampler/core";
+
+/**
+ * On-disk layout of a journal directory:
+ *
+ *   journal.ctl        control file, mapped by everyone: owner pid, closed
+ *                      flag, next stream id, the consumer's sleeping flag and
+ *                      doorbell futex word (own cache lines), producer slots
+ *   s<stream>-<n>.jnl  segment n of one producer's stream, SEGMENT_HEADER
+ *                      bytes of header, then records
+ *
+ * Each producer appends to its own stream (no shared tail, no lock). A
+ * record is 8-byte aligned:
+ *
+ *   0  i32  commit marker: COMMIT once the record is complete (stored last)
+ *   4  i32  payload length
+ *   8  u32  sequence (low 32 bits)     12  u32  sequence (high bits)
+ *  16  u32  checksum of the payload    20  i32  kind | checksum algorithm
+ *  24  …    payload, padded to 8 bytes
+ *
+ * Files are created zero-filled and never rewritten, so a record whose
+ * marker is not COMMIT was not finished (its producer died mid-write): it is
+ * never delivered, and nothing after it in that stream exists.
+ */
+export const CTL_FILE = "journal.ctl";
+export const CTL_MAGIC = 0x314c544a; // "JTL1"
+export const SEG_MAGIC = 0x3147534a; // "JSG1"
+export const VERSION = 1;
+
+export const C_MAGIC = 0;
+export const C_VERSION = 1;
+export const C_OWNER_PID = 2;
+export const C_CLOSED = 3;
+export const C_SEGMENT_BYTES = 4;
+export const C_MAX_MESSAGE = 5;
+export const C_NEXT_STREAM = 6;
+export const C_SLOTS = 7;
+export const C_SLEEPING = 16;
+export const C_DOORBELL = 32;
+export const CTL_HEADER_BYTES = 4096;
+const SLOT_WORDS = 16;
+export const SL_STATE = 0;
+export const SL_PID = 1;
+export const SL_STREAM = 2;
+export function ctlBytes(slots: number): number {
+  return CTL_HEADER_BYTES + slots * SLOT_WORDS * 4;
+}
+export function slotWord(slot: number, field: number): number {
+  return CTL_HEADER_BYTES / 4 + slot * SLOT_WORDS + field;
+}
+export const FREE = 0;
+export const CLAIMED = 1;
+export const ACTIVE = 2;
+export const CLOSED = 3;
+
+export const SEGMENT_HEADER = 64;
+export const G_MAGIC = 0;
+export const G_STREAM = 1;
+export const G_INDEX = 2;
+export const G_BYTES = 3;
+
+export const RECORD_HEADER = 24;
+export const COMMIT = 0x544d4f43; // "COMT"
+export const R_MARKER = 0;
+export const R_LENGTH = 1;
+export const R_SEQ_LO = 2;
+export const R_SEQ_HI = 3;
+export const R_CHECKSUM = 4;
+export const R_KIND = 5;
+
+export const KIND_DATA = 1;
+/** Nothing more in this segment: continue in the next one. */
+export const KIND_NEXT = 2;
+/** The producer closed its stream. */
+export const KIND_BYE = 3;
+/** Checksum algorithm bits in R_KIND. */
+export const SUM_NONE = 0 << 8;
+export const SUM_MIX32 = 1 << 8;
+export const SUM_CRC32 = 2 << 8;
+/** Payloads from this size up are summed with zlib's crc32 (SIMD), smaller ones with checksum32 (no call overhead). */
+export const CRC_FROM = 1024;
+
+export function recordBytes(length: number): number {
+  return RECORD_HEADER + ((length + 7) & ~7);
+}
+
+export function segmentFile(stream: number, index: number): string {
+  return `s${stream}-${index}.jnl`;
+}
+
+export function parseSegmentFile(name: string): { stream: number; index: number } | undefined {
+  const m = /^s(\d+)-(\d+)\.jnl$/.exec(name);
+  return m ? { stream: Number(m[1]), index: Number(m[2]) } : undefined;
+}
+
+/** The largest payload a segment of `segmentBytes` carries. */
+export function maxMessageFor(segmentBytes: number): number {
+  return segmentBytes - SEGMENT_HEADER - 2 * RECORD_HEADER - 8;
+}
+
+export function sumOf(bytes: Uint8Array, offset: number, length: number, algo: number): number {
+  if (algo === SUM_CRC32) return crc32(bytes.subarray(offset, offset + length)) | 0;
+  if (algo === SUM_MIX32) return checksum32(bytes, offset, length) | 0;
+  return 0;
+}
+
+export function spinUntil(ready: () => boolean, us: number): boolean {
+  if (us <= 0) return ready();
+  const deadline = performance.now() + us / 1000;
+  for (let i = 0; ; i++) {
+    if (ready()) return true;
+    if ((i & 31) === 31 && performance.now() > deadline) return false;
+  }
+}

@@ -1,0 +1,366 @@
+import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
+import { FutexWaiter, futexWake, openSegment, removeSegment, type MappedSegment } from "@ipc-sampler/posix";
+import {
+  ACTIVE,
+  CLAIMED,
+  CLOSED,
+  COMMIT,
+  C_CLOSED,
+  C_DOORBELL,
+  C_SLEEPING,
+  FREE,
+  KIND_BYE,
+  KIND_DATA,
+  KIND_NEXT,
+  RECORD_HEADER,
+  R_KIND,
+  R_LENGTH,
+  R_MARKER,
+  R_SEQ_HI,
+  R_SEQ_LO,
+  SEGMENT_HEADER,
+  SL_PID,
+  SL_STATE,
+  SL_STREAM,
+  segmentFile,
+  slotWord,
+  spinUntil,
+} from "./layout.js";
+import type { MmapAddress } from "./index.js";
+
+const LIVENESS_MS = 200;
+const MAX_BATCH = 8192;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+interface StreamState {
+  attached: boolean;
+  producer: number;
+  pid: number;
+  stream: number;
+  index: number;
+  seg: MappedSegment | undefined;
+  words: Int32Array;
+  bytes: Uint8Array;
+  off: number;
+  bye: boolean;
+  /** Sequence number of the next record: what `position()` reports. */
+  nextSeq: number;
+}
+
+interface MutableBatch {
+  count: number;
+  data: Uint8Array;
+  offsets: Int32Array;
+  producer: number;
+  /** The producer's stream id in the journal. */
+  stream: number;
+}
+
+/** Where a consumer is in each stream: stream id → next sequence number. Save it; replay({ from }) resumes there. */
+export type JournalPosition = Record<string, number>;
+
+export interface JournalReceiverOptions {
+  expectedProducers?: number | undefined;
+  onPeerLost?: ((e: ChannelError) => void) | undefined;
+  spinUs?: number | undefined;
+  retainSegments?: number | undefined;
+  cleanup: () => void;
+}
+
+/**
+ * Follows every producer's stream as records are committed. Batches are
+ * views into the mapped segment files (the journal is append-only, so a view
+ * stays valid for as long as it is referenced). When nothing is committed it
+ * spins briefly, then sleeps on the control file's doorbell futex.
+ */
+export class JournalReceiver implements Receiver {
+  readonly maxMessageSize: number;
+  private readonly ctlWords: Int32Array;
+  private readonly streams: StreamState[] = [];
+  private readonly batch: MutableBatch;
+  private cursor = 0;
+  private attachedCount = 0;
+  private closedCount = 0;
+  private lostCount = 0;
+  private pendingErrors: ChannelError[] = [];
+  private lastLiveness = 0;
+  private isClosed = false;
+  private closing: Promise<void> | undefined;
+  private waiter: FutexWaiter | undefined;
+  private spinBudget: number;
+  private readonly maxSpin: number;
+  private busy = false;
+
+  constructor(
+    readonly address: MmapAddress,
+    private readonly ctl: MappedSegment,
+    private readonly options: JournalReceiverOptions,
+  ) {
+    const n = options.expectedProducers;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
+    this.maxMessageSize = address.maxMessageSize;
+    this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
+    const empty = new Int32Array(0);
+    for (let s = 0; s < address.slots; s++) {
+      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, bye: false, nextSeq: 0 });
+    }
+    this.batch = { count: 0, data: new Uint8Array(0), offsets: new Int32Array(2 * MAX_BATCH), producer: 0, stream: 0 };
+    this.maxSpin = options.spinUs ?? 50;
+    this.spinBudget = this.maxSpin;
+  }
+
+  get producers(): ProducerCounts {
+    return { attached: this.attachedCount, closed: this.closedCount, lost: this.lostCount };
+  }
+  get closed(): boolean {
+    return this.isClosed;
+  }
+  private get finished(): boolean {
+    const done = this.closedCount + this.lostCount;
+    const n = this.options.expectedProducers;
+    return n !== undefined ? done >= n : this.attachedCount > 0 && done >= this.attachedCount;
+  }
+
+  async admit(): Promise<Admission> {
+    if (this.isClosed) throw new ChannelError("ECLOSED", `cannot admit a producer: the journal receiver of ${this.address.directory} is closed`);
+    return { address: this.address, inherit: [], release: () => {} };
+  }
+
+  /** Stream id → next sequence number, for every stream seen so far (what to pass to replay({ from })). */
+  position(): JournalPosition {
+    return { ...this.saved };
+  }
+  private readonly saved: JournalPosition = {};
+
+  private mapSegment(st: StreamState, index: number): void {
+    const seg = openSegment(segmentFile(st.stream, index), undefined, { directory: this.address.directory });
+    seg.close();
+    const prev = st.index;
+    st.seg = seg;
+    st.words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
+    st.bytes = new Uint8Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length);
+    st.off = SEGMENT_HEADER;
+    st.index = index;
+    const keep = this.options.retainSegments;
+    if (keep !== undefined && index > 0) {
+      const drop = prev + 1 - keep;
+      if (drop >= 0) removeSegment(segmentFile(st.stream, drop), { directory: this.address.directory });
+    }
+  }
+
+  private scanSlots(now: boolean): void {
+    const c = this.ctlWords;
+    const check = now || performance.now() - this.lastLiveness > LIVENESS_MS;
+    if (check) this.lastLiveness = performance.now();
+    for (let s = 0; s < this.streams.length; s++) {
+      const st = this.streams[s]!;
+      const state = Atomics.load(c, slotWord(s, SL_STATE));
+      if (!st.attached) {
+        if (state === ACTIVE || state === CLOSED) {
+          st.attached = true;
+          st.bye = false;
+          st.producer = this.attachedCount++;
+          st.pid = Atomics.load(c, slotWord(s, SL_PID));
+          st.stream = Atomics.load(c, slotWord(s, SL_STREAM));
+          st.index = 0;
+          st.nextSeq = 0;
+          this.mapSegment(st, 0);
+        } else if (state === CLAIMED && check) {
+          const pid = Atomics.load(c, slotWord(s, SL_PID));
+          if (pid !== 0 && !isProcessAlive(pid)) this.freeSlot(s);
+        }
+        continue;
+      }
+      if (st.bye) {
+        this.detach(s);
+        this.closedCount++;
+      } else if (check && Atomics.load(st.words, st.off >>> 2) !== COMMIT && !isProcessAlive(st.pid)) {
+        // Read once more: the last commit may have landed just before the death.
+        if (Atomics.load(st.words, st.off >>> 2) === COMMIT) continue;
+        const producer = st.producer;
+        this.detach(s);
+        this.lostCount++;
+        this.pendingErrors.push(new ChannelError("EPEERGONE", `journal producer ${producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} died without closing; every record it committed was delivered`, { producer, resource: this.address.directory }));
+      }
+    }
+  }
+
+  private detach(s: number): void {
+    const st = this.streams[s]!;
+    st.attached = false;
+    st.seg = undefined;
+    this.freeSlot(s);
+  }
+
+  private freeSlot(s: number): void {
+    const c = this.ctlWords;
+    Atomics.store(c, slotWord(s, SL_PID), 0);
+    Atomics.store(c, slotWord(s, SL_STATE), FREE);
+  }
+
+  /** Committed records from the next stream that has some, without waiting. */
+  tryBatch(): (MessageBatch & { readonly stream: number }) | undefined {
+    if (this.isClosed) return undefined;
+    const n = this.streams.length;
+    for (let k = 0; k < n; k++) {
+      const s = (this.cursor + k) % n;
+      const st = this.streams[s]!;
+      if (!st.attached || st.bye) continue;
+      const offsets = this.batch.offsets;
+      let count = 0;
+      let bytes = 0;
+      for (;;) {
+        const words = st.words;
+        const w = st.off >>> 2;
+        if (Atomics.load(words, w + R_MARKER) !== COMMIT) break;
+        const kind = words[w + R_KIND]! & 0xff;
+        if (kind === KIND_DATA) {
+          const len = words[w + R_LENGTH]!;
+          offsets[2 * count] = st.off + RECORD_HEADER;
+          offsets[2 * count + 1] = len;
+          count++;
+          st.nextSeq = (words[w + R_SEQ_LO]! >>> 0) + (words[w + R_SEQ_HI]! >>> 0) * 0x100000000 + 1;
+          const size = RECORD_HEADER + ((len + 7) & ~7);
+          st.off += size;
+          bytes += size;
+          if (count >= MAX_BATCH || bytes >= MAX_BATCH_BYTES) break;
+        } else if (kind === KIND_NEXT) {
+          if (count > 0) break; // this batch's views point into the current file
+          this.mapSegment(st, st.index + 1);
+        } else if (kind === KIND_BYE) {
+          st.off += RECORD_HEADER;
+          st.bye = true;
+          break;
+        } else {
+          throw new ChannelError("EPROTO", `journal ${this.address.directory}: stream ${st.stream} has a record of unknown kind ${kind}`, { resource: this.address.directory });
+        }
+      }
+      if (count === 0) continue;
+      this.saved[st.stream] = st.nextSeq;
+      this.cursor = s + 1;
+      this.batch.count = count;
+      this.batch.data = st.bytes;
+      this.batch.producer = st.producer;
+      this.batch.stream = st.stream;
+      return this.batch;
+    }
+    return undefined;
+  }
+
+  private anyCommitted(): boolean {
+    const c = this.ctlWords;
+    for (let s = 0; s < this.streams.length; s++) {
+      const st = this.streams[s]!;
+      if (!st.attached) {
+        const state = Atomics.load(c, slotWord(s, SL_STATE));
+        if (state === ACTIVE || state === CLOSED) return true;
+        continue;
+      }
+      if (st.bye || Atomics.load(st.words, st.off >>> 2) === COMMIT) return true;
+    }
+    return false;
+  }
+
+  private readonly probe = () => this.anyCommitted();
+
+  async next(): Promise<MessageBatch | undefined> {
+    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
+    this.busy = true;
+    try {
+      for (;;) {
+        if (this.isClosed) return undefined;
+        const b = this.tryBatch();
+        if (b) {
+          if (performance.now() - this.lastLiveness > LIVENESS_MS) this.scanSlots(false);
+          return b;
+        }
+        this.scanSlots(false);
+        const err = this.pendingErrors.shift();
+        if (err) {
+          if (this.options.onPeerLost) {
+            this.options.onPeerLost(err);
+            continue;
+          }
+          throw err;
+        }
+        if (this.finished) return undefined;
+        if (this.anyCommitted()) continue;
+        await this.sleep();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async sleep(): Promise<void> {
+    const c = this.ctlWords;
+    if (this.spinBudget > 0) {
+      if (spinUntil(this.probe, this.spinBudget)) {
+        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
+        return;
+      }
+      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
+    }
+    Atomics.store(c, C_SLEEPING, 1);
+    const seq = Atomics.load(c, C_DOORBELL);
+    if (this.anyCommitted()) {
+      Atomics.store(c, C_SLEEPING, 0);
+      return;
+    }
+    this.waiter ??= new FutexWaiter(c, C_DOORBELL);
+    const started = performance.now();
+    let watching = false;
+    for (let s = 0; s < this.streams.length; s++) if (this.streams[s]!.attached || Atomics.load(c, slotWord(s, SL_STATE)) === CLAIMED) watching = true;
+    await this.waiter.wait(seq, watching ? LIVENESS_MS : -1);
+    Atomics.store(c, C_SLEEPING, 0);
+    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
+    this.scanSlots(true);
+  }
+
+  batches(): AsyncIterableIterator<MessageBatch> {
+    const it: AsyncIterableIterator<MessageBatch> = {
+      next: async () => {
+        const b = await this.next();
+        return b ? { value: b, done: false } : { value: undefined, done: true };
+      },
+      return: async () => ({ value: undefined, done: true }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** One Uint8Array per message: a view into the mapped journal, valid as long as it is referenced. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    let b: MessageBatch | undefined;
+    let i = 0;
+    return {
+      next: async () => {
+        while (!b || i >= b.count) {
+          b = await this.next();
+          i = 0;
+          if (!b) return { value: undefined, done: true };
+        }
+        const start = b.offsets[2 * i]!;
+        const len = b.offsets[2 * i + 1]!;
+        i++;
+        return { value: b.data.subarray(start, start + len), done: false };
+      },
+      return: async () => ({ value: undefined, done: true }),
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.isClosed = true;
+    const c = this.ctlWords;
+    Atomics.store(c, C_CLOSED, 1);
+    Atomics.add(c, C_DOORBELL, 1);
+    futexWake(c, C_DOORBELL);
+    this.waiter?.close();
+    this.closing = Promise.resolve().then(() => {
+      this.ctl.close();
+      this.options.cleanup();
+    });
+    return this.closing;
+  }
+}

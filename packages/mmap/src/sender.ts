@@ -1,0 +1,226 @@
+import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
+import { createSegment, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import {
+  CLOSED,
+  COMMIT,
+  CRC_FROM,
+  C_CLOSED,
+  C_DOORBELL,
+  C_OWNER_PID,
+  C_SLEEPING,
+  G_BYTES,
+  G_INDEX,
+  G_MAGIC,
+  G_STREAM,
+  KIND_BYE,
+  KIND_DATA,
+  KIND_NEXT,
+  RECORD_HEADER,
+  R_CHECKSUM,
+  R_KIND,
+  R_LENGTH,
+  R_MARKER,
+  R_SEQ_HI,
+  R_SEQ_LO,
+  SEGMENT_HEADER,
+  SEG_MAGIC,
+  SL_STATE,
+  SUM_CRC32,
+  SUM_MIX32,
+  SUM_NONE,
+  segmentFile,
+  slotWord,
+  sumOf,
+} from "./layout.js";
+
+const OWNER_CHECK_MS = 200;
+
+export interface JournalSenderOptions {
+  segmentBytes: number;
+  maxMessageSize: number;
+  /** msync(MS_SYNC) after every N records (0: only on sync() and at segment ends when > 0). */
+  syncEvery: number;
+  checksum: boolean;
+}
+
+/**
+ * Appends records to this producer's own stream of segment files. Each
+ * record is complete before its commit marker is stored (Atomics.store, so
+ * in order for any reader); the consumer is woken at most once per tick and
+ * only when it announced that it sleeps.
+ */
+export class JournalSender implements Sender {
+  readonly maxMessageSize: number;
+  private seg!: MappedSegment;
+  private words!: Int32Array;
+  private bytes!: Uint8Array;
+  private off = SEGMENT_HEADER;
+  private syncedTo = SEGMENT_HEADER;
+  private index = -1;
+  private seq = 0;
+  private unsynced = 0;
+  private scheduled = false;
+  private dirty = false;
+  private lastOwnerCheck = performance.now();
+  private failure: ChannelError | undefined;
+  private closing: Promise<void> | undefined;
+  private isClosed = false;
+  private readonly ctlWords: Int32Array;
+  private readonly publishSoon = () => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly ctl: MappedSegment,
+    private readonly directory: string,
+    readonly slot: number,
+    readonly stream: number,
+    private readonly options: JournalSenderOptions,
+  ) {
+    this.maxMessageSize = options.maxMessageSize;
+    this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
+    this.openNext();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Records written so far (the next record's sequence number). */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  private openNext(): void {
+    const seg = createSegment(segmentFile(this.stream, this.index + 1), this.options.segmentBytes, { directory: this.directory });
+    seg.close(); // the mapping stays
+    const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
+    words[G_STREAM] = this.stream;
+    words[G_INDEX] = this.index + 1;
+    words[G_BYTES] = this.options.segmentBytes;
+    Atomics.store(words, G_MAGIC, SEG_MAGIC);
+    if (this.index >= 0) {
+      // Close the old segment with a NEXT record, once the new file exists.
+      this.commit(KIND_NEXT, 0, SUM_NONE, 0);
+      if (this.options.syncEvery > 0) this.sync();
+    }
+    this.seg = seg;
+    this.words = words;
+    this.bytes = new Uint8Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length);
+    this.off = SEGMENT_HEADER;
+    this.syncedTo = SEGMENT_HEADER;
+    this.index++;
+  }
+
+  /** Fills a record header at `off` (the payload is already in place) and commits it. */
+  private commit(kind: number, length: number, algo: number, sum: number): void {
+    const w = this.off >>> 2;
+    const words = this.words;
+    words[w + R_LENGTH] = length;
+    words[w + R_SEQ_LO] = this.seq | 0;
+    words[w + R_SEQ_HI] = (this.seq / 0x100000000) | 0;
+    words[w + R_CHECKSUM] = sum;
+    words[w + R_KIND] = kind | algo;
+    Atomics.store(words, w + R_MARKER, COMMIT);
+    this.off += RECORD_HEADER + ((length + 7) & ~7);
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot append to journal ${this.directory}: this sender is closed`, { resource: this.directory });
+  }
+
+  write(message: Uint8Array): boolean {
+    this.check();
+    const len = message.length;
+    if (len > this.maxMessageSize) {
+      throw new ChannelError("EMSGSIZE", `cannot append a ${len}-byte message to journal ${this.directory}: the limit is ${this.maxMessageSize} bytes`, { resource: this.directory });
+    }
+    const need = RECORD_HEADER + ((len + 7) & ~7);
+    if (this.off + need + RECORD_HEADER > this.options.segmentBytes) this.openNext();
+    if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
+    let algo = SUM_NONE;
+    let sum = 0;
+    if (this.options.checksum) {
+      algo = len >= CRC_FROM ? SUM_CRC32 : SUM_MIX32;
+      sum = sumOf(this.bytes, this.off + RECORD_HEADER, len, algo);
+    }
+    this.commit(KIND_DATA, len, algo, sum);
+    this.seq++;
+    if (this.options.syncEvery > 0 && ++this.unsynced >= this.options.syncEvery) this.sync();
+    this.dirty = true;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.publishSoon);
+    }
+    return true;
+  }
+
+  /** msync(MS_SYNC) of what was appended since the last sync: power-loss durability up to here. */
+  sync(): void {
+    const from = this.syncedTo & ~4095;
+    if (this.off > this.syncedTo) this.seg.sync(from, this.off - from, true);
+    this.syncedTo = this.off;
+    this.unsynced = 0;
+  }
+
+  /** Wakes the consumer if it sleeps; notices a receiver that closed or died. */
+  flush(): void {
+    if (this.failure) return;
+    const c = this.ctlWords;
+    if (Atomics.load(c, C_CLOSED) !== 0) return this.fail();
+    const now = performance.now();
+    if (now - this.lastOwnerCheck > OWNER_CHECK_MS) {
+      this.lastOwnerCheck = now;
+      if (!isProcessAlive(c[C_OWNER_PID]!)) return this.fail();
+    }
+    if (this.dirty) {
+      this.dirty = false;
+      if (Atomics.load(c, C_SLEEPING) !== 0) {
+        Atomics.add(c, C_DOORBELL, 1);
+        futexWake(c, C_DOORBELL, 1);
+      }
+    }
+  }
+
+  private fail(): void {
+    this.failure ??= new ChannelError("EPEERGONE", `cannot append to journal ${this.directory}: the receiver went away`, { resource: this.directory });
+  }
+
+  /** The journal is the buffer: nothing to wait for, except a failure to report. */
+  drain(): Promise<void> {
+    this.flush();
+    return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    try {
+      this.write(message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      try {
+        this.flush();
+        if (this.failure) throw this.failure;
+        if (this.off + RECORD_HEADER * 2 > this.options.segmentBytes) this.openNext();
+        this.commit(KIND_BYE, 0, SUM_NONE, 0);
+        if (this.options.syncEvery > 0) this.sync();
+        const c = this.ctlWords;
+        Atomics.store(c, slotWord(this.slot, SL_STATE), CLOSED);
+        Atomics.add(c, C_DOORBELL, 1);
+        futexWake(c, C_DOORBELL);
+      } finally {
+        this.isClosed = true;
+        this.ctl.close();
+      }
+    })();
+    return this.closing;
+  }
+}
