@@ -1,0 +1,195 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { openSegment } from "@ipc-sampler/posix";
+import { afterEach, describe, expect, it } from "vitest";
+import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
+import { cpuTicks, killAll, start } from "./helpers.js";
+
+/** 1,000,000 per producer locally, bounded in CI; STRESS_N overrides. */
+const STRESS_N = Number(process.env.STRESS_N ?? (process.env.CI ? 10_000 : 1_000_000));
+
+const receivers: Receiver[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  killAll();
+  for (const r of receivers.splice(0)) await r.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function freshDir(base = tmpdir()): string {
+  const parent = mkdtempSync(path.join(base, "ipcs-mmap-test-"));
+  dirs.push(parent);
+  return path.join(parent, "journal");
+}
+
+async function listen(options: Parameters<typeof mmapTransport.listen>[0] = {}) {
+  const r = await mmapTransport.listen(options);
+  receivers.push(r);
+  return r;
+}
+
+/** Per-stream order, sizes 1..65536 and checksums of the fixture's random messages. */
+class RandomVerifier {
+  next: number[] = [];
+  count = 0;
+  bad: string[] = [];
+  check(p: number, data: Uint8Array, off: number, len: number): void {
+    const want = this.next[p] ?? 0;
+    this.next[p] = want + 1;
+    this.count++;
+    if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
+    if (len < 12) {
+      for (let k = 0; k < len; k++) if (data[off + k] !== ((want + k) & 0xff)) this.bad.push(`stream ${p} seq ${want}: short message bytes`);
+      return;
+    }
+    const v = new DataView(data.buffer, data.byteOffset + off, len);
+    if (v.getUint32(4, true) !== want) this.bad.push(`stream ${p}: seq ${v.getUint32(4, true)}, expected ${want}`);
+    if (v.getUint32(8, true) !== checksum32(data, off + 12, len - 12)) this.bad.push(`stream ${p} seq ${want}: checksum`);
+    if (this.bad.length > 10) throw new Error(this.bad.join("; "));
+  }
+  verify(b: MessageBatch): void {
+    for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
+  }
+}
+
+describe("mmap journal", () => {
+  it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
+    // On tmpfs with retention, so the stress does not fill the disk.
+    const r = await listen({ expectedProducers: 2, directory: freshDir("/dev/shm"), retainSegments: 2, segmentBytes: 8 << 20 });
+    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 21 + id }, 900_000));
+    const v = new RandomVerifier();
+    for await (const b of r.batches()) v.verify(b);
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBe(2 * STRESS_N);
+    expect(v.next).toEqual([STRESS_N, STRESS_N]);
+    for (const p of ps) expect(await p.exit).toBe(0);
+    const files = readdirSync((r.address as MmapAddress).directory).filter((n) => n.endsWith(".jnl"));
+    expect(files.length).toBeLessThanOrEqual(2 * 3); // retention: at most 2 old + the current per stream
+  }, 900_000);
+
+  it("kill: only committed records delivered, dead producer reported within 1 s, a restarted consumer replays each completed record exactly once", async () => {
+    const directory = freshDir();
+    let lostAt = 0;
+    let lost: ChannelError | undefined;
+    const r = (await listen({ expectedProducers: 1, directory, segmentBytes: 1 << 20, onPeerLost: (e) => ((lostAt = Date.now()), (lost = e)) })) as JournalReceiver;
+    const p = start("forever", { address: r.address, id: 0, seed: 5 });
+    let killedAt = 0;
+    const killer = (async () => {
+      await p.waitFor((l) => l.ready === true);
+      await sleep(Math.random() * 100);
+      killedAt = Date.now();
+      p.child.kill("SIGKILL");
+    })();
+    const live = new RandomVerifier();
+    let half: Record<string, number> | undefined;
+    for await (const b of r.batches()) {
+      live.verify(b);
+      if (!half && live.count > 1000) half = r.position(); // a consumer's saved position
+    }
+    await killer;
+    expect(live.bad).toEqual([]);
+    expect(lost?.code).toBe("EPEERGONE");
+    expect(lostAt - killedAt).toBeLessThan(1000);
+    await r.close();
+    expect(existsSync(directory)).toBe(true); // a named journal is kept
+
+    // A restarted consumer: replays from the beginning, checksums verified.
+    const journal = openJournal(directory);
+    const replayed = new RandomVerifier();
+    const seqs: number[] = [];
+    for (const rec of journal.replay()) {
+      replayed.check(0, rec.data, 0, rec.data.length);
+      seqs.push(rec.seq);
+    }
+    expect(replayed.bad).toEqual([]);
+    expect(replayed.count).toBe(live.count); // every completed record, once
+    expect(seqs.every((s, i) => s === i)).toBe(true);
+    expect(journal.streams()[0]!.closed).toBe(false);
+
+    // And from the saved position: exactly the rest.
+    const rest = [...journal.replay({ from: half })];
+    expect(rest.length).toBe(live.count - half!["0"]!);
+    expect(rest[0]!.seq).toBe(half!["0"]);
+  });
+
+  it("rolls over fixed-size segment files and drops old ones by retention", async () => {
+    const directory = freshDir();
+    const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, retainSegments: 2 });
+    const p = start("random", { address: r.address, id: 0, count: 300, seed: 2 });
+    const v = new RandomVerifier();
+    for await (const b of r.batches()) v.verify(b);
+    expect(await p.exit).toBe(0);
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBe(300);
+    const segs = readdirSync(directory).filter((n) => n.endsWith(".jnl"));
+    expect(segs.length).toBeLessThanOrEqual(3);
+    const journal = openJournal(directory);
+    const s = journal.streams()[0]!;
+    expect(s.segments[0]).toBeGreaterThan(10); // ~10 MB through 256 KiB segments: the early ones are gone
+    // Replay starts at the oldest kept segment and still ends cleanly at the goodbye.
+    const recs = [...journal.replay()];
+    expect(recs.length).toBeGreaterThan(0);
+    expect(recs.at(-1)!.seq).toBe(299);
+    expect(journal.streams()[0]!.closed).toBe(true);
+  });
+
+  it("replay stops at a torn record: no commit marker, or a checksum that does not match", async () => {
+    const directory = freshDir();
+    const r = await listen({ expectedProducers: 1, directory, syncEvery: 10 });
+    const p = start("random", { address: r.address, id: 0, count: 50, seed: 8 });
+    for await (const _ of r.batches()) {
+      // follow to the end
+    }
+    expect(await p.exit).toBe(0);
+    await r.close();
+    const journal = openJournal(directory);
+    const all = [...journal.replay()];
+    expect(all).toHaveLength(50);
+    // Corrupt record 20's payload: replay must stop before it.
+    const seg = openSegment("s0-0.jnl", undefined, { directory });
+    const rec20 = all[20]!;
+    const at = rec20.data.byteOffset - (all[0]!.data.byteOffset - 64 - 24);
+    seg.buffer[at + Math.floor(rec20.data.length / 2)] ^= 0xff;
+    expect([...openJournal(directory).replay()]).toHaveLength(20);
+    const j2 = openJournal(directory);
+    [...j2.replay()];
+    expect(j2.streams()[0]!.torn).toBe(true);
+    // Without verification the marker alone decides (all 50 are committed).
+    expect([...openJournal(directory).replay({ verify: false })]).toHaveLength(50);
+    // Remove record 30's commit marker (as a producer killed before committing it would leave it).
+    const rec30 = all[30]!;
+    const hdr = rec30.data.byteOffset - (all[0]!.data.byteOffset - 64 - 24) - 24;
+    seg.buffer.writeInt32LE(0, hdr);
+    expect([...openJournal(directory).replay({ verify: false })]).toHaveLength(30);
+    seg.close();
+  });
+
+  it("idle: a following consumer with a silent producer uses no CPU", async () => {
+    const c = start("consumer", {});
+    const { address } = await c.waitFor((l) => "address" in l);
+    const idle = start("idle", { address });
+    await idle.waitFor((l) => l.attached === true);
+    await sleep(500);
+    const before = cpuTicks(c.child.pid!);
+    await sleep(2000);
+    expect(cpuTicks(c.child.pid!) - before).toBeLessThanOrEqual(2);
+  });
+
+  it("removes a temporary journal on SIGTERM, and lists and removes one left by a SIGKILL", async () => {
+    const a = start("consumer", {});
+    const { address: addrA } = await a.waitFor((l) => "address" in l);
+    a.child.kill("SIGTERM");
+    await a.exit;
+    expect(existsSync(addrA.directory)).toBe(false);
+    const b = start("consumer", {});
+    const { address: addrB } = await b.waitFor((l) => "address" in l);
+    b.child.kill("SIGKILL");
+    await b.exit;
+    expect(await mmapTransport.list()).toContain(addrB.directory);
+    expect(await mmapTransport.removeStale()).toContain(addrB.directory);
+    expect(existsSync(addrB.directory)).toBe(false);
+  });
+});
