@@ -1,1 +1,811 @@
-export {};
+import { existsSync, lstatSync, readFileSync, readdirSync, unlinkSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import path from "node:path";
+import {
+  ChannelError,
+  DEFAULT_PREFIX,
+  FRAME_HEADER_BYTES,
+  ReceiverCore,
+  UNIX_PATH_MAX,
+  fromSystemError,
+  isProcessAlive,
+  ownerPidOf,
+  parseFrames,
+  removeOnExit,
+  uniqueName,
+  validateName,
+  validatePrefix,
+  writeFrameHeader,
+  type Address,
+  type Admission,
+  type ConnectOptions,
+  type ListenOptions,
+  type MechanismDescriptor,
+  type MessageBatch,
+  type ParsedFrames,
+  type ProducerCounts,
+  type Receiver,
+  type Sender,
+  type Transport,
+} from "@ipc-sampler/core";
+import { Pull, Push } from "zeromq";
+
+/**
+ * ZeroMQ PUSH/PULL behind the ipc-sampler interface. The receiver binds one
+ * PULL socket (ipc:// by default, tcp:// when asked); every producer
+ * connects a PUSH socket to it. Many small messages travel coalesced in one
+ * ZeroMQ message:
+ *
+ *   header (20 bytes, little-endian)
+ *     u8  magic 0x5a, u8 version 1, u8 kind, u8 reserved
+ *     u32 producer pid, u32 producer session (random), u32 sequence, u32 frame count
+ *   then, for DATA, `count` frames of [u32 length][bytes] (core framing)
+ *
+ * Kinds: HELLO (body: JSON {host, pid}), DATA, GOODBYE, HEARTBEAT. The
+ * sequence numbers every ZeroMQ message of a producer, so the receiver sees
+ * a gap if ZeroMQ ever dropped one (it can after a reconnect).
+ */
+
+/** Default largest message: 16 MiB, one ZeroMQ message of its own. */
+export const ZEROMQ_MAX_MESSAGE = 16 * 1024 * 1024;
+/** Largest maxMessageSize a receiver accepts (Buffer and frame-length bounds keep it well under 2 GiB). */
+export const ZEROMQ_MAX_MESSAGE_CEILING = 1024 * 1024 * 1024;
+
+const MAGIC = 0x5a;
+const VERSION = 1;
+const KIND_HELLO = 1;
+const KIND_DATA = 2;
+const KIND_GOODBYE = 3;
+const KIND_HEARTBEAT = 4;
+const HEADER_BYTES = 20;
+/** Size of one coalesced ZeroMQ message. */
+const CHUNK = 1024 * 1024;
+/** Below this, a flushed chunk is copied out and the chunk reused (ZeroMQ keeps sent buffers). */
+const SMALL_FLUSH = 16 * 1024;
+/** Bytes waiting in this process (not yet taken by ZeroMQ) before write() returns false. */
+const JS_HIGH_WATER = 4 * 1024 * 1024;
+const DEFAULT_HWM = 4;
+const HEARTBEAT_MS = 1000;
+const GRACE_MS = 3 * HEARTBEAT_MS;
+const DEFAULT_LINGER_MS = 10_000;
+const RECHECK_FIRST_MS = 10;
+const RECHECK_MAX_MS = 640;
+
+export const zeromqDescriptor: MechanismDescriptor = {
+  id: "zeromq",
+  mechanism: "ZeroMQ PUSH/PULL queue",
+  kernelInterface: "socket(AF_UNIX | AF_INET, SOCK_STREAM) via libzmq",
+  persistence: "process",
+  naming: "endpoint",
+  direction: "one-way",
+  messageBoundaries: true,
+  copiesPerMessage: 3,
+  maxMessageSize: ZEROMQ_MAX_MESSAGE,
+  relatedProcessesOnly: false,
+  crossesMachines: true,
+  summary: "A brokerless message queue library: PUSH sockets fan in to one PULL socket over ipc:// or tcp://, queued by high-water marks.",
+};
+
+export interface ZeromqAddress extends Address {
+  readonly transport: "zeromq";
+  /** ZeroMQ endpoint to connect to: `ipc:///tmp/ipcs-zmq-….zmq` or `tcp://127.0.0.1:40123`. */
+  readonly endpoint: string;
+}
+
+export interface ZeromqListenOptions extends ListenOptions {
+  /**
+   * zmq_bind(3) endpoint. `"ipc"` (default): a fresh socket file in
+   * `directory`; `"tcp"`: tcp://127.0.0.1 on a port the kernel picks; or a
+   * full endpoint, `ipc:///path` or `tcp://host:port` (port 0 or `*`: any).
+   */
+  listen?: "ipc" | "tcp" | string;
+  /** Directory of the ipc socket file (default os.tmpdir()). */
+  directory?: string;
+  /** File mode of the ipc socket file (default 0o600: only this user may connect). */
+  mode?: number;
+  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side (default 4). */
+  rcvHwm?: number;
+  /** For tcp:// bound to a wildcard host: the host name producers should use (default os.hostname()). */
+  advertiseHost?: string;
+}
+
+export interface ZeromqConnectOptions extends ConnectOptions {
+  /** ZMQ_SNDHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued in libzmq before sending waits (default 4). */
+  sndHwm?: number;
+  /** ZMQ_LINGER — zmq_setsockopt(3). How long queued messages may still go out after close() (ms, default 10 000). */
+  lingerMs?: number;
+  /** Bytes waiting in this process, not yet taken by libzmq, before write() returns false (default 4 MiB). */
+  highWaterMark?: number;
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${what} must be a positive integer; got ${value}`);
+  return value;
+}
+
+function writeHeader(buf: Buffer, kind: number, pid: number, session: number, seq: number, count: number): void {
+  buf[0] = MAGIC;
+  buf[1] = VERSION;
+  buf[2] = kind;
+  buf[3] = 0;
+  buf.writeUInt32LE(pid, 4);
+  buf.writeUInt32LE(session, 8);
+  buf.writeUInt32LE(seq, 12);
+  buf.writeUInt32LE(count, 16);
+}
+
+/** PF_EXITING in /proc/<pid>/stat's flags: the process is dying (its descriptors close before it turns zombie). */
+const PF_EXITING = 0x4;
+
+/** True when `pid` is gone, dying, or a zombie (dead but not yet reaped by its parent). */
+function processGone(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return !isProcessAlive(pid);
+  }
+  // Fields after "(comm)": state ppid pgrp session tty_nr tpgid flags …
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  const flags = Number(fields[6]);
+  return state === "Z" || state === "X" || (Number.isFinite(flags) && (flags & PF_EXITING) !== 0);
+}
+
+// ---------------------------------------------------------------------------
+// Sender
+
+class ZeromqSender implements Sender {
+  readonly maxMessageSize: number;
+  private readonly pid = process.pid;
+  private readonly session = (Math.random() * 0x100000000) >>> 0;
+  private seq = 0;
+  private chunk = Buffer.allocUnsafeSlow(CHUNK);
+  private pos = HEADER_BYTES;
+  private count = 0;
+  private flushScheduled = false;
+  private queue: Buffer[] = [];
+  private qHead = 0;
+  private queuedBytes = 0;
+  private pumping = false;
+  private lastQueued = Date.now();
+  private failure: ChannelError | undefined;
+  private closing: Promise<void> | undefined;
+  private isClosed = false;
+  private socketClosed = false;
+  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly flushNow = () => {
+    this.flushScheduled = false;
+    this.flushChunk();
+  };
+
+  constructor(
+    private readonly push: Push,
+    private readonly endpoint: string,
+    maxMessageSize: number,
+    private readonly highWater: number,
+    private readonly lingerMs: number,
+  ) {
+    this.maxMessageSize = maxMessageSize;
+    push.events.on("disconnect", () => {
+      if (!this.isClosed) this.fail(new ChannelError("EPEERGONE", `cannot send to ${endpoint}: the receiver went away`, { resource: endpoint }));
+    });
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** First message on the connection: who this producer is. */
+  hello(): void {
+    const body = Buffer.from(JSON.stringify({ host: hostname(), pid: this.pid }));
+    const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+    body.copy(buf, HEADER_BYTES);
+    this.enqueue(buf, KIND_HELLO, 0);
+  }
+
+  private beat(): void {
+    if (this.failure || this.closing || this.pumping || this.pos > HEADER_BYTES) return;
+    if (Date.now() - this.lastQueued < HEARTBEAT_MS || !this.push.writable) return;
+    this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_HEARTBEAT, 0);
+  }
+
+  private fail(err: ChannelError): void {
+    if (this.failure) return;
+    this.failure = err;
+    clearInterval(this.heartbeat);
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.reject(err);
+    this.queue = [];
+    this.qHead = 0;
+    this.queuedBytes = 0;
+    this.closeSocket(0);
+  }
+
+  private closeSocket(linger: number): void {
+    if (this.socketClosed) return;
+    this.socketClosed = true;
+    clearInterval(this.heartbeat);
+    try {
+      this.push.linger = linger;
+    } catch {
+      // closing anyway
+    }
+    this.push.close();
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.endpoint}: this sender is closed`, { resource: this.endpoint });
+  }
+
+  write(message: Uint8Array): boolean {
+    this.check();
+    const len = message.length;
+    if (len > this.maxMessageSize) {
+      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.endpoint}: the limit is ${this.maxMessageSize} bytes`, { resource: this.endpoint });
+    }
+    const need = FRAME_HEADER_BYTES + len;
+    if (need > CHUNK - this.pos) {
+      this.flushChunk();
+      if (need > CHUNK - HEADER_BYTES) {
+        // Too large for a chunk: a ZeroMQ message of its own.
+        const big = Buffer.allocUnsafe(HEADER_BYTES + need);
+        writeFrameHeader(big, HEADER_BYTES, len);
+        big.set(message, HEADER_BYTES + FRAME_HEADER_BYTES);
+        this.enqueue(big, KIND_DATA, 1);
+        return this.queuedBytes <= this.highWater;
+      }
+    }
+    const chunk = this.chunk;
+    const pos = this.pos;
+    chunk[pos] = len & 0xff;
+    chunk[pos + 1] = (len >>> 8) & 0xff;
+    chunk[pos + 2] = (len >>> 16) & 0xff;
+    chunk[pos + 3] = (len >>> 24) & 0xff;
+    chunk.set(message, pos + FRAME_HEADER_BYTES);
+    this.pos = pos + need;
+    this.count++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+    // The open chunk is bounded (CHUNK) and goes out on the next turn; only
+    // batches libzmq has not taken yet count as pressure.
+    return this.queuedBytes <= this.highWater;
+  }
+
+  private flushChunk(): void {
+    if (this.count === 0 || this.failure) return;
+    const used = this.pos;
+    let out: Buffer;
+    if (used <= SMALL_FLUSH) {
+      // libzmq keeps a sent buffer until it is on the wire: copy a small
+      // batch out and keep the chunk, rather than give away 256 KiB.
+      out = Buffer.allocUnsafe(used);
+      this.chunk.copy(out, 0, 0, used);
+    } else {
+      out = this.chunk.subarray(0, used);
+      this.chunk = Buffer.allocUnsafeSlow(CHUNK);
+    }
+    const count = this.count;
+    this.pos = HEADER_BYTES;
+    this.count = 0;
+    this.enqueue(out, KIND_DATA, count);
+  }
+
+  private enqueue(buf: Buffer, kind: number, count: number): void {
+    writeHeader(buf, kind, this.pid, this.session, this.seq, count);
+    this.seq = (this.seq + 1) >>> 0;
+    this.queue.push(buf);
+    this.queuedBytes += buf.length;
+    this.lastQueued = Date.now();
+    if (!this.pumping) void this.pump();
+  }
+
+  /** Hands queued batches to libzmq, one at a time; send() waits while the socket is at its high-water mark. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.qHead < this.queue.length && !this.failure) {
+        const buf = this.queue[this.qHead]!;
+        await this.push.send(buf);
+        if (this.failure) break;
+        this.queue[this.qHead++] = undefined as never;
+        this.queuedBytes -= buf.length;
+        if (this.qHead > 256 && this.qHead * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.qHead);
+          this.qHead = 0;
+        }
+        this.wake();
+      }
+      if (this.qHead >= this.queue.length) {
+        this.queue = [];
+        this.qHead = 0;
+      }
+    } catch (err) {
+      this.fail(this.failure ?? fromSystemError(err, "send to", this.endpoint));
+    } finally {
+      this.pumping = false;
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0 || this.queuedBytes > this.highWater) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.flushChunk();
+    if (this.queuedBytes <= this.highWater) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    try {
+      if (this.write(message)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.drain();
+  }
+
+  /** Resolves when libzmq has taken every queued batch. */
+  private allTaken(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.queuedBytes === 0 && !this.pumping) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.failure) return reject(this.failure);
+        if (this.queuedBytes === 0 && !this.pumping) return resolve();
+        this.waiters.push({ resolve: () => setImmediate(check), reject });
+      };
+      check();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.failure) {
+      this.isClosed = true;
+      this.closeSocket(0);
+      this.closing = Promise.reject(this.failure);
+      return this.closing;
+    }
+    this.closing = (async () => {
+      this.flushChunk();
+      this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_GOODBYE, 0);
+      try {
+        await this.allTaken();
+      } finally {
+        this.isClosed = true;
+      }
+      // libzmq still writes what it holds after close, for up to lingerMs.
+      this.closeSocket(this.lingerMs);
+    })();
+    return this.closing;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Receiver
+
+interface ProducerState {
+  readonly index: number;
+  readonly pid: number;
+  /** On this machine, so its pid can be checked. */
+  readonly local: boolean;
+  nextSeq: number;
+  lastSeen: number;
+  done: boolean;
+}
+
+class ZeromqReceiver implements Receiver {
+  readonly core: ReceiverCore;
+  private readonly producerMap = new Map<number, ProducerState>();
+  private readonly active = new Set<ProducerState>();
+  private connections = 0;
+  private paused = false;
+  private kick: (() => void) | undefined;
+  private checkRequested = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private recheckDelay = 0;
+  private readonly parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
+  private readonly host = hostname();
+
+  constructor(
+    readonly address: ZeromqAddress,
+    private readonly pull: Pull,
+    private readonly localOnly: boolean,
+    options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
+  ) {
+    this.core = new ReceiverCore({
+      expectedProducers: options.expectedProducers,
+      onPeerLost: options.onPeerLost,
+      onPressure: (high) => {
+        this.paused = high;
+        if (!high) this.wakeLoop();
+      },
+      close: () => {
+        clearTimeout(this.graceTimer);
+        clearTimeout(this.recheckTimer);
+        this.graceTimer = this.recheckTimer = undefined;
+        this.wakeLoop();
+        this.pull.linger = 0;
+        this.pull.close();
+        options.cleanup();
+      },
+    });
+    pull.events.on("accept", () => {
+      this.connections++;
+    });
+    pull.events.on("disconnect", () => {
+      this.connections--;
+      this.requestCheck();
+    });
+    void this.readLoop();
+  }
+
+  get maxMessageSize(): number {
+    return this.address.maxMessageSize;
+  }
+  get producers(): ProducerCounts {
+    return this.core.counts;
+  }
+  get closed(): boolean {
+    return this.core.closed;
+  }
+  async admit(): Promise<Admission> {
+    if (this.core.closed) throw new ChannelError("ECLOSED", `cannot admit a producer to ${this.address.endpoint}: the receiver is closed`, { resource: this.address.endpoint });
+    return { address: this.address, inherit: [], release: () => {} };
+  }
+  batches(): AsyncIterableIterator<MessageBatch> {
+    return this.core.batches();
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.core.messages();
+  }
+  close(): Promise<void> {
+    return this.core.close();
+  }
+
+  private wakeLoop(): void {
+    const k = this.kick;
+    this.kick = undefined;
+    k?.();
+  }
+
+  /**
+   * A connection closed. Everything that producer sent before is already
+   * queued in libzmq, so read until nothing is readable, then decide who
+   * is gone.
+   */
+  private requestCheck(): void {
+    if (this.core.closed) return;
+    if (this.pull.readable) {
+      this.checkRequested = true;
+      this.wakeLoop();
+    } else {
+      this.checkPeers();
+    }
+  }
+
+  private async readLoop(): Promise<void> {
+    while (!this.core.closed) {
+      if (this.checkRequested && !this.pull.readable) {
+        this.checkRequested = false;
+        this.checkPeers();
+        continue;
+      }
+      if (this.paused && !this.checkRequested) {
+        await new Promise<void>((resolve) => (this.kick = resolve));
+        continue;
+      }
+      let parts: Buffer[];
+      try {
+        parts = await this.pull.receive();
+      } catch (err) {
+        if (this.core.closed) return;
+        // Only a closed socket or a broken context ends up here.
+        const error = fromSystemError(err, "receive from", this.address.endpoint);
+        for (const p of this.active) this.lose(p, error);
+        return;
+      }
+      if (parts.length === 1) this.handle(parts[0]!);
+    }
+  }
+
+  private handle(msg: Buffer): void {
+    if (msg.length < HEADER_BYTES || msg[0] !== MAGIC || msg[1] !== VERSION) return; // not ours
+    const kind = msg[2]!;
+    const pid = msg.readUInt32LE(4);
+    const key = pid * 0x100000000 + msg.readUInt32LE(8);
+    const seq = msg.readUInt32LE(12);
+    let p = this.producerMap.get(key);
+    if (kind === KIND_HELLO) {
+      if (p || seq !== 0) return;
+      let host = "";
+      try {
+        host = String((JSON.parse(msg.toString("utf8", HEADER_BYTES)) as { host?: unknown }).host ?? "");
+      } catch {
+        // a hello without a readable body: treat as remote
+      }
+      p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false };
+      this.producerMap.set(key, p);
+      this.active.add(p);
+      return;
+    }
+    if (!p || p.done) return;
+    const what = `zeromq producer ${p.index} (pid ${pid})`;
+    if (seq !== p.nextSeq) {
+      return this.lose(p, new ChannelError("EPROTO", `${what} on ${this.address.endpoint}: ${(seq - p.nextSeq) >>> 0} batches of messages were lost in transit (expected batch ${p.nextSeq}, got ${seq})`, { producer: p.index, resource: this.address.endpoint }));
+    }
+    p.nextSeq = (seq + 1) >>> 0;
+    p.lastSeen = Date.now();
+    if (kind === KIND_DATA) {
+      const count = msg.readUInt32LE(16);
+      if (count === 0) return;
+      const offsets = new Int32Array(2 * count);
+      const parsed = parseFrames(msg, HEADER_BYTES, msg.length, this.address.maxMessageSize, offsets, this.parsed);
+      if (parsed.count !== count || parsed.consumed !== msg.length || parsed.goodbye) {
+        const why = parsed.oversized ? `a frame of ${parsed.oversized} bytes, over the ${this.address.maxMessageSize}-byte limit` : `a malformed batch (${parsed.count} of ${count} frames readable)`;
+        return this.lose(p, new ChannelError("EPROTO", `${what} sent ${why}`, { producer: p.index, resource: this.address.endpoint }));
+      }
+      this.core.push({ count, data: msg, offsets, producer: p.index });
+    } else if (kind === KIND_GOODBYE) {
+      p.done = true;
+      this.active.delete(p);
+      this.core.producerClosed(p.index);
+    }
+  }
+
+  private lose(p: ProducerState, error: ChannelError): void {
+    if (p.done) return;
+    p.done = true;
+    this.active.delete(p);
+    this.core.producerLost(p.index, error);
+  }
+
+  /**
+   * Who went away? Producers on this machine: the ones whose process is
+   * gone. Others (another machine, or a live process whose connection
+   * dropped): when fewer connections remain than producers, the ones not
+   * heard from (data or heartbeat) for GRACE_MS.
+   */
+  private checkPeers(): void {
+    if (this.core.closed) return;
+    for (const p of this.active) {
+      if (p.local && processGone(p.pid)) {
+        this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} went away without closing`, { producer: p.index, resource: this.address.endpoint }));
+      }
+    }
+    if (this.active.size <= this.connections) {
+      this.recheckDelay = 0;
+      return;
+    }
+    // A dying process closes its sockets a moment before /proc shows it
+    // dead: look again shortly, backing off, before relying on silence.
+    if (!this.recheckTimer && this.recheckDelay < RECHECK_MAX_MS) {
+      this.recheckDelay = Math.max(RECHECK_FIRST_MS, this.recheckDelay * 2);
+      this.recheckTimer = setTimeout(() => {
+        this.recheckTimer = undefined;
+        this.checkPeers();
+      }, this.recheckDelay);
+      this.recheckTimer.unref();
+    }
+    if (!this.graceTimer) {
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+    }
+  }
+
+  private afterGrace(): void {
+    this.graceTimer = undefined;
+    if (this.core.closed) return;
+    const missing = this.active.size - this.connections;
+    if (missing <= 0) return;
+    if (this.paused || this.pull.readable) {
+      // Not reading now, so silence proves nothing yet.
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+      return;
+    }
+    const silentSince = Date.now() - GRACE_MS;
+    const silent = [...this.active].filter((p) => p.lastSeen < silentSince).sort((a, b) => a.lastSeen - b.lastSeen);
+    for (const p of silent.slice(0, missing)) {
+      this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} disconnected without closing and was not heard from for ${GRACE_MS} ms`, { producer: p.index, resource: this.address.endpoint }));
+    }
+    if (this.active.size > this.connections) {
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Transport
+
+const IPC_SUFFIX = ".zmq";
+
+function ipcPath(options: ZeromqListenOptions, prefix: string): string {
+  let p: string;
+  if (options.listen && options.listen.startsWith("ipc://")) {
+    p = path.resolve(options.listen.slice("ipc://".length));
+    validateName(path.basename(p), "ipc socket");
+  } else {
+    p = path.join(options.directory ?? tmpdir(), uniqueName(prefix, "zmq") + IPC_SUFFIX);
+  }
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
+    throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
+  }
+  return p;
+}
+
+function tcpEndpoint(spec: string): string {
+  if (spec === "tcp") return "tcp://127.0.0.1:*";
+  const m = /^tcp:\/\/(.+):(\d+|\*)$/.exec(spec);
+  if (!m) throw new TypeError(`listen must be "ipc", "tcp", "ipc:///path" or "tcp://host:port"; got ${JSON.stringify(spec)}`);
+  const port = m[2] === "*" ? "*" : Number(m[2]);
+  if (port !== "*" && (port > 65535 || port < 0)) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
+  return `tcp://${m[1]}:${port === 0 ? "*" : port}`;
+}
+
+async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
+  const maxMessageSize = options.maxMessageSize ?? ZEROMQ_MAX_MESSAGE;
+  if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > ZEROMQ_MAX_MESSAGE_CEILING) {
+    throw new RangeError(`maxMessageSize must be an integer from 0 to ${ZEROMQ_MAX_MESSAGE_CEILING}; got ${maxMessageSize}`);
+  }
+  const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
+  const spec = options.listen ?? "ipc";
+  const isIpc = spec === "ipc" || spec.startsWith("ipc://");
+  const rcvHwm = positiveInt(options.rcvHwm, DEFAULT_HWM, "rcvHwm");
+  const pull = new Pull({
+    receiveHighWaterMark: rcvHwm,
+    // ZMQ_MAXMSGSIZE: a peer sending more than one batch can hold is cut off.
+    maxMessageSize: Math.max(CHUNK, HEADER_BYTES + FRAME_HEADER_BYTES + maxMessageSize),
+    heartbeatInterval: HEARTBEAT_MS,
+    heartbeatTimeout: 3 * HEARTBEAT_MS,
+  });
+  let endpoint: string;
+  let file: string | undefined;
+  try {
+    if (isIpc) {
+      file = ipcPath(options, prefix);
+      if (existsSync(file)) {
+        throw new ChannelError("EEXIST", `cannot create ZeroMQ ipc socket ${file}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: file });
+      }
+      endpoint = `ipc://${file}`;
+      // libzmq bind(2)s the socket file in this thread during zmq_bind: a
+      // narrowed umask gives it the mode from the start.
+      const old = process.umask(0o777 & ~(options.mode ?? 0o600));
+      try {
+        pull.bindSync(endpoint);
+      } finally {
+        process.umask(old);
+      }
+    } else {
+      const bindTo = tcpEndpoint(spec);
+      await pull.bind(bindTo);
+      endpoint = pull.lastEndpoint ?? bindTo;
+      const m = /^tcp:\/\/(.+):(\d+)$/.exec(endpoint);
+      if (m && (m[1] === "0.0.0.0" || m[1] === "[::]" || m[1] === "*")) endpoint = `tcp://${options.advertiseHost ?? hostname()}:${m[2]}`;
+    }
+  } catch (err) {
+    pull.linger = 0;
+    pull.close();
+    if (err instanceof ChannelError || err instanceof TypeError || err instanceof RangeError) throw err;
+    throw fromSystemError(err, "bind ZeroMQ socket to", file ?? spec);
+  }
+  const unregister = file ? removeOnExit(() => unlinkSync(file)) : () => {};
+  const address: ZeromqAddress = { transport: "zeromq", endpoint, maxMessageSize };
+  return new ZeromqReceiver(address, pull, isIpc, {
+    expectedProducers: options.expectedProducers,
+    onPeerLost: options.onPeerLost,
+    cleanup: () => {
+      if (file) {
+        // libzmq unlinks it too, later, on its I/O thread.
+        try {
+          unlinkSync(file);
+        } catch {
+          // already gone
+        }
+      }
+      unregister();
+    },
+  });
+}
+
+async function connect(address: Address, options: ZeromqConnectOptions = {}): Promise<Sender> {
+  const a = address as ZeromqAddress;
+  if (a.transport !== "zeromq" || typeof a.endpoint !== "string" || !/^(ipc|tcp):\/\//.test(a.endpoint)) {
+    throw new TypeError(`not a zeromq address: ${JSON.stringify(address)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const push = new Push({
+    sendHighWaterMark: positiveInt(options.sndHwm, DEFAULT_HWM, "sndHwm"),
+    // Queue only on a completed connection: no silent queue towards a receiver that is not there.
+    immediate: true,
+    linger: 0,
+    heartbeatInterval: HEARTBEAT_MS,
+    heartbeatTimeout: 3 * HEARTBEAT_MS,
+  });
+  let onHandshake: (() => void) | undefined;
+  const handshake = new Promise<void>((resolve) => (onHandshake = resolve));
+  push.events.on("handshake", () => onHandshake?.());
+  try {
+    push.connect(a.endpoint);
+  } catch (err) {
+    push.close();
+    throw fromSystemError(err, "connect to", a.endpoint);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const ok = await Promise.race([
+    handshake.then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (!ok) {
+    push.close();
+    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver there after ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
+  }
+  onHandshake = undefined;
+  const sender = new ZeromqSender(
+    push,
+    a.endpoint,
+    a.maxMessageSize,
+    options.highWaterMark ?? JS_HIGH_WATER,
+    options.lingerMs ?? DEFAULT_LINGER_MS,
+  );
+  sender.hello();
+  return sender;
+}
+
+/** ipc socket files with this prefix in `directory` (default os.tmpdir()). */
+async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  validatePrefix(prefix);
+  return readdirSync(directory)
+    .filter((n) => n.startsWith(prefix) && n.endsWith(IPC_SUFFIX))
+    .map((n) => path.join(directory, n))
+    .filter((p) => {
+      try {
+        return lstatSync(p).isSocket();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Removes ipc socket files whose owning process (from the name) is gone, dying or a zombie. */
+async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const p of await list(prefix, directory)) {
+    const pid = ownerPidOf(path.basename(p), prefix);
+    if (pid !== undefined && processGone(pid)) {
+      try {
+        unlinkSync(p);
+        removed.push(p);
+      } catch {
+        // raced with someone else
+      }
+    }
+  }
+  return removed;
+}
+
+export const zeromqTransport: Transport<ZeromqListenOptions, ZeromqConnectOptions> = {
+  descriptor: zeromqDescriptor,
+  listen,
+  connect,
+  list,
+  removeStale,
+};

@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ChannelError, type Receiver } from "@ipc-sampler/core";
+import type { ZeromqAddress } from "../src/zeromq.js";
+import { zeromqTransport } from "../src/zeromq.js";
+
+// list/removeStale take a directory after the prefix (the interface names only the prefix).
+const list = zeromqTransport.list as unknown as (prefix?: string, directory?: string) => Promise<string[]>;
+const removeStale = zeromqTransport.removeStale as unknown as (prefix?: string, directory?: string) => Promise<string[]>;
+const DIST = new URL("../dist/index.js", import.meta.url).href;
+const dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
+const children = new Set<ChildProcess>();
+
+/** A receiver in another process: prints its address, then waits. */
+function receiverProcess(): Promise<{ child: ChildProcess; file: string }> {
+  const code = `
+    const { zeromqTransport } = await import(${JSON.stringify(DIST)});
+    const r = await zeromqTransport.listen({ directory: ${JSON.stringify(dir)} });
+    console.log(JSON.stringify(r.address));
+    setTimeout(() => {}, 20000);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  child.on("exit", () => clearTimeout(killer));
+  return new Promise((resolve, reject) => {
+    child.stdout!.setEncoding("utf8").once("data", (line: string) => {
+      const a = JSON.parse(line) as ZeromqAddress;
+      resolve({ child, file: a.endpoint.slice("ipc://".length) });
+    });
+    child.once("exit", (code) => reject(new Error(`receiver process exited with ${code}`)));
+  });
+}
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const exited = (child: ChildProcess) => new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once("exit", r)));
+
+describe("zeromq ipc:// endpoint", () => {
+  let receiver: Receiver | undefined;
+  afterEach(async () => {
+    for (const c of children) c.kill("SIGKILL");
+    children.clear();
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it("is a real Unix socket file, mode 0600, named with the prefix, while open, and gone after close", async () => {
+    receiver = await zeromqTransport.listen({ expectedProducers: 1, directory: dir, prefix: "ipcs-t-" });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    expect(endpoint).toMatch(/^ipc:\/\//);
+    const file = endpoint.slice("ipc://".length);
+    expect(path.dirname(file)).toBe(dir);
+    expect(path.basename(file)).toMatch(new RegExp(`^ipcs-t-zmq-${process.pid}-`));
+    const st = lstatSync(file);
+    expect(st.isSocket()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(await list("ipcs-t-", dir)).toEqual([file]);
+    await receiver.close();
+    expect(existsSync(file)).toBe(false);
+    expect(await list("ipcs-t-", dir)).toEqual([]);
+  });
+
+  it("refuses to bind over an existing file with EEXIST", async () => {
+    receiver = await zeromqTransport.listen({ directory: dir });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    await expect(zeromqTransport.listen({ listen: endpoint })).rejects.toMatchObject({ code: "EEXIST" });
+    expect(lstatSync(endpoint.slice("ipc://".length)).isSocket()).toBe(true);
+  });
+
+  it("removes the socket file when the receiving process gets SIGTERM", async () => {
+    const { child, file } = await receiverProcess();
+    expect(lstatSync(file).isSocket()).toBe(true);
+    child.kill("SIGTERM");
+    await exited(child);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it("lists a file left by a SIGKILLed receiver and removeStale removes it", async () => {
+    const { child, file } = await receiverProcess();
+    child.kill("SIGKILL");
+    await exited(child);
+    expect(existsSync(file)).toBe(true);
+    expect(await list(undefined, dir)).toContain(file);
+    expect(await removeStale(undefined, dir)).toEqual([file]);
+    expect(existsSync(file)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("zeromq producer that starts before its receiver", () => {
+  let receiver: Receiver | undefined;
+  afterEach(async () => {
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it("fails with ETIMEDOUT within its timeout when no receiver comes", async () => {
+    const endpoint = `ipc://${path.join(dir, `ipcs-none-${process.pid}.zmq`)}`;
+    const t0 = Date.now();
+    const err = await zeromqTransport.connect({ transport: "zeromq", endpoint, maxMessageSize: 100 }, { timeoutMs: 400 }).catch((e: unknown) => e);
+    const took = Date.now() - t0;
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).code).toBe("ETIMEDOUT");
+    expect(took).toBeGreaterThanOrEqual(350);
+    expect(took).toBeLessThan(2000);
+  });
+
+  it("fails with ETIMEDOUT over tcp:// when nothing listens on the port", async () => {
+    const err = await zeromqTransport.connect({ transport: "zeromq", endpoint: "tcp://127.0.0.1:9", maxMessageSize: 100 }, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "ChannelError", code: "ETIMEDOUT" });
+  });
+
+  it("waits for a receiver that binds later, then delivers", async () => {
+    const file = path.join(dir, `ipcs-late-${process.pid}.zmq`);
+    const endpoint = `ipc://${file}`;
+    const connecting = zeromqTransport.connect({ transport: "zeromq", endpoint, maxMessageSize: 1024 }, { timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 300));
+    receiver = await zeromqTransport.listen({ listen: endpoint, expectedProducers: 1 });
+    const sender = await connecting;
+    await sender.send(Buffer.from("late but here"));
+    await sender.close();
+    const got: string[] = [];
+    for await (const m of receiver) got.push(Buffer.from(m).toString());
+    expect(got).toEqual(["late but here"]);
+    expect(receiver.producers).toMatchObject({ attached: 1, closed: 1, lost: 0 });
+  });
+});
+
+describe("zeromq sender when the receiving process dies", () => {
+  afterEach(() => {
+    for (const c of children) c.kill("SIGKILL");
+    children.clear();
+  });
+
+  it("rejects send with EPEERGONE soon after the receiver is SIGKILLed", async () => {
+    const { child, file } = await receiverProcess();
+    const sender = await zeromqTransport.connect({ transport: "zeromq", endpoint: `ipc://${file}`, maxMessageSize: 1024 });
+    await sender.send(Buffer.from("before"));
+    child.kill("SIGKILL");
+    const killedAt = Date.now();
+    const err = await Promise.race([
+      new Promise((r) => setTimeout(() => r(new Error("send neither failed nor finished within 8 s")), 8000)),
+      (async () => {
+        try {
+          for (let i = 0; i < 1_000_000; i++) {
+            await sender.send(Buffer.alloc(64));
+            if (i % 256 === 0) await new Promise((r) => setTimeout(r, 1));
+            if (Date.now() - killedAt > 8000) return new Error("send never failed");
+          }
+        } catch (e) {
+          return e;
+        }
+        return new Error("send never failed");
+      })(),
+    ]);
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).code).toBe("EPEERGONE");
+    expect(Date.now() - killedAt).toBeLessThan(2000);
+    await expect(sender.close()).rejects.toMatchObject({ code: "EPEERGONE" });
+    // The receiver died without removing its socket file.
+    await exited(child);
+    expect(await removeStale(undefined, dir)).toEqual([file]);
+  });
+});

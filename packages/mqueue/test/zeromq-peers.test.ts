@@ -1,0 +1,169 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Push } from "zeromq";
+import { ChannelError, type Receiver } from "@ipc-sampler/core";
+import type { ZeromqAddress } from "../src/zeromq.js";
+import { zeromqTransport } from "../src/zeromq.js";
+
+// The wire format (see src/zeromq.ts): a 20-byte header, then frames.
+function header(kind: number, pid: number, session: number, seq: number, count: number, body = Buffer.alloc(0)): Buffer {
+  const b = Buffer.alloc(20 + body.length);
+  b[0] = 0x5a;
+  b[1] = 1;
+  b[2] = kind;
+  b.writeUInt32LE(pid, 4);
+  b.writeUInt32LE(session, 8);
+  b.writeUInt32LE(seq, 12);
+  b.writeUInt32LE(count, 16);
+  body.copy(b, 20);
+  return b;
+}
+const frame = (text: string) => {
+  const t = Buffer.from(text);
+  const f = Buffer.alloc(4 + t.length);
+  f.writeUInt32LE(t.length, 0);
+  t.copy(f, 4);
+  return f;
+};
+const HELLO = 1;
+const DATA = 2;
+
+/** A raw PUSH socket speaking the wire format, as a producer on another machine would. */
+async function rawProducer(endpoint: string): Promise<Push> {
+  const push = new Push({ linger: 2000 });
+  const shaken = new Promise((r) => push.events.on("handshake", r));
+  push.connect(endpoint);
+  await shaken;
+  return push;
+}
+
+describe("zeromq receiver: producers that go away", () => {
+  let receiver: Receiver | undefined;
+  const sockets: Push[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it("reports a remote producer whose connection dropped without a goodbye, after the grace period, keeping what it sent", async () => {
+    const lost: Array<{ error: ChannelError; at: number }> = [];
+    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1, onPeerLost: (error) => lost.push({ error, at: Date.now() }) });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    const push = await rawProducer(endpoint);
+    sockets.push(push);
+    // A live pid, but another host: only silence can tell it is gone.
+    await push.send(header(HELLO, process.pid, 7, 0, 0, Buffer.from(JSON.stringify({ host: "elsewhere.invalid", pid: process.pid }))));
+    await push.send(header(DATA, process.pid, 7, 1, 2, Buffer.concat([frame("one"), frame("two")])));
+    const got: string[] = [];
+    const receiving = (async () => {
+      for await (const m of receiver!) got.push(Buffer.from(m).toString());
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    const droppedAt = Date.now();
+    push.close();
+    await receiving;
+    expect(got).toEqual(["one", "two"]);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.error.code).toBe("EPEERGONE");
+    const took = lost[0]!.at - droppedAt;
+    expect(took).toBeGreaterThan(1000);
+    expect(took).toBeLessThan(10_000);
+    expect(receiver.producers).toMatchObject({ attached: 1, lost: 1, closed: 0 });
+  });
+
+  it("reports a gap in a producer's batch sequence as EPROTO and delivers nothing after it", async () => {
+    receiver = await zeromqTransport.listen({ expectedProducers: 1 });
+    const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
+    sockets.push(push);
+    await push.send(header(HELLO, process.pid, 9, 0, 0, Buffer.from(JSON.stringify({ host: "x", pid: process.pid }))));
+    await push.send(header(DATA, process.pid, 9, 1, 1, frame("kept")));
+    await push.send(header(DATA, process.pid, 9, 3, 1, frame("after a gap")));
+    await push.send(header(DATA, process.pid, 9, 4, 1, frame("later")));
+    const got: string[] = [];
+    const err = await (async () => {
+      try {
+        for await (const m of receiver!) got.push(Buffer.from(m).toString());
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(got).toEqual(["kept"]);
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).code).toBe("EPROTO");
+  });
+
+  it("reports a frame over the receiver's limit as EPROTO", async () => {
+    receiver = await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 4 });
+    const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
+    sockets.push(push);
+    await push.send(header(HELLO, process.pid, 3, 0, 0, Buffer.from("{}")));
+    await push.send(header(DATA, process.pid, 3, 1, 1, frame("too long")));
+    await expect((async () => {
+      for await (const _ of receiver!) {
+        // nothing is delivered
+      }
+    })()).rejects.toMatchObject({ code: "EPROTO" });
+  });
+});
+
+describe("zeromq sender: backpressure", () => {
+  let receiver: Receiver | undefined;
+  afterEach(async () => {
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it("write() returns false and drain() stays pending while the receiver does not read, then resolves once it does; nothing is lost", async () => {
+    receiver = await zeromqTransport.listen({ expectedProducers: 1, rcvHwm: 1 });
+    const sender = await zeromqTransport.connect(receiver.address, { sndHwm: 1, highWaterMark: 256 * 1024 });
+    const msg = Buffer.alloc(8 * 1024, 1);
+    let written = 0;
+    let falses = 0;
+    let draining: Promise<boolean> | undefined;
+    // Keep writing, waiting for drain() when told to, until a drain does not come.
+    while (written < 8_000) {
+      msg.writeUInt32LE(written, 0);
+      written++;
+      if (!sender.write(msg)) {
+        falses++;
+        const d = sender.drain().then(() => true);
+        const ok = await Promise.race([d, new Promise<false>((r) => setTimeout(() => r(false), 300))]);
+        if (!ok) {
+          draining = d;
+          break;
+        }
+      }
+    }
+    expect(falses).toBeGreaterThan(0);
+    // Held back: the receiver buffers a bounded amount, then pushes back.
+    expect(draining).toBeDefined();
+    expect(written).toBeLessThan(8_000);
+    let n = 0;
+    let inOrder = true;
+    const receiving = (async () => {
+      for await (const m of receiver!) {
+        if (Buffer.from(m.buffer, m.byteOffset, m.length).readUInt32LE(0) !== n) inOrder = false;
+        n++;
+      }
+    })();
+    expect(await draining).toBe(true);
+    await sender.close();
+    await receiving;
+    expect(n).toBe(written);
+    expect(inOrder).toBe(true);
+  });
+
+  it("rejects writes after close with ECLOSED, and a message over the limit with EMSGSIZE", async () => {
+    receiver = await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 10 });
+    const sender = await zeromqTransport.connect(receiver.address);
+    expect(() => sender.write(new Uint8Array(11))).toThrow(expect.objectContaining({ code: "EMSGSIZE" }));
+    expect(sender.write(new Uint8Array(10))).toBe(true);
+    await sender.close();
+    expect(sender.closed).toBe(true);
+    expect(() => sender.write(new Uint8Array(1))).toThrow(expect.objectContaining({ code: "ECLOSED" }));
+    const sizes: number[] = [];
+    for await (const m of receiver) sizes.push(m.length);
+    expect(sizes).toEqual([10]);
+  });
+});

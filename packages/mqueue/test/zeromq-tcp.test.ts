@@ -1,0 +1,35 @@
+import { runConformance } from "@ipc-sampler/core/conformance";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Receiver } from "@ipc-sampler/core";
+import type { ZeromqAddress } from "../src/zeromq.js";
+import { zeromqTransport } from "../src/zeromq.js";
+
+// The same behaviour over tcp:// on loopback, the endpoint that reaches other machines.
+runConformance({
+  name: "zeromq (tcp://127.0.0.1)",
+  transport: zeromqTransport,
+  module: new URL("../dist/index.js", import.meta.url),
+  exportName: "zeromqTransport",
+  listenOptions: { listen: "tcp" },
+});
+
+describe("zeromq tcp:// endpoint", () => {
+  let receiver: Receiver | undefined;
+  afterEach(async () => {
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it("binds to loopback on a port the kernel picks, unless told otherwise", async () => {
+    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1 });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    expect(endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(Number(endpoint.split(":").pop())).toBeGreaterThan(0);
+  });
+
+  it("refuses a port that is already bound with a typed error", async () => {
+    receiver = await zeromqTransport.listen({ listen: "tcp" });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    await expect(zeromqTransport.listen({ listen: endpoint })).rejects.toMatchObject({ name: "ChannelError" });
+  });
+});
