@@ -1,0 +1,58 @@
+import { defineConfig } from "vitepress";
+import { existsSync, readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { mechanismPages } from "./mechanisms";
+
+const docsDir = fileURLToPath(new URL("..", import.meta.url));
+
+/** API reference pages that `pnpm docs:api` generated (docs/api/@ipc-sampler/<package>.md). */
+function apiSidebar() {
+  const dir = path.join(docsDir, "api", "@ipc-sampler");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => f.slice(0, -3))
+    .sort()
+    .map((name) => ({ text: `@ipc-sampler/${name}`, link: `/api/@ipc-sampler/${name}` }));
+}
+
+export default defineConfig({
+  title: "ipc-sampler",
+  description: "Inter-process communication for Node.js on Linux: every classic mechanism behind one interface, verified and measured.",
+  lang: "en",
+  cleanUrls: false,
+  lastUpdated: false,
+  // The site is read offline too: no web fonts, no search service.
+  head: [["meta", { name: "color-scheme", content: "light dark" }]],
+  srcExclude: ["examples/**", "test-fixtures/**", "README.md", "**/node_modules/**"],
+  themeConfig: {
+    nav: [
+      { text: "Start", link: "/" },
+      { text: "Mechanisms", link: "/mechanisms/pipe" },
+      { text: "Comparison", link: "/comparison" },
+      { text: "Methodology", link: "/methodology" },
+      { text: "API", link: "/api/" },
+    ],
+    sidebar: [
+      { text: "Start", items: [{ text: "What it is & which to pick", link: "/" }] },
+      { text: "Mechanisms", items: mechanismPages.map((m) => ({ text: m.title, link: `/mechanisms/${m.id}` })) },
+      {
+        text: "Measured",
+        items: [
+          { text: "Comparison", link: "/comparison" },
+          { text: "Methodology", link: "/methodology" },
+        ],
+      },
+      { text: "API reference", collapsed: true, items: [{ text: "Overview", link: "/api/" }, ...apiSidebar()] },
+    ],
+    outline: { level: [2, 3] },
+    search: { provider: "local" },
+    docFooter: { prev: "Previous", next: "Next" },
+  },
+  vite: {
+    // Data loaders import the built packages (and their native addons); never bundle those for the browser.
+    ssr: { noExternal: [] },
+    build: { chunkSizeWarningLimit: 2000 },
+  },
+});
