@@ -1,6 +1,13 @@
 import { runConformance } from "@ipc-sampler/core/conformance";
+import { beforeAll } from "vitest";
+import { Pull } from "zeromq";
 import type { ZeromqAddress } from "../src/zeromq.js";
 import { zeromqTransport } from "../src/zeromq.js";
+
+// libzmq's process-wide context (its I/O and reaper threads, a few descriptors)
+// starts with the first socket and lives as long as the process. Start it before
+// the kit counts descriptors; zeromq-ipc.test.ts shows channels themselves leave none.
+beforeAll(() => new Pull().close());
 
 runConformance({
   name: "zeromq (ipc://)",

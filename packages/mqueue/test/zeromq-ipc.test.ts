@@ -64,6 +64,27 @@ describe("zeromq ipc:// endpoint", () => {
     expect(await list("ipcs-t-", dir)).toEqual([]);
   });
 
+  it("leaves no descriptor behind across channels, beyond libzmq's one-time context", async () => {
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const cycle = async () => {
+      const r = await zeromqTransport.listen({ expectedProducers: 1, directory: dir });
+      const s = await zeromqTransport.connect(r.address);
+      await s.send(Buffer.from("x"));
+      await s.close();
+      for await (const _ of r) {
+        // drain
+      }
+      await r.close();
+    };
+    await cycle();
+    await new Promise((r) => setTimeout(r, 100));
+    const base = fds();
+    for (let i = 0; i < 5; i++) await cycle();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fds()).toBeLessThanOrEqual(base);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it("refuses to bind over an existing file with EEXIST", async () => {
     receiver = await zeromqTransport.listen({ directory: dir });
     const endpoint = (receiver.address as ZeromqAddress).endpoint;

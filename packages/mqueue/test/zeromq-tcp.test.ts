@@ -1,10 +1,16 @@
 import { runConformance } from "@ipc-sampler/core/conformance";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Pull } from "zeromq";
 import type { Receiver } from "@ipc-sampler/core";
 import type { ZeromqAddress } from "../src/zeromq.js";
 import { zeromqTransport } from "../src/zeromq.js";
 
 // The same behaviour over tcp:// on loopback, the endpoint that reaches other machines.
+// libzmq's process-wide context (its I/O and reaper threads, a few descriptors)
+// starts with the first socket and lives as long as the process. Start it before
+// the kit counts descriptors; zeromq-ipc.test.ts shows channels themselves leave none.
+beforeAll(() => new Pull().close());
+
 runConformance({
   name: "zeromq (tcp://127.0.0.1)",
   transport: zeromqTransport,
