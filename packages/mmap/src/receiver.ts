@@ -133,7 +133,7 @@ export class JournalReceiver implements Receiver {
   private readonly saved: JournalPosition = {};
 
   private mapSegment(st: StreamState, index: number): void {
-    const seg = openSegment(segmentFile(st.stream, index), undefined, { directory: this.address.directory });
+    const seg = openSegment(segmentFile(st.stream, index), undefined, { directory: this.address.directory, populate: true });
     seg.close();
     const prev = st.index;
     st.seg = seg;

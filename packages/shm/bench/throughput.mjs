@@ -22,7 +22,7 @@ if (process.argv[2] === "producer") {
   const size = Number(process.argv[2] ?? 64);
   const count = Number(process.argv[3] ?? (size <= 1024 ? 5_000_000 : Math.max(2000, Math.floor(8e9 / size))));
   const r = await shmTransport.listen({ expectedProducers: 1, ringBytes: Number(process.env.RING ?? Math.max(4 << 20, size * 8)) });
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "producer", JSON.stringify(r.address), String(size), String(count)], { stdio: "inherit" });
+  const child = spawn(process.execPath, [...(process.env.PROFILE ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.PROFILE] : []), fileURLToPath(import.meta.url), "producer", JSON.stringify(r.address), String(size), String(count)], { stdio: "inherit" });
   const kill = setTimeout(() => child.kill("SIGKILL"), 120_000);
   let n = 0, bytes = 0, sink = 0, t0 = 0;
   for await (const b of r.batches()) {
