@@ -210,7 +210,8 @@ class ZeromqSender implements Sender {
 
   private beat(): void {
     if (this.failure || this.closing || this.pumping || this.pos > HEADER_BYTES) return;
-    if (Date.now() - this.lastQueued < HEARTBEAT_MS || !this.push.writable) return;
+    // Half the period, so an idle producer is heard from about every HEARTBEAT_MS whatever the timer's phase.
+    if (Date.now() - this.lastQueued < HEARTBEAT_MS / 2 || !this.push.writable) return;
     this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_HEARTBEAT, 0);
   }
 

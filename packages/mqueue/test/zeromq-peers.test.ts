@@ -71,6 +71,34 @@ describe("zeromq receiver: producers that go away", () => {
     expect(receiver.producers).toMatchObject({ attached: 1, lost: 1, closed: 0 });
   });
 
+  it("tells a dropped remote producer from an idle one that still heartbeats", async () => {
+    const lost: ChannelError[] = [];
+    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 2, onPeerLost: (e) => lost.push(e) });
+    const endpoint = (receiver.address as ZeromqAddress).endpoint;
+    // The idle one attaches first, so it is the one heard from longest ago, but for its heartbeats.
+    const idle = await zeromqTransport.connect(receiver.address);
+    await new Promise((r) => setTimeout(r, 50));
+    const push = await rawProducer(endpoint);
+    sockets.push(push);
+    await push.send(header(HELLO, process.pid, 11, 0, 0, Buffer.from(JSON.stringify({ host: "elsewhere.invalid", pid: process.pid }))));
+    const got: string[] = [];
+    const receiving = (async () => {
+      for await (const m of receiver!) got.push(Buffer.from(m).toString());
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    push.close();
+    // Well past the grace period, with the idle producer sending nothing but heartbeats.
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.message).toMatch(/producer 1 /);
+    expect(receiver.producers).toMatchObject({ attached: 2, lost: 1, closed: 0 });
+    await idle.send(Buffer.from("still here"));
+    await idle.close();
+    await receiving;
+    expect(got).toEqual(["still here"]);
+    expect(receiver.producers).toMatchObject({ attached: 2, lost: 1, closed: 1 });
+  }, 15_000);
+
   it("reports a gap in a producer's batch sequence as EPROTO and delivers nothing after it", async () => {
     receiver = await zeromqTransport.listen({ expectedProducers: 1 });
     const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
