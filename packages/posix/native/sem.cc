@@ -23,7 +23,6 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -55,6 +54,8 @@ struct SemState {
   Mark mark;
   std::thread thread;
   bool threadStarted = false;
+  bool released = false;      // the thread-safe function was released
+  napi_env env = nullptr;     // set when the thread starts (cleanup hook)
 
   // JS-thread only.
   Napi::ThreadSafeFunction tsfn;
@@ -76,17 +77,6 @@ struct WaitResult {
   StatePtr state;
   int err = 0;         // 0: acquired; ETIMEDOUT, ECANCELED or an errno
 };
-
-// Every live state of this environment, so teardown can stop the threads.
-struct Registry {
-  std::mutex mu;
-  std::set<SemState*> live;
-};
-
-Registry& registry() {
-  static Registry* r = new Registry();
-  return *r;
-}
 
 struct Holder {
   StatePtr state;
@@ -169,6 +159,11 @@ void WaiterLoop(StatePtr s) {
       err = e;
       break;
     }
+    // The thread-safe function is only touched while `closing` is false,
+    // under the lock close() takes to release it: after close (or at
+    // environment teardown) this thread never calls into Node again.
+    std::unique_lock<std::mutex> callLock(s->mu);
+    if (s->closing) break;
     auto* r = new WaitResult{s, err};
     napi_status st = s->tsfn.NonBlockingCall(r, [](Napi::Env env, Napi::Function, WaitResult* res) {
       std::unique_ptr<WaitResult> own(res);
@@ -180,6 +175,7 @@ void WaiterLoop(StatePtr s) {
       st->markHolder.Reset();
       {
         std::lock_guard<std::mutex> lock(st->mu);
+        if (st->closing) return;  // close() answered the caller already
         st->busy = false;
         st->cancel = false;
       }
@@ -199,7 +195,40 @@ void WaiterLoop(StatePtr s) {
       break;
     }
   }
-  s->tsfn.Release();
+}
+
+void Shutdown(SemState* s, bool join);
+
+// Runs before the thread-safe function's own teardown (hooks run in reverse
+// order of registration): stop and join the waiter thread first.
+void EnvTeardown(void* arg) {
+  SemState* s = static_cast<SemState*>(arg);
+  s->pending.Reset();
+  s->markHolder.Reset();
+  Shutdown(s, true);
+}
+
+// Stops the waiter thread and releases the thread-safe function. JS thread
+// only. With `join`, waits for the thread (at most one wait slice).
+void Shutdown(SemState* s, bool join) {
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->closing = true;
+    s->cancel = true;
+    if (s->threadStarted && !s->released) {
+      s->released = true;
+      s->tsfn.Release();
+    }
+  }
+  s->cv.notify_all();
+  if (s->env != nullptr) {
+    napi_remove_env_cleanup_hook(s->env, EnvTeardown, s);
+    s->env = nullptr;
+  }
+  if (s->thread.joinable()) {
+    if (join) s->thread.join();
+    else s->thread.detach();
+  }
 }
 
 // semOpen(name, create, exclusive, mode, value) -> handle
@@ -235,24 +264,12 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   auto state = std::make_shared<SemState>();
   state->sem = sem;
   state->name = name;
-  {
-    std::lock_guard<std::mutex> lock(registry().mu);
-    registry().live.insert(state.get());
-  }
   auto* holder = new Holder{state};
   return Napi::External<Holder>::New(env, holder, [](Napi::Env, Holder* h) {
     // Garbage-collected without close(): stop the thread, then drop.
-    StatePtr s = h->state;
-    {
-      std::lock_guard<std::mutex> lock(s->mu);
-      s->closing = true;
-    }
-    s->cv.notify_all();
-    {
-      std::lock_guard<std::mutex> lock(registry().mu);
-      registry().live.erase(s.get());
-    }
-    if (s->threadStarted && s->thread.joinable()) s->thread.detach();
+    h->state->pending.Reset();
+    h->state->markHolder.Reset();
+    Shutdown(h->state.get(), false);
     delete h;
   });
 }
@@ -343,6 +360,8 @@ Napi::Value SemWait(const Napi::CallbackInfo& info) {
     s->tsfn.Unref(env);
     s->threadStarted = true;
     s->thread = std::thread(WaiterLoop, s);
+    s->env = env;
+    napi_add_env_cleanup_hook(env, EnvTeardown, s.get());
   }
   s->pending = Napi::Persistent(info[2].As<Napi::Function>());
   if (!holder.IsEmpty()) s->markHolder = Napi::Persistent(holder);
@@ -382,33 +401,26 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, v);
 }
 
-// semClose(handle): cancels a pending wait (its callback gets ECANCELED
-// within one slice), stops the waiter thread, and sem_close()s once the
-// thread has let go. Idempotent.
+// semClose(handle): drops a pending wait (its callback is never called: the
+// caller answers it), stops the waiter thread within one slice, and
+// sem_close()s once the thread has let go. Idempotent.
 Napi::Value SemClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StatePtr s = Unwrap(info[0]);
   if (!s) return env.Undefined();
-  bool started;
   {
     std::lock_guard<std::mutex> lock(s->mu);
     if (s->closing) return env.Undefined();
-    s->closing = true;
-    s->cancel = true;
-    started = s->threadStarted;
   }
-  s->cv.notify_all();
-  {
-    std::lock_guard<std::mutex> lock(registry().mu);
-    registry().live.erase(s.get());
-  }
+  s->pending.Reset();
+  s->markHolder.Reset();
+  bool started = s->threadStarted;
+  Shutdown(s.get(), false);
   // Without a thread nothing else uses the semaphore: close it now. With
-  // one, ~SemState closes it when the thread (the last owner) is done.
+  // one, ~SemState closes it once the thread (the last owner) is done.
   if (!started) {
     sem_close(s->sem);
     s->sem = SEM_FAILED;
-  } else if (s->thread.joinable()) {
-    s->thread.detach();
   }
   return env.Undefined();
 }
@@ -419,19 +431,6 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   if (sem_unlink(name.c_str()) != 0) return ThrowErrno(env, errno, "sem_unlink");
   return env.Undefined();
-}
-
-void Teardown(void*) {
-  // The environment is ending: tell every waiter thread to stop.
-  std::lock_guard<std::mutex> lock(registry().mu);
-  for (SemState* s : registry().live) {
-    {
-      std::lock_guard<std::mutex> l(s->mu);
-      s->closing = true;
-      s->cancel = true;
-    }
-    s->cv.notify_all();
-  }
 }
 
 }  // namespace
@@ -447,7 +446,6 @@ void InitSem(Napi::Env env, Napi::Object exports) {
   exports.Set("semUnlink", Napi::Function::New(env, SemUnlink));
   exports.Set("SEM_VALUE_MAX", Napi::Number::New(env, SEM_VALUE_MAX));
   exports.Set("SEM_WAIT_SLICE_MS", Napi::Number::New(env, static_cast<double>(kSliceMs)));
-  napi_add_env_cleanup_hook(env, Teardown, nullptr);
 }
 
 }  // namespace ipc

@@ -50,7 +50,11 @@ export interface SemNative {
   semCancel(handle: SemHandle): void;
   /** sem_getvalue(3). */
   semGetValue(handle: SemHandle): number;
-  /** sem_close(3), after cancelling a pending wait and stopping the waiter thread. Idempotent. */
+  /**
+   * sem_close(3), after stopping the waiter thread (within one slice). A
+   * pending wait's callback is never called afterwards: the caller answers
+   * it. Idempotent.
+   */
   semClose(handle: SemHandle): void;
   /** sem_unlink(3). */
   semUnlink(name: string): void;

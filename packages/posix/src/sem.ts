@@ -84,6 +84,7 @@ function wrap(name: string, handle: SemHandle): PosixSemaphore {
   const n = native();
   let closed = false;
   let waiting = false;
+  let rejectPending: ((err: ChannelError) => void) | undefined;
   const gone = (action: string) => new ChannelError("ECLOSED", `cannot ${action} semaphore ${name}: it is closed`, { resource: name });
   return {
     name,
@@ -112,8 +113,10 @@ function wrap(name: string, handle: SemHandle): PosixSemaphore {
       if (waiting) return Promise.reject(new ChannelError("ESYSCALL", `cannot wait on semaphore ${name}: a wait is already pending on this handle`, { resource: name }));
       waiting = true;
       return new Promise<boolean>((resolve, reject) => {
+        rejectPending = reject;
         const done = (err: Error | null, acquired: boolean) => {
           waiting = false;
+          rejectPending = undefined;
           if (!err) return resolve(acquired);
           const code = (err as { code?: string }).code;
           if (code === "ECANCELED") reject(new ChannelError("ECLOSED", `stopped waiting on semaphore ${name}: the wait was cancelled or the handle closed`, { resource: name, errno: code, syscall: "sem_clockwait", cause: err }));
@@ -124,6 +127,7 @@ function wrap(name: string, handle: SemHandle): PosixSemaphore {
           else n.semWait(handle, timeoutMs, done);
         } catch (err) {
           waiting = false;
+          rejectPending = undefined;
           reject(fromSystemError(err, "wait on semaphore", name));
         }
       });
@@ -143,6 +147,11 @@ function wrap(name: string, handle: SemHandle): PosixSemaphore {
       if (closed) return;
       closed = true;
       n.semClose(handle);
+      // The addon drops a pending wait on close: answer it here.
+      waiting = false;
+      const r = rejectPending;
+      rejectPending = undefined;
+      r?.(new ChannelError("ECLOSED", `stopped waiting on semaphore ${name}: the handle was closed`, { resource: name, syscall: "sem_clockwait" }));
     },
   };
 }
