@@ -1,0 +1,182 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ChannelError, type Receiver } from "@ipc-sampler/core";
+import { fifoTransport, type FifoAddress } from "../src/index.js";
+
+const DIST = new URL("../dist/index.js", import.meta.url).href;
+const dir = mkdtempSync(path.join(tmpdir(), "ipcs-fifo-test-"));
+const children = new Set<ChildProcess>();
+const receivers: Receiver[] = [];
+
+/** Runs an ES module snippet in a fresh Node process with a hard 20 s limit. */
+function run(code: string): { child: ChildProcess; line: Promise<string>; exit: Promise<number | string | null> } {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const exit = new Promise<number | string | null>((resolve) =>
+    child.on("exit", (c, s) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve(s ?? c);
+    }),
+  );
+  const line = new Promise<string>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
+      buf += t;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
+  });
+  line.catch(() => {});
+  return { child, line, exit };
+}
+
+afterEach(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  children.clear();
+  for (const r of receivers.splice(0)) await r.close();
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function listen(options: Parameters<typeof fifoTransport.listen>[0] = {}): Promise<Receiver> {
+  const r = await fifoTransport.listen({ directory: dir, ...options });
+  receivers.push(r);
+  return r;
+}
+
+describe("fifo: a real named pipe", () => {
+  it("creates a FIFO with mode 0600 that a producer process holds open through /proc/<pid>/fd", async () => {
+    const r = await listen({ expectedProducers: 1 });
+    const p = (r.address as FifoAddress).path;
+    const st = lstatSync(p);
+    expect(st.isFIFO()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+
+    const producer = run(`
+      const { fifoTransport } = await import(${JSON.stringify(DIST)});
+      const s = await fifoTransport.connect(${JSON.stringify(r.address)});
+      await s.send(new Uint8Array([7]));
+      console.log("ready");
+      setTimeout(() => {}, 15000);
+    `);
+    expect(await producer.line).toBe("ready");
+    const pid = producer.child.pid!;
+    // A FIFO opened by path shows that path in /proc (an anonymous pipe shows pipe:[inode]);
+    // what makes it a pipe is the inode behind the link: S_ISFIFO, the same inode as the path.
+    const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === p;
+      } catch {
+        return false;
+      }
+    });
+    expect(fds).toHaveLength(1);
+    const viaProc = statSync(`/proc/${pid}/fd/${fds[0]}`);
+    expect(viaProc.isFIFO()).toBe(true);
+    expect(viaProc.ino).toBe(st.ino);
+    expect(viaProc.mode & 0o777).toBe(0o600);
+
+    const it = r[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(Array.from(first.value as Uint8Array)).toEqual([7]);
+    producer.child.kill("SIGKILL");
+  });
+
+  it("removes the FIFO on close", async () => {
+    const r = await fifoTransport.listen({ directory: dir });
+    const p = (r.address as FifoAddress).path;
+    expect(existsSync(p)).toBe(true);
+    await r.close();
+    expect(existsSync(p)).toBe(false);
+  });
+
+  it("uses no CPU while idle (no POLLHUP spin between producers)", async () => {
+    const r = await listen();
+    const producer = run(`
+      const { fifoTransport } = await import(${JSON.stringify(DIST)});
+      const s = await fifoTransport.connect(${JSON.stringify(r.address)});
+      await s.send(new Uint8Array(10));
+      await s.close();
+      console.log("done");
+    `);
+    expect(await producer.line).toBe("done");
+    await producer.exit;
+    await new Promise((res) => setTimeout(res, 100));
+    const before = process.cpuUsage();
+    await new Promise((res) => setTimeout(res, 500));
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1000).toBeLessThan(50);
+  });
+});
+
+describe("fifo: names", () => {
+  for (const bad of ["../x", "a/b", "x".repeat(300), ""]) {
+    it(`refuses the name ${JSON.stringify(bad.slice(0, 12))} with EINVALIDNAME`, async () => {
+      await expect(fifoTransport.listen({ directory: dir, name: bad })).rejects.toMatchObject({ code: "EINVALIDNAME", name: "ChannelError" });
+    });
+  }
+
+  it("refuses a bad prefix", async () => {
+    await expect(fifoTransport.listen({ directory: dir, prefix: "../" })).rejects.toBeInstanceOf(ChannelError);
+  });
+
+  it("refuses to reuse an existing FIFO with EEXIST", async () => {
+    const r = await listen({ name: "ipcs-taken.fifo" });
+    await expect(fifoTransport.listen({ directory: dir, name: "ipcs-taken.fifo" })).rejects.toMatchObject({ code: "EEXIST", syscall: "mkfifo" });
+    expect(existsSync((r.address as FifoAddress).path)).toBe(true);
+  });
+
+  it("refuses a path where a regular file exists with EEXIST", async () => {
+    const p = path.join(dir, "plain-file");
+    writeFileSync(p, "x");
+    await expect(fifoTransport.listen({ path: p })).rejects.toMatchObject({ code: "EEXIST" });
+    expect(lstatSync(p).isFile()).toBe(true);
+  });
+
+  it("gives up attaching after timeoutMs with ETIMEDOUT when nobody listens", async () => {
+    const t0 = Date.now();
+    const address: FifoAddress = { transport: "fifo", path: path.join(dir, "nobody.fifo"), maxMessageSize: 10 };
+    await expect(fifoTransport.connect(address, { timeoutMs: 200 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+});
+
+describe("fifo: cleanup", () => {
+  const receiverScript = (prefix: string) => `
+    const { fifoTransport } = await import(${JSON.stringify(DIST)});
+    const r = await fifoTransport.listen({ directory: ${JSON.stringify(dir)}, prefix: ${JSON.stringify(prefix)} });
+    console.log(JSON.stringify(r.address));
+    setTimeout(() => {}, 15000);
+  `;
+
+  it("removes the FIFO when the receiver process gets SIGTERM", async () => {
+    const rec = run(receiverScript("ipcs-term-"));
+    const address = JSON.parse(await rec.line) as FifoAddress;
+    expect(lstatSync(address.path).isFIFO()).toBe(true);
+    rec.child.kill("SIGTERM");
+    expect(await rec.exit).toBe("SIGTERM");
+    expect(existsSync(address.path)).toBe(false);
+  });
+
+  it("lists FIFOs by prefix and removes the ones whose owner died (SIGKILL)", async () => {
+    const prefix = "ipcs-stale-";
+    const rec = run(receiverScript(prefix));
+    const address = JSON.parse(await rec.line) as FifoAddress;
+    const live = await listen({ prefix });
+    const list = (fifoTransport.list as (prefix: string, directory: string) => Promise<string[]>)(prefix, dir);
+    expect((await list).sort()).toEqual([address.path, (live.address as FifoAddress).path].sort());
+    rec.child.kill("SIGKILL");
+    await rec.exit;
+    expect(existsSync(address.path)).toBe(true); // SIGKILL leaves it behind
+    const removeStale = fifoTransport.removeStale as (prefix: string, directory: string) => Promise<string[]>;
+    expect(await removeStale(prefix, dir)).toEqual([address.path]);
+    expect(existsSync(address.path)).toBe(false);
+    expect(existsSync((live.address as FifoAddress).path)).toBe(true);
+  });
+});
