@@ -1,0 +1,236 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { Receiver } from "@ipc-sampler/core";
+import { mqExists, mqGetAttr, mqLimits, mqOpen, mqClose } from "@ipc-sampler/posix";
+import { mqueueTransport, type MqueueAddress } from "../src/posix-mq.js";
+
+const DIST = new URL("../dist/index.js", import.meta.url).href;
+const POSIX = import.meta.resolve("@ipc-sampler/posix");
+const children = new Set<ChildProcess>();
+const receivers: Receiver[] = [];
+
+/** Runs an ES module snippet in a fresh Node process (optionally under another command) with a hard 20 s limit. */
+function run(code: string, wrap: string[] = []): { child: ChildProcess; line: Promise<string>; exit: Promise<number | string | null> } {
+  const argv = [...wrap, process.execPath, "--input-type=module", "-e", code];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const exit = new Promise<number | string | null>((resolve) =>
+    child.on("exit", (c, s) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve(s ?? c);
+    }),
+  );
+  const line = new Promise<string>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
+      buf += t;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
+  });
+  line.catch(() => {});
+  return { child, line, exit };
+}
+
+afterEach(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  children.clear();
+  for (const r of receivers.splice(0)) await r.close();
+});
+
+async function listen(options: Parameters<typeof mqueueTransport.listen>[0] = {}): Promise<Receiver> {
+  const r = await mqueueTransport.listen(options);
+  receivers.push(r);
+  return r;
+}
+
+/** Asks a separate process whether the queue exists, through mq_open(3). */
+async function existsElsewhere(name: string): Promise<string> {
+  const p = run(`
+    const { mqOpen, mqClose, mqGetAttr } = await import(${JSON.stringify(POSIX)});
+    try {
+      const q = mqOpen(${JSON.stringify(name)}, { access: "write" });
+      const a = mqGetAttr(q.mqd);
+      mqClose(q.mqd);
+      console.log("exists " + a.maxmsg + "x" + a.msgsize);
+    } catch (e) {
+      console.log(e.code);
+    }
+  `);
+  return p.line;
+}
+
+describe("mqueue: a real POSIX message queue", () => {
+  it("exists in the kernel while the receiver is open, with the advertised attributes, and is gone after close", async () => {
+    const r = await mqueueTransport.listen();
+    const a = r.address as MqueueAddress;
+    expect(a.name).toMatch(/^\/ipcs-/);
+    const limits = mqLimits();
+    expect(a.maxMessages).toBe(limits.msgMax);
+    expect(a.messageSize).toBe(limits.msgsizeMax);
+    expect(await existsElsewhere(a.name)).toBe(`exists ${a.maxMessages}x${a.messageSize}`);
+    await r.close();
+    expect(await existsElsewhere(a.name)).toBe("ENOENT");
+  });
+
+  it("is created with mode 0600, visible through a private mqueue mount", async (ctx) => {
+    const probe = spawnSync("unshare", ["-m", "true"]);
+    if (probe.status !== 0) {
+      console.warn("skipping: unshare -m is not permitted here, so no private mqueue mount");
+      ctx.skip();
+    }
+    const r = await listen();
+    const a = r.address as MqueueAddress;
+    const mnt = mkdtempSync(path.join(tmpdir(), "ipcs-mqmnt-"));
+    try {
+      const out = spawnSync("unshare", ["-m", "sh", "-c", `mount -t mqueue none "$1" && stat -c '%a %F' "$1$2" && head -c 200 "$1$2"`, "sh", mnt, a.name], { encoding: "utf8", timeout: 10_000 });
+      expect(out.stderr).toBe("");
+      const [first, rest] = [out.stdout.split("\n")[0], out.stdout.split("\n").slice(1).join("\n")];
+      expect(first).toMatch(/^600 /);
+      expect(rest).toMatch(/QSIZE:\d+/);
+    } finally {
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  });
+
+  it("asks for larger queues as given and falls back to the limits when the kernel refuses", async () => {
+    // 2^20 messages of 1 MiB is over every limit, root's included.
+    const r = await listen({ maxMessages: 1 << 20, messageSize: 1 << 20 });
+    const a = r.address as MqueueAddress;
+    const q = mqOpen(a.name, { access: "write" });
+    try {
+      const attr = mqGetAttr(q.mqd);
+      expect(attr.maxmsg).toBe(mqLimits().msgMax);
+      expect(attr.msgsize).toBe(mqLimits().msgsizeMax);
+    } finally {
+      mqClose(q.mqd);
+    }
+  });
+
+  it("splits messages larger than mq_msgsize and reassembles them", async () => {
+    const r = await listen({ expectedProducers: 1, messageSize: 128 });
+    const a = r.address as MqueueAddress;
+    expect(a.messageSize).toBe(128);
+    const s = await mqueueTransport.connect(a);
+    const big = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
+    const small = Uint8Array.of(1, 2, 3);
+    const sending = (async () => {
+      await s.send(small);
+      await s.send(big);
+      await s.send(small);
+      await s.close();
+    })();
+    const got: number[][] = [];
+    for await (const m of r) got.push(Array.from(m));
+    await sending;
+    expect(got).toEqual([Array.from(small), Array.from(big), Array.from(small)]);
+  });
+
+  it("makes a sender wait on a full queue without using CPU, then resume", async () => {
+    const r = await listen({ expectedProducers: 1 });
+    const s = await mqueueTransport.connect(r.address);
+    const msg = new Uint8Array(1000);
+    // Nobody iterates: the receiver stops reading once 64 batches wait, the queue fills, the sender waits.
+    let sent = 0;
+    let blocked = false;
+    const producing = (async () => {
+      for (; sent < 20_000; sent++) {
+        if (!s.write(msg)) {
+          blocked = true;
+          await s.drain();
+        }
+      }
+      await s.close();
+    })();
+    await new Promise((res) => setTimeout(res, 300));
+    expect(blocked).toBe(true);
+    const at = sent;
+    const before = process.cpuUsage();
+    await new Promise((res) => setTimeout(res, 500));
+    const used = process.cpuUsage(before);
+    expect(sent).toBe(at);
+    expect((used.user + used.system) / 1000).toBeLessThan(50);
+    let n = 0;
+    for await (const _ of r) n++;
+    await producing;
+    expect(n).toBe(20_000);
+  });
+});
+
+describe("mqueue: names", () => {
+  for (const bad of ["../x", "a/b", "/a/b", "x".repeat(300), ""]) {
+    it(`refuses the name ${JSON.stringify(bad.slice(0, 12))} with EINVALIDNAME`, async () => {
+      await expect(mqueueTransport.listen({ name: bad })).rejects.toMatchObject({ code: "EINVALIDNAME", name: "ChannelError" });
+    });
+  }
+
+  it("refuses to reuse an existing queue with EEXIST, and leaves it alone", async () => {
+    const name = `/ipcs-taken-${process.pid}`;
+    await listen({ name });
+    await expect(mqueueTransport.listen({ name })).rejects.toMatchObject({ code: "EEXIST", syscall: "mq_open", resource: name });
+    expect(mqExists(name)).toBe(true);
+  });
+
+  it("gives up attaching after timeoutMs with ETIMEDOUT when no queue exists", async () => {
+    const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10, pid: process.pid };
+    await expect(mqueueTransport.connect(address, { timeoutMs: 150 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
+  });
+});
+
+describe("mqueue: cleanup", () => {
+  const receiverScript = (prefix: string) => `
+    const { mqueueTransport } = await import(${JSON.stringify(DIST)});
+    const r = await mqueueTransport.listen({ prefix: ${JSON.stringify(prefix)} });
+    console.log(JSON.stringify(r.address));
+    setTimeout(() => {}, 15000);
+  `;
+
+  it("unlinks the queue when the receiver process gets SIGTERM", async () => {
+    const rec = run(receiverScript("ipcs-term-"));
+    const address = JSON.parse(await rec.line) as MqueueAddress;
+    expect(mqExists(address.name)).toBe(true);
+    rec.child.kill("SIGTERM");
+    expect(await rec.exit).toBe("SIGTERM");
+    expect(mqExists(address.name)).toBe(false);
+  });
+
+  it("lists queues by prefix through an mqueue mount and removes those whose owner died", async (ctx) => {
+    const probe = spawnSync("unshare", ["-m", "true"]);
+    if (probe.status !== 0) {
+      console.warn("skipping: unshare -m is not permitted here, so no private mqueue mount");
+      ctx.skip();
+    }
+    const prefix = `ipcs-stale${process.pid}-`;
+    const dead = run(receiverScript(prefix));
+    const deadAddress = JSON.parse(await dead.line) as MqueueAddress;
+    dead.child.kill("SIGKILL");
+    await dead.exit;
+    expect(mqExists(deadAddress.name)).toBe(true); // SIGKILL leaves it behind
+    const live = await listen({ prefix });
+    const liveName = (live.address as MqueueAddress).name;
+    const mnt = mkdtempSync(path.join(tmpdir(), "ipcs-mqmnt-"));
+    try {
+      // A private mount namespace sees this IPC namespace's queues; list() finds the mount in /proc/self/mountinfo.
+      const script = `
+        const { mqueueTransport } = await import(${JSON.stringify(DIST)});
+        const listed = await mqueueTransport.list(${JSON.stringify(prefix)});
+        const removed = await mqueueTransport.removeStale(${JSON.stringify(prefix)});
+        console.log(JSON.stringify({ listed, removed }));
+      `;
+      const p = run(script, ["unshare", "-m", "sh", "-c", `mount -t mqueue none "$0" && exec "$@"`, mnt]);
+      const out = JSON.parse(await p.line) as { listed: string[]; removed: string[] };
+      expect(out.listed.sort()).toEqual([deadAddress.name, liveName].sort());
+      expect(out.removed).toEqual([deadAddress.name]);
+      expect(mqExists(deadAddress.name)).toBe(false);
+      expect(mqExists(liveName)).toBe(true);
+    } finally {
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  });
+});
