@@ -96,10 +96,13 @@ export async function runSharedCounter(options: SharedCounterOptions = {}): Prom
         }),
       );
     }
+    // Awaited below; until then a failure must not surface as unhandled.
+    for (const p of [...ready, ...exits]) p.catch(() => {});
     const timeoutMs = options.timeoutMs ?? 120_000;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ChannelError("ETIMEDOUT", `the shared-counter children did not finish within ${timeoutMs} ms`)), timeoutMs);
     });
+    timedOut.catch(() => {});
     await Promise.race([Promise.all(ready), timedOut]);
     const start = performance.now();
     go.release(processes);

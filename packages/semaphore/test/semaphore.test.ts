@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ChannelError, uniqueName } from "@ipc-sampler/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { Lock, Semaphore } from "../src/index.js";
+
+const HOLDER = fileURLToPath(new URL("./fixtures/holder.mjs", import.meta.url));
+const children = new Set<ChildProcess>();
+const opened: Array<Semaphore | Lock> = [];
+
+function start(...args: string[]): { child: ChildProcess; line: (text: string) => Promise<void>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [HOLDER, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  let out = "";
+  const waiters: Array<[string, () => void]> = [];
+  child.stdout!.setEncoding("utf8").on("data", (t: string) => {
+    out += t;
+    for (const [text, resolve] of waiters) if (out.includes(text + "\n")) resolve();
+  });
+  const exit = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, exit, line: (text) => new Promise<void>((resolve) => (out.includes(text + "\n") ? resolve() : waiters.push([text, resolve]))) };
+}
+
+const semFile = (name: string) => `/dev/shm/sem.${name.replace(/^\//, "")}`;
+
+afterEach(() => {
+  for (const c of children) c.kill("SIGKILL");
+  children.clear();
+  for (const s of opened.splice(0)) s.close();
+});
+
+describe("Semaphore", () => {
+  it("counts: create with an initial value, tryAcquire, release, value", () => {
+    const s = Semaphore.create(uniqueName("ipcs-t-"), { initial: 2 });
+    opened.push(s);
+    expect(s.value).toBe(2);
+    expect(s.tryAcquire()).toBe(true);
+    expect(s.tryAcquire()).toBe(true);
+    expect(s.tryAcquire()).toBe(false);
+    s.release(3);
+    expect(s.value).toBe(3);
+  });
+
+  it("refuses to create an existing name with EEXIST; open and openOrCreate attach to it", () => {
+    const name = uniqueName("ipcs-t-");
+    const a = Semaphore.create(name, { initial: 1 });
+    opened.push(a);
+    expect(() => Semaphore.create(name)).toThrow(expect.objectContaining({ code: "EEXIST", name: "ChannelError" }));
+    const b = Semaphore.open(name);
+    const c = Semaphore.openOrCreate(name, { initial: 5 });
+    opened.push(b, c);
+    expect(b.owner).toBe(false);
+    expect(c.owner).toBe(false);
+    expect(c.value).toBe(1);
+    expect(b.tryAcquire()).toBe(true);
+    expect(a.value).toBe(0);
+  });
+
+  it("rejects malformed names with EINVALIDNAME before any system call", () => {
+    for (const bad of ["", "a/b", "..", "x..y", "sp ace", "x".repeat(300)]) {
+      expect(() => Semaphore.create(bad), bad).toThrow(expect.objectContaining({ code: "EINVALIDNAME" }));
+    }
+    expect(() => Semaphore.open("/ipcs-surely-missing-" + process.pid)).toThrow(expect.objectContaining({ code: "ENOENT" }));
+  });
+
+  it("acquire({ timeoutMs }) rejects with ETIMEDOUT, and the event loop keeps running meanwhile", async () => {
+    const s = Semaphore.create(uniqueName("ipcs-t-"));
+    opened.push(s);
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const t0 = performance.now();
+    const err = await s.acquire({ timeoutMs: 300 }).catch((e: unknown) => e);
+    clearInterval(interval);
+    const took = performance.now() - t0;
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).code).toBe("ETIMEDOUT");
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(1500);
+    expect(ticks).toBeGreaterThanOrEqual(10);
+  });
+
+  it("close() ends a pending acquire with ECLOSED at once", async () => {
+    const s = Semaphore.create(uniqueName("ipcs-t-"));
+    const pending = s.acquire();
+    const second = s.acquire({ timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    s.close();
+    const [e1, e2] = await Promise.all([pending.catch((e: unknown) => e), second.catch((e: unknown) => e)]);
+    expect((e1 as ChannelError).code).toBe("ECLOSED");
+    expect((e2 as ChannelError).code).toBe("ECLOSED");
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+
+  it("the creator's name exists in /dev/shm while open and is gone after close", () => {
+    const name = uniqueName("ipcs-t-");
+    const s = Semaphore.create(name);
+    expect(existsSync(semFile(name))).toBe(true);
+    expect(Semaphore.exists(name)).toBe(true);
+    expect(Semaphore.list("ipcs-t-")).toContain("/" + name);
+    s.close();
+    expect(existsSync(semFile(name))).toBe(false);
+    expect(Semaphore.exists(name)).toBe(false);
+  });
+
+  it("the creator removes its name when it is stopped with SIGTERM", async () => {
+    const name = uniqueName("ipcs-t-");
+    const owner = start("own", name);
+    await owner.line("created");
+    expect(existsSync(semFile(name))).toBe(true);
+    owner.child.kill("SIGTERM");
+    await owner.exit;
+    expect(existsSync(semFile(name))).toBe(false);
+  });
+
+  it("removeStale removes names whose owner pid is gone", async () => {
+    const owner = start("own", "placeholder");
+    await owner.line("created"); // its own name is removed on SIGKILL? no: SIGKILL skips cleanup
+    const pid = owner.child.pid!;
+    owner.child.kill("SIGKILL");
+    await owner.exit;
+    const stale = `/ipcs-t-${pid}-stale`;
+    Semaphore.create(stale, { persistent: true }).close();
+    expect(Semaphore.exists(stale)).toBe(true);
+    expect(Semaphore.removeStale("ipcs-t-")).toContain(stale);
+    expect(Semaphore.exists(stale)).toBe(false);
+    Semaphore.remove("placeholder");
+  });
+});
+
+describe("Lock", () => {
+  it("a child process holds the lock; this process's acquire waits, then succeeds after the release", async () => {
+    const name = uniqueName("ipcs-t-");
+    const lock = Lock.create(name);
+    opened.push(lock);
+    const holder = start("lock", name, "400");
+    await holder.line("held");
+    expect(lock.tryAcquire()).toBe(false);
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const t0 = performance.now();
+    await lock.acquire({ timeoutMs: 5_000 });
+    clearInterval(interval);
+    const waited = performance.now() - t0;
+    expect(lock.held).toBe(true);
+    expect(waited).toBeGreaterThan(200);
+    expect(ticks).toBeGreaterThan(5);
+    await holder.line("released");
+    lock.release();
+    expect(await holder.exit).toBe(0);
+  });
+
+  it("acquire times out with ETIMEDOUT while another process holds it", async () => {
+    const name = uniqueName("ipcs-t-");
+    const lock = Lock.create(name);
+    opened.push(lock);
+    const holder = start("lock", name, "1500");
+    await holder.line("held");
+    const err = await lock.acquire({ timeoutMs: 200 }).catch((e: unknown) => e);
+    expect((err as ChannelError).code).toBe("ETIMEDOUT");
+    expect(lock.held).toBe(false);
+  });
+
+  it("withLock releases however the function ends; release without holding throws", async () => {
+    const lock = Lock.create(uniqueName("ipcs-t-"));
+    opened.push(lock);
+    expect(await lock.withLock(() => 7)).toBe(7);
+    await expect(lock.withLock(() => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(lock.held).toBe(false);
+    expect(lock.semaphore.value).toBe(1);
+    expect(() => lock.release()).toThrow(/does not hold/);
+  });
+});
