@@ -1,0 +1,95 @@
+import { spawn } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { closeFd, pipe2 } from "./pipe.js";
+import { FdWatcher, READABLE, WRITABLE, readNonBlocking, watchProcessExit, writeEach, writeNonBlocking } from "./poll.js";
+import { mqClose, mqCreate, mqGetAttr, mqReceive, mqReceiveBatch, mqSend, mqSendBatch, mqUnlink } from "./mq.js";
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function pipe(): [number, number] {
+  const fds = pipe2(true);
+  cleanups.push(() => {
+    closeFd(fds[0]);
+    closeFd(fds[1]);
+  });
+  return fds;
+}
+
+describe("FdWatcher", () => {
+  it("reports readable, and nothing once stopped", async () => {
+    const [r, w] = pipe();
+    const seen: number[] = [];
+    const watcher = new FdWatcher(r, (err, events) => {
+      expect(err).toBeUndefined();
+      seen.push(events);
+      watcher.stop();
+    });
+    cleanups.push(() => watcher.close());
+    watcher.start(READABLE);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(seen).toEqual([]);
+    expect(writeNonBlocking(w, Buffer.from("hi"), 0, 2)).toBe(2);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(seen).toEqual([READABLE]);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(seen).toHaveLength(1); // stopped: level-triggered readiness no longer reported
+    const buf = Buffer.alloc(10);
+    expect(readNonBlocking(r, buf, 0, 10)).toBe(2);
+    expect(readNonBlocking(r, buf, 0, 10)).toBe(-1); // EAGAIN as a value
+  });
+
+  it("reports writable once a full pipe drains; writeEach stops at EAGAIN", async () => {
+    const [r, w] = pipe();
+    const packet = Buffer.alloc(4096, 1);
+    const pairs = new Int32Array(2 * 64);
+    for (let i = 0; i < 64; i++) pairs.set([0, 4096], 2 * i);
+    let written = 0;
+    for (let n; (n = writeEach(w, packet, pairs, 0, 64)) > 0; ) written += n;
+    expect(written).toBe(16); // 64 KiB default pipe capacity
+    const writable = new Promise<number>((resolve) => {
+      const watcher = new FdWatcher(w, (_err, events) => {
+        watcher.close();
+        resolve(events);
+      });
+      watcher.start(WRITABLE);
+    });
+    const sink = Buffer.alloc(65536);
+    expect(readNonBlocking(r, sink, 0, sink.length)).toBe(65536);
+    expect(await writable).toBe(WRITABLE);
+  });
+
+  it("watchProcessExit calls back when a process exits, at once for one that is gone", async () => {
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 200)"], { stdio: "ignore" });
+    const started = Date.now();
+    await new Promise<void>((resolve) => watchProcessExit(child.pid!, resolve));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    await new Promise((res) => child.once("exit", res));
+    await new Promise<void>((resolve) => watchProcessExit(child.pid!, resolve));
+  });
+});
+
+describe("POSIX message queue calls", () => {
+  it("send, receive and batches report full and empty as values", () => {
+    const q = mqCreate(`/ipcs-unit-${process.pid}`, { maxMessages: 4, messageSize: 64, access: "readwrite" });
+    cleanups.push(() => {
+      mqClose(q.mqd);
+      mqUnlink(q.name);
+    });
+    expect(q).toMatchObject({ maxMessages: 4, messageSize: 64 });
+    const buf = Buffer.alloc(64 * 8);
+    expect(mqReceive(q.mqd, buf, 0, 64)).toBe(-1);
+    const data = Buffer.from("abcdefgh");
+    const pairs = Int32Array.of(0, 1, 1, 2, 3, 0, 3, 5, 0, 8);
+    expect(mqSendBatch(q.mqd, data, pairs, 0, 5)).toBe(4); // the fifth does not fit
+    expect(mqSend(q.mqd, data)).toBe(false);
+    expect(mqGetAttr(q.mqd).curmsgs).toBe(4);
+    const out = new Int32Array(16);
+    expect(mqReceiveBatch(q.mqd, buf, 0, buf.length, 64, out)).toBe(4);
+    expect(Array.from(out.subarray(0, 8))).toEqual([0, 1, 1, 2, 3, 0, 3, 5]);
+    expect(buf.subarray(0, 8).toString()).toBe("abcdefgh");
+    expect(mqReceiveBatch(q.mqd, buf, 0, buf.length, 64, out)).toBe(0);
+  });
+});
