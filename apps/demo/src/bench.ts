@@ -209,10 +209,22 @@ async function measure(
   };
 }
 
-interface ReferenceModule {
-  buildReferences(): Promise<{ ok: boolean; error?: string }> | { ok: boolean; error?: string };
-  referenceCommands(o: { mechanism: string; producers: number; messages: number; size: number; roundtrip?: number }): Array<{ transport: string; kind: RowKind; argv: string[] }>;
+interface ReferenceCommand {
+  transport: string;
+  kind: RowKind;
+  mechanism: string;
+  argv: string[];
+  skip?: { reason: string };
 }
+
+interface ReferenceModule {
+  buildReferences(): { ok: boolean; error?: string };
+  referenceCommands(o: { mechanism: string; producers: number; messages: number; size: number; roundtrip?: number; timeoutS?: number }): ReferenceCommand[];
+  runReference(cmd: ReferenceCommand, o?: { timeoutMs?: number }): Promise<Record<string, unknown>>;
+}
+
+/** Reference rows besides the C one per mechanism. */
+const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "python-queue", "python-pipe"];
 
 async function loadReferences(): Promise<ReferenceModule | undefined> {
   const file = path.join(ROOT, "bench", "reference", "index.mjs");
@@ -295,34 +307,34 @@ async function main(): Promise<void> {
     if (!built.ok) log(`bench: C references did not build: ${built.error}`);
     const mechanisms = [...new Set(plan.transports.map((t) => t.id))];
     const seen = new Set<string>();
-    for (const mechanism of [...mechanisms, "node-ipc"]) {
+    for (const mechanism of [...mechanisms, ...OTHER_REFERENCES]) {
       for (const producers of plan.producers) {
         for (const size of plan.sizes) {
           const messages = plan.messagesBySize[size]!;
-          for (const cmd of refs.referenceCommands({ mechanism, producers, messages, size })) {
+          for (const cmd of refs.referenceCommands({ mechanism, producers, messages, size, timeoutS: 110 })) {
             const key = `${cmd.transport}/${producers}/${size}`;
             if (seen.has(key)) continue;
             seen.add(key);
-            const base = { transport: cmd.transport, kind: cmd.kind, mechanism, producers, size, messages };
-            const row = await measure(plan, base, async () => fromRecord(await runJson(cmd.argv, 120_000)));
+            const base = { transport: cmd.transport, kind: cmd.kind, mechanism: cmd.mechanism, producers, size, messages };
+            const row = await measure(plan, base, async () => fromRecord(await refs.runReference(cmd, { timeoutMs: 120_000 })));
             throughput.push(row);
             log(`  ${cmd.transport.padEnd(18)} P=${producers} ${String(size).padStart(7)} B  ${row.skipped ? "skipped" : row.ok ? `${Math.round(row.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s` : `FAILED ${row.error}`}`);
           }
         }
       }
       for (const placement of placements) {
-        for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips })) {
+        for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, timeoutS: 110 })) {
           if (cmd.kind !== "reference-c") continue;
           const pre = placementPrefix(placement);
-          const res = await runJson([...pre.pinger, ...cmd.argv], 120_000);
+          const res = await refs.runReference({ ...cmd, argv: [...pre.pinger, ...cmd.argv] }, { timeoutMs: 120_000 });
           roundTrip.push({
             transport: cmd.transport,
             kind: cmd.kind,
-            mechanism,
+            mechanism: cmd.mechanism,
             size: 64,
             roundTrips: plan.roundTrips,
             placement,
-            ok: res.ok === true,
+            ok: res.ok === true || typeof res.skipped === "string",
             ...(typeof res.skipped === "string" ? { skipped: res.skipped } : {}),
             ...(typeof res.error === "string" ? { error: res.error } : {}),
             ...(res.ok ? { p50Us: Number(res.p50Us), p99Us: Number(res.p99Us), p999Us: Number(res.p999Us) } : {}),

@@ -37,9 +37,7 @@ async function load(entry: TransportEntry): Promise<Transport> {
 /** Awaits batches one at a time, counting messages. */
 function counter(receiver: Receiver) {
   const it = receiver.batches();
-  let pending = 0;
   return async function next(): Promise<MessageBatch | undefined> {
-    void pending;
     const r = await it.next();
     return r.done ? undefined : r.value;
   };
@@ -77,8 +75,9 @@ async function pinger(job: Job): Promise<void> {
       buf += t;
       const nl = buf.indexOf("\n");
       if (nl >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl)) as { address?: Address };
+        const msg = JSON.parse(buf.slice(0, nl)) as { address?: Address; error?: string };
         if (msg.address) resolve(msg.address);
+        if (msg.error) reject(new Error(msg.error));
       }
     });
     child.once("exit", (code) => reject(new Error(`the ponger exited with ${code} before attaching`)));
@@ -122,5 +121,6 @@ async function pinger(job: Job): Promise<void> {
 const job = JSON.parse(process.argv[2]!) as Job;
 (job.role === "ponger" ? ponger(job) : pinger(job)).catch((err) => {
   emit({ ok: false, error: String((err as Error)?.message ?? err).split("\n")[0] });
-  process.exitCode = 1;
+  // Open channels would keep the process alive; the error is final.
+  process.exit(1);
 });

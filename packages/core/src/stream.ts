@@ -102,7 +102,10 @@ export class StreamSender implements Sender {
     this.pos += need;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushNow);
+      // Idle stream: send at the end of this run of writes (latency). Busy
+      // stream: wait a loop turn so more messages join the next write.
+      if (this.socket.writableLength === 0) queueMicrotask(this.flushNow);
+      else setImmediate(this.flushNow);
     }
     return this.socket.writableLength + this.pos <= this.highWater;
   }
