@@ -152,7 +152,8 @@ describe("mmap journal", () => {
     const seg = openSegment("s0-0.jnl", undefined, { directory });
     const rec20 = all[20]!;
     const at = rec20.data.byteOffset - (all[0]!.data.byteOffset - 64 - 24);
-    seg.buffer[at + Math.floor(rec20.data.length / 2)] ^= 0xff;
+    const flip = at + Math.floor(rec20.data.length / 2);
+    seg.buffer[flip] = seg.buffer[flip]! ^ 0xff;
     expect([...openJournal(directory).replay()]).toHaveLength(20);
     const j2 = openJournal(directory);
     [...j2.replay()];
