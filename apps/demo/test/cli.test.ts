@@ -48,3 +48,29 @@ describe("pnpm demo", () => {
     expect(r.stderr).toBe("");
   });
 });
+
+describe("pnpm demo --scenario shared-counter", () => {
+  it("is exact with the lock and says so in one JSON record", () => {
+    const r = demo("--scenario", "shared-counter", "--transport", "semaphore", "--producers", "2", "--increments", "5000", "--json");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const rec = JSON.parse(lines[0]!);
+    expect(rec).toMatchObject({ scenario: "shared-counter", lock: true, expected: 10000, actual: 10000, ok: true });
+  });
+
+  it("loses updates without the lock, and ok is false", () => {
+    const r = demo("--scenario", "shared-counter", "--transport", "semaphore", "--producers", "2", "--increments", "20000", "--no-lock", "--json");
+    expect(r.code).toBe(0);
+    const rec = JSON.parse(r.stdout.trim());
+    expect(rec.lock).toBe(false);
+    expect(rec.ok).toBe(false);
+    expect(rec.actual).toBeLessThan(rec.expected);
+  });
+
+  it("refuses another transport with exit code 2", () => {
+    const r = demo("--scenario", "shared-counter", "--transport", "pipe");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/runs over --transport semaphore/);
+  });
+});

@@ -93,7 +93,7 @@ export class JournalSender implements Sender {
   }
 
   private openNext(): void {
-    const seg = createSegment(segmentFile(this.stream, this.index + 1), this.options.segmentBytes, { directory: this.directory, populate: true });
+    const seg = createSegment(segmentFile(this.stream, this.index + 1), this.options.segmentBytes, { directory: this.directory, populate: true, preallocate: true });
     seg.close(); // the mapping stays
     const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
     words[G_STREAM] = this.stream;

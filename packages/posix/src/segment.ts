@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import {
@@ -65,7 +65,15 @@ export interface SegmentOptions {
   mode?: number;
   /** MAP_POPULATE — mmap(2): fault every page in at map time (one call instead of a fault per page on first touch). */
   populate?: boolean;
+  /**
+   * Allocate the file's blocks at creation by writing zeros, so a full file
+   * system is a typed error (ELIMIT, from ENOSPC) now instead of a SIGBUS on
+   * the first store into an unbacked page later.
+   */
+  preallocate?: boolean;
 }
+
+const ZEROS = Buffer.alloc(1 << 20);
 
 function resolvePath(name: string, options: SegmentOptions): string {
   const dir = options.directory ?? SHM_DIR;
@@ -118,6 +126,9 @@ export function createSegment(name: string, size: number, options: SegmentOption
   }
   try {
     ftruncateSync(fd, size);
+    if (options.preallocate) {
+      for (let at = 0; at < size; ) at += writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - at), at);
+    }
   } catch (err) {
     closeSync(fd);
     try {
