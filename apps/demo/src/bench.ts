@@ -74,7 +74,7 @@ function makePlan(argv: string[]): Plan {
         producers: [1, 2],
         warmups: 1,
         repetitions: 3,
-        messagesBySize: { 64: 500_000, 1024: 200_000, 65536: 10_000, 1048576: 600 },
+        messagesBySize: { 64: 300_000, 1024: 100_000, 65536: 5_000, 1048576: 300 },
         roundTrips: 20_000,
         placements: ["same-cpu", "split-cpu"],
         transports: selected,
