@@ -69,6 +69,8 @@ const HEARTBEAT_MS = 1000;
 const GRACE_MS = 3 * HEARTBEAT_MS;
 const DEFAULT_LINGER_MS = 10_000;
 const RECHECK_FIRST_MS = 10;
+/** How long a gone process's last bytes may trail its disconnect event. */
+const SETTLE_MS = 150;
 const RECHECK_MAX_MS = 640;
 
 export const zeromqDescriptor: MechanismDescriptor = {
@@ -139,18 +141,33 @@ function writeHeader(buf: Buffer, kind: number, pid: number, session: number, se
 const PF_EXITING = 0x4;
 
 /** True when `pid` is gone, dying, or a zombie (dead but not yet reaped by its parent). */
-function processGone(pid: number): boolean {
+function taskGone(statFile: string): boolean {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    stat = readFileSync(statFile, "latin1");
   } catch {
-    return !isProcessAlive(pid);
+    return true;
   }
   // Fields after "(comm)": state ppid pgrp session tty_nr tpgid flags …
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const state = fields[0];
   const flags = Number(fields[6]);
   return state === "Z" || state === "X" || (Number.isFinite(flags) && (flags & PF_EXITING) !== 0);
+}
+
+/**
+ * Gone, or going: every thread of the process is dead or exiting. Threads
+ * count: at exit, libzmq's I/O threads still write the last queued batches
+ * after Node's main thread has finished.
+ */
+function processGone(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return !isProcessAlive(pid);
+  }
+  return tasks.every((t) => taskGone(`/proc/${pid}/task/${t}/stat`));
 }
 
 // ---------------------------------------------------------------------------
@@ -408,9 +425,13 @@ interface ProducerState {
   nextSeq: number;
   lastSeen: number;
   done: boolean;
+  /** When its process was first seen gone (0: not yet). */
+  goneAt: number;
 }
 
 class ZeromqReceiver implements Receiver {
+  private settleTimer: NodeJS.Timeout | undefined;
+  private receiving = false;
   readonly core: ReceiverCore;
   private readonly producerMap = new Map<number, ProducerState>();
   private readonly active = new Set<ProducerState>();
@@ -493,7 +514,12 @@ class ZeromqReceiver implements Receiver {
    */
   private requestCheck(): void {
     if (this.core.closed) return;
-    if (this.pull.readable) {
+    // Never ask ZMQ_EVENTS while a receive waits: reading it consumes the
+    // edge of libzmq's notification descriptor, and the waiting receive
+    // would then sleep through the producer's last batches.
+    if (this.receiving) {
+      this.checkPeers();
+    } else if (this.pull.readable) {
       this.checkRequested = true;
       this.wakeLoop();
     } else {
@@ -514,8 +540,11 @@ class ZeromqReceiver implements Receiver {
       }
       let parts: Buffer[];
       try {
+        this.receiving = true;
         parts = await this.pull.receive();
+        this.receiving = false;
       } catch (err) {
+        this.receiving = false;
         if (this.core.closed) return;
         // Only a closed socket or a broken context ends up here.
         const error = fromSystemError(err, "receive from", this.address.endpoint);
@@ -541,7 +570,7 @@ class ZeromqReceiver implements Receiver {
       } catch {
         // a hello without a readable body: treat as remote
       }
-      p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false };
+      p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
       this.producerMap.set(key, p);
       this.active.add(p);
       return;
@@ -585,10 +614,26 @@ class ZeromqReceiver implements Receiver {
    */
   private checkPeers(): void {
     if (this.core.closed) return;
+    const now = Date.now();
+    let unsettled = false;
     for (const p of this.active) {
-      if (p.local && processGone(p.pid)) {
+      if (!p.local || !processGone(p.pid)) continue;
+      // A gone process's last batches (and its goodbye) can trail its
+      // disconnect event: they wait in the kernel until libzmq has room.
+      // Lost means gone, and nothing from it for SETTLE_MS while reading.
+      if (p.goneAt === 0) p.goneAt = now;
+      if (now - p.goneAt >= SETTLE_MS && now - p.lastSeen >= SETTLE_MS && !this.paused) {
         this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} went away without closing`, { producer: p.index, resource: this.address.endpoint }));
+      } else {
+        unsettled = true;
       }
+    }
+    if (unsettled && !this.settleTimer) {
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = undefined;
+        this.requestCheck();
+      }, SETTLE_MS);
+      this.settleTimer.unref();
     }
     if (this.active.size <= this.connections) {
       this.recheckDelay = 0;
