@@ -616,13 +616,16 @@ class ZeromqReceiver implements Receiver {
     if (this.core.closed) return;
     const now = Date.now();
     let unsettled = false;
-    for (const p of this.active) {
-      if (!p.local || !processGone(p.pid)) continue;
-      // A gone process's last batches (and its goodbye) can trail its
-      // disconnect event: they wait in the kernel until libzmq has room.
-      // Lost means gone, and nothing from it for SETTLE_MS while reading.
+    // Only as many producers can be lost as connections have closed: a gone
+    // process whose connection is still open has bytes left to read.
+    let closedConnections = this.active.size - this.connections;
+    const gone = [...this.active].filter((p) => p.local && processGone(p.pid)).sort((a, b) => a.lastSeen - b.lastSeen);
+    for (const p of gone) {
+      // Its last batches (and goodbye) can trail the disconnect event: lost
+      // means gone, its connection closed, and nothing from it for SETTLE_MS.
       if (p.goneAt === 0) p.goneAt = now;
-      if (now - p.goneAt >= SETTLE_MS && now - p.lastSeen >= SETTLE_MS && !this.paused) {
+      if (closedConnections > 0 && now - p.goneAt >= SETTLE_MS && now - p.lastSeen >= SETTLE_MS && !this.paused) {
+        closedConnections--;
         this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} went away without closing`, { producer: p.index, resource: this.address.endpoint }));
       } else {
         unsettled = true;
@@ -719,8 +722,11 @@ async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
     receiveHighWaterMark: rcvHwm,
     // ZMQ_MAXMSGSIZE: a peer sending more than one batch can hold is cut off.
     maxMessageSize: Math.max(CHUNK, HEADER_BYTES + FRAME_HEADER_BYTES + maxMessageSize),
-    heartbeatInterval: HEARTBEAT_MS,
-    heartbeatTimeout: 3 * HEARTBEAT_MS,
+    // No ZMTP heartbeats from the receiving side: a PING written to a
+    // producer that has exited fails, and libzmq then drops the connection
+    // with whatever it had not yet read (its pipe was full) — the producer's
+    // last batches and goodbye. Silence is caught by the producers' own
+    // heartbeat batches instead (GRACE_MS).
   });
   let endpoint: string;
   let file: string | undefined;
