@@ -1,3 +1,8 @@
+import { wasmWordSum } from "./checksum-wasm.js";
+
+/** From this many words on, the SIMD loop wins over its copy and call. */
+const WASM_MIN_WORDS = 256;
+
 /**
  * A 32-bit payload checksum built to be cheap in JavaScript and decomposable:
  * the sum over 32-bit little-endian words of mix(word, index), plus the
@@ -15,6 +20,13 @@ export function checksumWords(bytes: Uint8Array, base: number, length: number, f
   let sum = 0;
   const whole = Math.min(toWord, length >>> 2);
   let i = fromWord;
+  if (whole - i >= WASM_MIN_WORDS) {
+    const wasm = wasmWordSum(bytes, base + (i << 2), whole - i, i);
+    if (wasm !== undefined) {
+      sum = wasm;
+      i = whole;
+    }
+  }
   if (whole - i >= 32) {
     // Long runs: a DataView reads unaligned words in one load each.
     const dv = new DataView(bytes.buffer, bytes.byteOffset + base);

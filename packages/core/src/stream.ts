@@ -32,7 +32,7 @@ export class StreamSender implements Sender {
   private closing: Promise<void> | undefined;
   private isClosed = false;
   private readonly pool: Buffer[] = [];
-  private readonly highWater: number;
+  private highWater: number;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -86,6 +86,9 @@ export class StreamSender implements Sender {
       throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.options.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.options.resource });
     }
     const need = FRAME_HEADER_BYTES + len;
+    // Keep several of the largest messages in flight, so the receiver has the
+    // next one while this process prepares the one after.
+    if (need * 4 > this.highWater) this.highWater = need * 4;
     if (need > CHUNK - this.pos) {
       this.flushChunk();
       if (need > CHUNK) {
