@@ -92,11 +92,12 @@ export class StreamSender implements Sender {
     if (need > CHUNK - this.pos) {
       this.flushChunk();
       if (need > CHUNK) {
-        // Larger than a chunk: its own buffer, one write.
-        const big = Buffer.allocUnsafe(need);
+        // Larger than a chunk: its own buffer, one write. Buffers are reused
+        // once written: fresh memory costs a page fault per 4 KiB.
+        const big = this.takeBig(need);
         writeFrameHeader(big, 0, len);
         big.set(message, FRAME_HEADER_BYTES);
-        this.socket.write(big);
+        this.socket.write(big.subarray(0, need), () => this.returnBig(big));
         return this.socket.writableLength <= this.highWater;
       }
     }
@@ -111,6 +112,23 @@ export class StreamSender implements Sender {
       else setImmediate(this.flushNow);
     }
     return this.socket.writableLength + this.pos <= this.highWater;
+  }
+
+  private readonly bigPool: Buffer[] = [];
+
+  private takeBig(need: number): Buffer {
+    for (let i = this.bigPool.length - 1; i >= 0; i--) {
+      const b = this.bigPool[i]!;
+      if (b.length >= need) {
+        this.bigPool.splice(i, 1);
+        return b;
+      }
+    }
+    return Buffer.allocUnsafeSlow(need);
+  }
+
+  private returnBig(buf: Buffer): void {
+    if (this.bigPool.length < 8) this.bigPool.push(buf);
   }
 
   private flushChunk(): void {
