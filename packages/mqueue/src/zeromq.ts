@@ -788,8 +788,9 @@ async function connect(address: Address, options: ZeromqConnectOptions = {}): Pr
     // Queue only on a completed connection: no silent queue towards a receiver that is not there.
     immediate: true,
     linger: 0,
-    heartbeatInterval: HEARTBEAT_MS,
-    heartbeatTimeout: 3 * HEARTBEAT_MS,
+    // No ZMTP heartbeats either way: the receiver answers a PING with a
+    // PONG, and a PONG written to a producer that has just exited fails and
+    // makes libzmq drop the connection with its unread last batches.
   });
   let onHandshake: (() => void) | undefined;
   const handshake = new Promise<void>((resolve) => (onHandshake = resolve));
