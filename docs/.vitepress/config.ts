@@ -24,9 +24,13 @@ export default defineConfig({
   cleanUrls: false,
   lastUpdated: false,
   // The site is read offline too: no web fonts, no search service.
-  head: [["meta", { name: "color-scheme", content: "light dark" }]],
+  head: [
+    ["meta", { name: "color-scheme", content: "light dark" }],
+    ["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }],
+  ],
   srcExclude: ["examples/**", "test-fixtures/**", "README.md", "**/node_modules/**"],
   themeConfig: {
+    logo: "/favicon.svg",
     nav: [
       { text: "Start", link: "/" },
       { text: "Mechanisms", link: "/mechanisms/pipe" },

@@ -95,7 +95,10 @@ export function summarise(results: BenchResults, file: string, fixture: boolean)
       row.p50Us = r.latencyP50Us?.median;
       row.p99Us = r.latencyP99Us?.median;
       const c = find((x) => x.kind === "reference-c" && x.mechanism === (r.mechanism || r.transport) && x.size === r.size && x.producers === r.producers);
-      const node = find((x) => x.kind === "node-ipc" && x.size === r.size && x.producers === r.producers);
+      // process.send with its default (JSON) serialisation when the file has several variants.
+      const node =
+        find((x) => x.kind === "node-ipc" && /json/.test(x.transport) && x.size === r.size && x.producers === r.producers) ??
+        find((x) => x.kind === "node-ipc" && x.size === r.size && x.producers === r.producers);
       if (c) row.vsC = row.msgsPerSec / c.msgsPerSec!.median;
       if (node) row.vsNode = row.msgsPerSec / node.msgsPerSec!.median;
     }

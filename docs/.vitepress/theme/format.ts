@@ -70,3 +70,11 @@ export interface BarGroup {
   bars: { label: string; value?: number; faded?: boolean }[];
   note?: string;
 }
+
+/** Axis label for a power of ten: 1, 10, 100, 1k, 10k, 1M, … */
+export function fmtTick(n: number): string {
+  if (n >= 1e9) return `${n / 1e9}G`;
+  if (n >= 1e6) return `${n / 1e6}M`;
+  if (n >= 1e3) return `${n / 1e3}k`;
+  return String(n);
+}
