@@ -65,6 +65,8 @@ const SMALL_FLUSH = 16 * 1024;
 /** Bytes waiting in this process (not yet taken by ZeroMQ) before write() returns false. */
 const JS_HIGH_WATER = 4 * 1024 * 1024;
 const DEFAULT_HWM = 4;
+/** Deep enough that a receiving connection is rarely paused when its producer exits. */
+const DEFAULT_RCV_HWM = 64;
 const HEARTBEAT_MS = 1000;
 const GRACE_MS = 3 * HEARTBEAT_MS;
 const DEFAULT_LINGER_MS = 10_000;
@@ -105,7 +107,7 @@ export interface ZeromqListenOptions extends ListenOptions {
   directory?: string;
   /** File mode of the ipc socket file (default 0o600: only this user may connect). */
   mode?: number;
-  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side (default 4). */
+  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side (default 64: a receiving connection paused at its high-water mark can drop a producer's last message when it reads it together with the end of the connection). */
   rcvHwm?: number;
   /** For tcp:// bound to a wildcard host: the host name producers should use (default os.hostname()). */
   advertiseHost?: string;
@@ -717,7 +719,7 @@ async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
   const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
   const spec = options.listen ?? "ipc";
   const isIpc = spec === "ipc" || spec.startsWith("ipc://");
-  const rcvHwm = positiveInt(options.rcvHwm, DEFAULT_HWM, "rcvHwm");
+  const rcvHwm = positiveInt(options.rcvHwm, DEFAULT_RCV_HWM, "rcvHwm");
   const pull = new Pull({
     receiveHighWaterMark: rcvHwm,
     // ZMQ_MAXMSGSIZE: a peer sending more than one batch can hold is cut off.
