@@ -349,7 +349,15 @@ class ZeromqSender implements Sender {
         this.qHead = 0;
       }
     } catch (err) {
-      this.fail(this.failure ?? fromSystemError(err, "send to", this.endpoint));
+      // A send that fails on a connected PUSH socket means the connection is
+      // gone (the disconnect event may not have arrived yet).
+      const sys = fromSystemError(err, "send to", this.endpoint);
+      this.fail(
+        this.failure ??
+          (sys.code === "ESYSCALL" || sys.code === "EPEERGONE"
+            ? new ChannelError("EPEERGONE", `cannot send to ${this.endpoint}: the receiver went away (${sys.errno ?? sys.message})`, { errno: sys.errno, syscall: "zmq_msg_send", resource: this.endpoint, cause: err })
+            : sys),
+      );
     } finally {
       this.pumping = false;
     }
