@@ -253,11 +253,12 @@ describe.skipIf(!!skipReason)("docs site in Chromium", () => {
     await expect(page.locator("h1").first().innerText()).resolves.toContain("Anonymous pipe");
     await page.locator(".VPSidebar a", { hasText: "Unix domain socket" }).first().click();
     await page.waitForURL(/\/mechanisms\/uds\.html$/);
-    await expect(page.locator("h1").first().innerText()).resolves.toContain("Unix domain socket");
+    // Client-side navigation changes the URL before it renders the page: wait for the heading.
+    await page.locator("h1", { hasText: "Unix domain socket" }).first().waitFor({ timeout: 10_000 });
     await expect(page.locator('[data-testid="facts-uds"]').count()).resolves.toBe(1);
     await page.locator(".VPDocFooter .pager-link.next").click();
     await page.waitForURL(/\/mechanisms\/tcp\.html$/);
-    await expect(page.locator("h1").first().innerText()).resolves.toContain("TCP");
+    await page.locator("h1", { hasText: "TCP" }).first().waitFor({ timeout: 10_000 });
     await page.close();
   }, 30_000);
 
