@@ -7,8 +7,14 @@
  */
 const WASM_BASE64 = "AGFzbQEAAAABCAFgA39/fwF/AwIBAAUDAQABBxACBm1lbW9yeQIAA3N1bQAACq8CAawCAgZ7BH9B95Svr3j9ESEGQQhBsfPd8Xls/REhBSAC/REgAkGx893xeWr9HAEgAkECQbHz3fF5bGr9HAIgAkEDQbHz3fF5bGr9HAMhAyADQQRBsfPd8Xls/RH9rgEhBCAAIAFBeHFBAnRqIQkCQANAIAAgCU8NASAHIAD9AAAAIAP9USAG/bUB/a4BIQcgCCAA/QAAECAE/VEgBv21Af2uASEIIAMgBf2uASEDIAQgBf2uASEEIABBIGohAAwACwsgByAI/a4BIQcgB/0bACAH/RsBaiAH/RsCIAf9GwNqaiEMIAP9GwAhCyABQQdxIQoCQANAIApFDQEgDCAAKAAAIAtzQfeUr694bGohDCALQbHz3fF5aiELIABBBGohACAKQQFrIQoMAAsLIAwL";
 
+/** The slice of the WebAssembly API used here (Node's type declarations do not cover it under lib ES2023). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+
 interface ChecksumModule {
-  memory: WebAssembly.Memory;
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
   sum(ptr: number, words: number, k0: number): number;
 }
 
@@ -18,7 +24,8 @@ function load(): ChecksumModule | null {
   if (mod !== undefined) return mod;
   try {
     const bytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const instance = new wasm.Instance(new wasm.Module(bytes), {});
     mod = instance.exports as unknown as ChecksumModule;
   } catch {
     mod = null; // no SIMD here: the JavaScript loop does the work

@@ -5,7 +5,7 @@
  * Node processes that import the transport's built module.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
@@ -37,26 +37,26 @@ export interface ConformanceTarget {
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
 
-interface ProducerRun {
+/** A child process that reports on stdout, one JSON object per line. */
+export interface WatchedProcess {
   child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
+  lines: Array<Record<string, any>>;
   /** Resolves with the exit once the process has ended. */
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves when a line satisfying `pred` has been printed. */
-  waitFor(pred: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  /** Resolves when a line satisfying `pred` has been printed; with `ms`, rejects after that long. */
+  waitFor(pred: (line: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
 }
 
 const live = new Set<ChildProcess>();
 
-async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<ProducerRun> {
-  const admission = await receiver.admit();
-  const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
-  const child = spawn(process.execPath, [PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
-    stdio: ["ignore", "pipe", "inherit", ...admission.inherit],
-  });
-  admission.release();
+/**
+ * Starts `node <args>` with a hard timeout (SIGKILL) and collects its JSON
+ * lines. Every process started here is killed by `killStartedProcesses()`.
+ */
+export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[] } = {}): WatchedProcess {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
   live.add(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), target.producerTimeoutMs ?? 30_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const lines: Array<Record<string, unknown>> = [];
   const watchers: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let buffered = "";
@@ -84,12 +84,39 @@ async function startProducer(receiver: Receiver, target: ConformanceTarget, plan
     child,
     lines,
     exit,
-    waitFor(pred) {
+    waitFor(pred, ms) {
       const found = lines.find(pred);
       if (found) return Promise.resolve(found);
-      return new Promise((resolve) => watchers.push({ pred, resolve }));
+      return new Promise((resolve, reject) => {
+        const t = ms === undefined ? undefined : setTimeout(() => reject(new Error(`no matching line within ${ms} ms: ${JSON.stringify(lines)}`)), ms);
+        watchers.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      });
     },
   };
+}
+
+/** SIGKILLs every process `startProcess` started that is still running. */
+export function killStartedProcesses(): void {
+  for (const c of live) c.kill("SIGKILL");
+  live.clear();
+}
+
+/** utime + stime of a process in clock ticks (/proc/<pid>/stat fields 14 and 15). */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<WatchedProcess> {
+  const admission = await receiver.admit();
+  const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
+  const run = startProcess([PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
+    timeoutMs: target.producerTimeoutMs ?? 30_000,
+    inherit: admission.inherit,
+  });
+  admission.release();
+  return run;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -147,8 +174,7 @@ export function runConformance(target: ConformanceTarget): void {
     };
 
     afterEach(async () => {
-      for (const c of live) c.kill("SIGKILL");
-      live.clear();
+      killStartedProcesses();
       for (const r of receivers.splice(0)) await r.close();
     });
 
