@@ -33,6 +33,12 @@ export interface RoundTripRecord {
   size: number;
   roundTrips: number;
   warmup?: number;
+  /** The CPU the pinging parent pinned itself to (--pinger-cpu), when asked. */
+  pingerCpu?: number;
+  /** The CPU the echoing child pinned itself to (--ponger-cpu), when asked. */
+  pongerCpu?: number;
+  /** The CPUs each side was seen running on (sched_getcpu, sampled during the run); on a completed run. */
+  cpus?: { pinger: number[]; ponger: number[] };
   p50Us?: number;
   p99Us?: number;
   p999Us?: number;
@@ -70,6 +76,10 @@ export function referenceCommands(options?: {
   messages?: number;
   size?: number;
   roundtrip?: number;
+  /** Round trip: pin the pinging parent to this CPU (sched_setaffinity). */
+  pingerCpu?: number;
+  /** Round trip: pin the echoing child to this CPU (sched_setaffinity after fork). */
+  pongerCpu?: number;
   timeoutS?: number;
 }): ReferenceCommand[];
 export function runReference(

@@ -62,19 +62,29 @@ function matches(ref, mechanism) {
  * per reference that supports `mechanism` ("pipe" → the C pipe reference;
  * "node-ipc-json", "python-pipe", "c-shm" → that one; "all" or undefined → every one).
  * argv[0] is the program. With `roundtrip` (a count of round trips, 64 B by
- * default), only the C references answer (ping-pong). An entry with `skip`
- * cannot run here; `skip.record` is the JSON record to report instead.
+ * default), only the C references answer (ping-pong); `pingerCpu` and
+ * `pongerCpu` pin the pinging parent and the echoing child to one CPU each
+ * (the C program calls sched_setaffinity on each side, so the child does not
+ * just inherit the parent's CPU) and its record lists in `cpus` the CPUs each
+ * side was seen on. An entry with `skip` cannot run here; `skip.record` is
+ * the JSON record to report instead.
  */
-export function referenceCommands({ mechanism, producers = 1, messages = 100_000, size = 64, roundtrip, timeoutS } = {}) {
+export function referenceCommands({ mechanism, producers = 1, messages = 100_000, size = 64, roundtrip, pingerCpu, pongerCpu, timeoutS } = {}) {
   const out = [];
   const common = ["--producers", String(producers), "--messages", String(messages), "--size", String(size)];
   const t = timeoutS ? ["--timeout", String(timeoutS)] : [];
+  const pins = [];
+  for (const [flag, cpu] of [["--pinger-cpu", pingerCpu], ["--ponger-cpu", pongerCpu]]) {
+    if (cpu === undefined || cpu === null) continue;
+    if (!Number.isInteger(cpu) || cpu < 0) throw new RangeError(`${flag.slice(2)} must be a CPU number (an integer from 0), got ${cpu}`);
+    pins.push(flag, String(cpu));
+  }
   for (const ref of references) {
     if (roundtrip && !ref.roundtrip) continue;
     for (const m of matches(ref, mechanism)) {
       if (ref.kind === "reference-c") {
         const argv = roundtrip
-          ? [C_BINARY, m, "--roundtrip", String(roundtrip), "--size", String(size), ...t]
+          ? [C_BINARY, m, "--roundtrip", String(roundtrip), "--size", String(size), ...pins, ...t]
           : [C_BINARY, m, ...common, ...t];
         out.push({ kind: ref.kind, transport: `c-${m}`, mechanism: m, argv });
       } else if (ref.kind === "node-ipc") {

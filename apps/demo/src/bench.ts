@@ -19,6 +19,7 @@ import { UsageError, parseArgs } from "./options.js";
 import { runScenario, type RunRecord } from "./run.js";
 import { transports, type TransportEntry } from "./transports.js";
 import { renderMarkdown } from "./bench-report.js";
+import { placementPrefix, placementProblem, referencePlacement } from "./placement.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../../..");
@@ -219,7 +220,7 @@ interface ReferenceCommand {
 
 interface ReferenceModule {
   buildReferences(): { ok: boolean; error?: string };
-  referenceCommands(o: { mechanism: string; producers: number; messages: number; size: number; roundtrip?: number; timeoutS?: number }): ReferenceCommand[];
+  referenceCommands(o: { mechanism: string; producers: number; messages: number; size: number; roundtrip?: number; pingerCpu?: number; pongerCpu?: number; timeoutS?: number }): ReferenceCommand[];
   runReference(cmd: ReferenceCommand, o?: { timeoutMs?: number }): Promise<Record<string, unknown>>;
 }
 
@@ -282,8 +283,6 @@ async function main(): Promise<void> {
   // Round trips.
   const pin = haveTaskset();
   const placements = pin ? plan.placements : (["unpinned"] as const);
-  const placementPrefix = (p: RoundTripRow["placement"]): { pinger: string[]; ponger: string[] } =>
-    p === "same-cpu" ? { pinger: ["taskset", "-c", "0"], ponger: ["taskset", "-c", "0"] } : p === "split-cpu" ? { pinger: ["taskset", "-c", "0"], ponger: ["taskset", "-c", "1"] } : { pinger: [], ponger: [] };
   for (const entry of plan.transports) {
     for (const placement of placements) {
       const pre = placementPrefix(placement);
@@ -323,10 +322,14 @@ async function main(): Promise<void> {
         }
       }
       for (const placement of placements) {
-        for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, timeoutS: 110 })) {
+        // The C program forks its echo process, which would inherit a taskset around the parent:
+        // it pins each side itself (--pinger-cpu/--ponger-cpu) and reports the CPUs each side ran on.
+        const where = referencePlacement(placement);
+        for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, ...where, timeoutS: 110 })) {
           if (cmd.kind !== "reference-c") continue;
-          const pre = placementPrefix(placement);
-          const res = await refs.runReference({ ...cmd, argv: [...pre.pinger, ...cmd.argv] }, { timeoutMs: 120_000 });
+          const rec = await refs.runReference(cmd, { timeoutMs: 120_000 });
+          const misplaced = placementProblem(placement, rec);
+          const res = misplaced ? { ...rec, ok: false, error: misplaced } : rec;
           roundTrip.push({
             transport: cmd.transport,
             kind: cmd.kind,
@@ -339,6 +342,10 @@ async function main(): Promise<void> {
             ...(typeof res.error === "string" ? { error: res.error } : {}),
             ...(res.ok ? { p50Us: Number(res.p50Us), p99Us: Number(res.p99Us), p999Us: Number(res.p999Us) } : {}),
           });
+          const cpus = res.cpus as { pinger?: number[]; ponger?: number[] } | undefined;
+          const last = roundTrip[roundTrip.length - 1]!;
+          const ran = cpus ? ` (pinger CPU ${cpus.pinger?.join(",")}, ponger CPU ${cpus.ponger?.join(",")})` : "";
+          log(`  rtt ${cmd.transport.padEnd(18)} ${placement.padEnd(9)} ${last.skipped ? "skipped" : last.ok ? `p50 ${last.p50Us} us${ran}` : `FAILED ${last.error}`}`);
         }
       }
     }

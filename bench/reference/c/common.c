@@ -318,7 +318,9 @@ int stream_rt_echo(run_t *r, verifier_t *v, int rfd, int wfd) {
     if (read_exact(rfd, buf, r->size)) return fail(r, "echo read");
     ver_check(v, buf, r->size, now_ns());
     if (write_all(wfd, buf, r->size)) return fail(r, "echo write");
+    if (i % NOTE_CPU_EVERY == 0) note_cpu(r);
   }
+  note_cpu(r);
   return 0;
 }
 
@@ -335,7 +337,9 @@ int stream_rt_ping(run_t *r, verifier_t *v, double *rtt, int rfd, int wfd) {
     double back = now_ns();
     ver_check(v, buf, r->size, back);
     if (i >= r->warmup) rtt[i - r->warmup] = back - t;
+    if (i % NOTE_CPU_EVERY == 0) note_cpu(r);
   }
+  note_cpu(r);
   return 0;
 }
 
@@ -350,7 +354,9 @@ int msg_rt_echo(run_t *r, verifier_t *v, msg_io_t *io) {
     if (n < 0) return -1;
     ver_check(v, buf, (size_t)n, now_ns());
     if (io->send(io->ctx, buf, (size_t)n)) return -1;
+    if (i % NOTE_CPU_EVERY == 0) note_cpu(r);
   }
+  note_cpu(r);
   return 0;
 }
 
@@ -369,6 +375,8 @@ int msg_rt_ping(run_t *r, verifier_t *v, double *rtt, msg_io_t *io) {
     double back = now_ns();
     ver_check(v, buf, (size_t)n, back);
     if (i >= r->warmup) rtt[i - r->warmup] = back - t;
+    if (i % NOTE_CPU_EVERY == 0) note_cpu(r);
   }
+  note_cpu(r);
   return 0;
 }

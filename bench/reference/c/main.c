@@ -1,16 +1,26 @@
 /*
  * ipc-ref <mechanism> [--producers P] [--messages M] [--size S] [--roundtrip N]
  *         [--warmup W] [--timeout SECONDS] [--spin N] [--tmpdir DIR]
+ *         [--pinger-cpu C] [--ponger-cpu C]
  * ipc-ref encode --producer-id ID --seq N --size S    (prints one message as hex)
  * ipc-ref list                                           (prints the mechanisms)
  *
  * Runs the ipc-sampler scenario over one mechanism between real processes:
  * the parent is the consumer, P forked children are the producers. Prints
  * exactly one JSON line on stdout. Exit code 0 when ok, 1 otherwise.
+ *
+ * Round trip (--roundtrip N): the parent pings, one forked child echoes.
+ * --pinger-cpu / --ponger-cpu pin each side to one CPU with sched_setaffinity
+ * (the parent before the fork, the child right after it), so the two sides
+ * can really sit on different CPUs: a taskset around the parent alone would
+ * be inherited by the child. The record's "cpus" lists the CPUs each side was
+ * seen running on (sched_getcpu, sampled during the run); a pinned side seen
+ * anywhere else makes the record fail.
  */
 #include "ref.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -122,6 +132,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: ipc-ref <mechanism> [--producers P] [--messages M] [--size S] [--roundtrip N]\n"
           "               [--warmup W] [--timeout SECONDS] [--spin N] [--tmpdir DIR]\n"
+          "               [--pinger-cpu C] [--ponger-cpu C]   (round trip: pin each side to a CPU)\n"
           "       ipc-ref encode --producer-id ID --seq N --size S\n"
           "       ipc-ref list\n"
           "mechanisms:");
@@ -142,6 +153,39 @@ static uint64_t num_arg(const char *flag, const char *s, uint64_t min, uint64_t 
   return v;
 }
 
+/* Pins the calling process to one CPU; 0 or -1 with errno. */
+static int pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set);
+}
+
+/* Appends ,"<key>":[c0,c1,...] for the CPUs in set. */
+static int json_cpus(char *out, size_t n, const char *key, const cpu_set_t *set) {
+  int o = snprintf(out, n, "\"%s\":[", key), first = 1;
+  for (int c = 0; c < CPU_SETSIZE && (size_t)o + 8 < n; c++)
+    if (CPU_ISSET(c, set)) { o += snprintf(out + o, n - o, "%s%d", first ? "" : ",", c); first = 0; }
+  return o + snprintf(out + o, n - o, "]");
+}
+
+/* NULL when a pinned side was seen only on its CPU, else the problem, written into why. */
+static const char *check_pins(run_t *r, char *why, size_t n) {
+  static const char *who[2] = {"ping process", "echo process"};
+  for (int side = 0; side < 2; side++) {
+    const cpu_set_t *seen = &r->ctl->seen[side];
+    if (CPU_COUNT(seen) == 0) { snprintf(why, n, "the %s never reported its CPU", who[side]); return why; }
+    if (r->pin[side] < 0) continue;
+    if (CPU_COUNT(seen) != 1 || !CPU_ISSET(r->pin[side], seen)) {
+      char list[256];
+      json_cpus(list, sizeof list, "cpus", seen);
+      snprintf(why, n, "the %s was pinned to CPU %d but ran on %s", who[side], r->pin[side], strchr(list, '['));
+      return why;
+    }
+  }
+  return NULL;
+}
+
 static double cpu_ms(const struct rusage *ru) {
   return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e3 +
          (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e3;
@@ -156,6 +200,7 @@ int main(int argc, char **argv) {
   r->size = 64;
   r->timeout_s = 120;
   r->spin = 200;
+  r->pin[SIDE_PINGER] = r->pin[SIDE_PONGER] = -1;
   const char *td = getenv("TMPDIR");
   snprintf(r->tmpdir, sizeof r->tmpdir, "%s", td && *td ? td : "/tmp");
   uint64_t producer_id = 0, seq = 0;
@@ -169,6 +214,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--warmup")) { r->warmup = num_arg(a, v, 0, 1ull << 32); warmup_set = 1; }
     else if (!strcmp(a, "--timeout")) r->timeout_s = (int)num_arg(a, v, 1, 86400);
     else if (!strcmp(a, "--spin")) r->spin = (int)num_arg(a, v, 0, 1u << 24);
+    else if (!strcmp(a, "--pinger-cpu")) r->pin[SIDE_PINGER] = (int)num_arg(a, v, 0, CPU_SETSIZE - 1);
+    else if (!strcmp(a, "--ponger-cpu")) r->pin[SIDE_PONGER] = (int)num_arg(a, v, 0, CPU_SETSIZE - 1);
     else if (!strcmp(a, "--producer-id")) producer_id = num_arg(a, v, 0, MAX_PRODUCERS - 1);
     else if (!strcmp(a, "--seq")) seq = num_arg(a, v, 0, 1ull << 52);
     else if (!strcmp(a, "--tmpdir") && v) snprintf(r->tmpdir, sizeof r->tmpdir, "%s", v);
@@ -190,6 +237,10 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof mechs / sizeof *mechs; i++)
     if (!strcmp(mechs[i]->name, r->mech)) g_mech = mechs[i];
   if (!g_mech) usage();
+  if (!r->roundtrips && (r->pin[SIDE_PINGER] >= 0 || r->pin[SIDE_PONGER] >= 0)) {
+    fprintf(stderr, "ipc-ref: --pinger-cpu and --ponger-cpu apply to --roundtrip runs only\n");
+    exit(2);
+  }
   if (r->roundtrips) {
     r->producers = 1;
     if (!warmup_set) r->warmup = r->roundtrips / 10 < 1000 ? r->roundtrips / 10 : 1000;
@@ -221,6 +272,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (g_mech->setup(r)) die("%s", r->error);
+  if (r->roundtrips && r->pin[SIDE_PINGER] >= 0 && pin_to(r->pin[SIDE_PINGER]))
+    die("cannot pin the ping process to CPU %d: %s", r->pin[SIDE_PINGER], strerror(errno));
   alarm((unsigned)r->timeout_s);
 
   uint32_t nkids = r->roundtrips ? 1 : r->producers;
@@ -243,6 +296,9 @@ int main(int argc, char **argv) {
       if (getppid() != parent) _exit(3);
       int rc;
       if (r->roundtrips) {
+        r->side = SIDE_PONGER;
+        if (r->pin[SIDE_PONGER] >= 0 && pin_to(r->pin[SIDE_PONGER]))
+          child_exit(r, fail(r, "cannot pin the echo process to CPU %d", r->pin[SIDE_PONGER]));
         verifier_t v;
         ver_init(&v, 1, r->roundtrips + r->warmup, r->size);
         rc = g_mech->rt_echo(r, &v);
@@ -275,15 +331,27 @@ int main(int argc, char **argv) {
     alarm(0);
     g_mech->cleanup(r);
     int ok = ver_finish(&v);
+    char why[512];
+    const char *pin_problem = check_pins(r, why, sizeof why);
     sort_doubles(rtt, r->roundtrips);
     int n = snprintf(line, sizeof line, "%s,\"p50Us\":%.2f,\"p99Us\":%.2f,\"p999Us\":%.2f,\"warmup\":%llu,\"ok\":%s",
                      head, percentile_us(rtt, r->roundtrips, 0.5), percentile_us(rtt, r->roundtrips, 0.99),
-                     percentile_us(rtt, r->roundtrips, 0.999), (unsigned long long)r->warmup, ok ? "true" : "false");
-    if (!ok) {
-      json_str(esc, sizeof esc, v.problem);
+                     percentile_us(rtt, r->roundtrips, 0.999), (unsigned long long)r->warmup,
+                     ok && !pin_problem ? "true" : "false");
+    for (int side = 0; side < 2; side++)
+      if (r->pin[side] >= 0)
+        n += snprintf(line + n, sizeof line - n, ",\"%s\":%d", side == SIDE_PINGER ? "pingerCpu" : "pongerCpu", r->pin[side]);
+    n += snprintf(line + n, sizeof line - n, ",\"cpus\":{");
+    n += json_cpus(line + n, sizeof line - n, "pinger", &r->ctl->seen[SIDE_PINGER]);
+    n += snprintf(line + n, sizeof line - n, ",");
+    n += json_cpus(line + n, sizeof line - n, "ponger", &r->ctl->seen[SIDE_PONGER]);
+    n += snprintf(line + n, sizeof line - n, "}");
+    if (!ok || pin_problem) {
+      json_str(esc, sizeof esc, !ok ? v.problem : pin_problem);
       n += snprintf(line + n, sizeof line - n, ",\"error\":\"%s\"", esc);
     }
     printf("%s}\n", line);
+    ok = ok && !pin_problem;
     return ok ? 0 : 1;
   }
 

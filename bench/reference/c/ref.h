@@ -17,6 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,12 +161,17 @@ static inline int ver_check(verifier_t *v, const uint8_t *m, size_t len, double 
 
 /* ---- the run harness ------------------------------------------------------ */
 
-/* Shared (anonymous MAP_SHARED) control block: the start barrier and a producer's error text. */
+/* Round trip: the two sides, as indexes into ctl_t.seen and run_t.pin. */
+enum { SIDE_PINGER = 0, SIDE_PONGER = 1 };
+
+/* Shared (anonymous MAP_SHARED) control block: the start barrier, a producer's error text,
+ * and (round trip) the CPUs each side was seen running on; each side writes only its own set. */
 typedef struct {
   _Atomic uint32_t ready;
   _Atomic uint32_t go;
   _Atomic uint32_t err_set;
   char child_err[512];
+  cpu_set_t seen[2];
 } ctl_t;
 
 typedef struct {
@@ -175,6 +181,8 @@ typedef struct {
   uint64_t roundtrips, warmup; /* roundtrips > 0: round-trip mode */
   int timeout_s;
   int spin; /* spin iterations before a futex wait (shm, mmap) */
+  int pin[2];  /* round trip: the CPU each side pins itself to (--pinger-cpu, --ponger-cpu), -1: not pinned */
+  int side;    /* round trip: SIDE_PINGER in the parent, SIDE_PONGER in the forked child */
   char prefix[64];  /* "ipcref-<pid>": every named resource starts with it */
   char tmpdir[200]; /* where FIFOs, socket paths and journal files go */
   ctl_t *ctl;
@@ -202,6 +210,13 @@ void consumer_start(run_t *r);
 static inline void mark_progress(run_t *r, const verifier_t *v) {
   if (r->t_end == 0 && v->received >= v->expected) r->t_end = now_ns();
 }
+/* Round trip: records the CPU this side is running on now (sched_getcpu) in ctl->seen. */
+static inline void note_cpu(run_t *r) {
+  int c = sched_getcpu();
+  if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &r->ctl->seen[r->side]);
+}
+/* How often the round-trip loops call note_cpu: every NOTE_CPU_EVERY-th round trip, outside the timed part. */
+#define NOTE_CPU_EVERY 256u
 void res_name(run_t *r, char *out, size_t n, const char *suffix);  /* "/<prefix>-<suffix>" */
 void res_path(run_t *r, char *out, size_t n, const char *suffix);  /* "<tmpdir>/<prefix>-<suffix>" */
 uint64_t next_pow2(uint64_t x);
