@@ -28,7 +28,7 @@ import {
   type Sender,
   type Transport,
 } from "@ipc-sampler/core";
-import { Pull, Push } from "zeromq";
+import { Dealer, Pull, Push, Router } from "zeromq";
 
 /**
  * ZeroMQ PUSH/PULL behind the ipc-sampler interface. The receiver binds one
@@ -44,6 +44,14 @@ import { Pull, Push } from "zeromq";
  * Kinds: HELLO (body: JSON {host, pid}), DATA, GOODBYE, HEARTBEAT. The
  * sequence numbers every ZeroMQ message of a producer, so the receiver sees
  * a gap if ZeroMQ ever dropped one (it can after a reconnect).
+ *
+ * A second, tiny channel runs the other way: the receiver binds a ROUTER
+ * (`ackEndpoint`), each producer connects a DEALER whose routing id is
+ * `<pid>.<session>`, and the receiver answers a GOODBYE there. A producer
+ * keeps its PUSH connection open until that answer: libzmq discards bytes
+ * still unread in the kernel when a paused connection (at ZMQ_RCVHWM) sees
+ * its peer hang up, so a producer that exits straight after its last send
+ * could lose its final batches.
  */
 
 /** Default largest message: 16 MiB, one ZeroMQ message of its own. */
@@ -65,7 +73,6 @@ const SMALL_FLUSH = 16 * 1024;
 /** Bytes waiting in this process (not yet taken by ZeroMQ) before write() returns false. */
 const JS_HIGH_WATER = 4 * 1024 * 1024;
 const DEFAULT_HWM = 4;
-/** Deep enough that a receiving connection is rarely paused when its producer exits. */
 const DEFAULT_RCV_HWM = 64;
 const HEARTBEAT_MS = 1000;
 const GRACE_MS = 3 * HEARTBEAT_MS;
@@ -74,6 +81,10 @@ const RECHECK_FIRST_MS = 10;
 /** How long a gone process's last bytes may trail its disconnect event. */
 const SETTLE_MS = 150;
 const RECHECK_MAX_MS = 640;
+/** A GOODBYE can overtake the ROUTER's registration of that producer's DEALER: retry the answer, backing off, for about this long. */
+const ACK_RETRY_MS = 5000;
+/** How long the receiver's ROUTER may still deliver answers after close(). */
+const ACK_LINGER_MS = 2000;
 
 export const zeromqDescriptor: MechanismDescriptor = {
   id: "zeromq",
@@ -94,6 +105,8 @@ export interface ZeromqAddress extends Address {
   readonly transport: "zeromq";
   /** ZeroMQ endpoint to connect to: `ipc:///tmp/ipcs-zmq-….zmq` or `tcp://127.0.0.1:40123`. */
   readonly endpoint: string;
+  /** The receiver's ROUTER, where a producer's DEALER hears that its goodbye arrived: `ipc:///tmp/ipcs-zmq-….ack.zmq` or `tcp://…`. */
+  readonly ackEndpoint?: string;
 }
 
 export interface ZeromqListenOptions extends ListenOptions {
@@ -107,7 +120,7 @@ export interface ZeromqListenOptions extends ListenOptions {
   directory?: string;
   /** File mode of the ipc socket file (default 0o600: only this user may connect). */
   mode?: number;
-  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side (default 64: a receiving connection paused at its high-water mark can drop a producer's last message when it reads it together with the end of the connection). */
+  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side before that producer's send() waits (default 64). */
   rcvHwm?: number;
   /** For tcp:// bound to a wildcard host: the host name producers should use (default os.hostname()). */
   advertiseHost?: string;
@@ -116,7 +129,7 @@ export interface ZeromqListenOptions extends ListenOptions {
 export interface ZeromqConnectOptions extends ConnectOptions {
   /** ZMQ_SNDHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued in libzmq before sending waits (default 4). */
   sndHwm?: number;
-  /** ZMQ_LINGER — zmq_setsockopt(3). How long queued messages may still go out after close() (ms, default 10 000). */
+  /** ZMQ_LINGER — zmq_setsockopt(3). How long queued messages may still go out if close() gives up (ms, default 10 000). */
   lingerMs?: number;
   /** Bytes waiting in this process, not yet taken by libzmq, before write() returns false (default 4 MiB). */
   highWaterMark?: number;
@@ -126,6 +139,11 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${what} must be a positive integer; got ${value}`);
   return value;
+}
+
+/** The routing id of a producer's DEALER on the receiver's ROUTER. */
+function ackRoutingId(pid: number, session: number): string {
+  return `${pid}.${session}`;
 }
 
 function writeHeader(buf: Buffer, kind: number, pid: number, session: number, seq: number, count: number): void {
@@ -178,7 +196,6 @@ function processGone(pid: number): boolean {
 class ZeromqSender implements Sender {
   readonly maxMessageSize: number;
   private readonly pid = process.pid;
-  private readonly session = (Math.random() * 0x100000000) >>> 0;
   private seq = 0;
   private chunk = Buffer.allocUnsafeSlow(CHUNK);
   private pos = HEADER_BYTES;
@@ -194,6 +211,7 @@ class ZeromqSender implements Sender {
   private isClosed = false;
   private socketClosed = false;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private ackFailed: ((e: unknown) => void) | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -202,15 +220,20 @@ class ZeromqSender implements Sender {
 
   constructor(
     private readonly push: Push,
+    /** Where the receiver answers this producer's GOODBYE (absent: a receiver without one). */
+    private readonly ack: Dealer | undefined,
+    private readonly session: number,
     private readonly endpoint: string,
     maxMessageSize: number,
     private readonly highWater: number,
     private readonly lingerMs: number,
   ) {
     this.maxMessageSize = maxMessageSize;
-    push.events.on("disconnect", () => {
+    const gone = () => {
       if (!this.isClosed) this.fail(new ChannelError("EPEERGONE", `cannot send to ${endpoint}: the receiver went away`, { resource: endpoint }));
-    });
+    };
+    push.events.on("disconnect", gone);
+    ack?.events.on("disconnect", gone);
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -241,6 +264,7 @@ class ZeromqSender implements Sender {
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) x.reject(err);
+    this.ackFailed?.(err);
     this.queue = [];
     this.qHead = 0;
     this.queuedBytes = 0;
@@ -257,6 +281,7 @@ class ZeromqSender implements Sender {
       // closing anyway
     }
     this.push.close();
+    this.ack?.close();
   }
 
   private check(): void {
@@ -414,6 +439,9 @@ class ZeromqSender implements Sender {
       this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_GOODBYE, 0);
       try {
         await this.allTaken();
+        // Hold the connection open until the receiver has read the goodbye
+        // (and so everything before it): see the note at the top.
+        if (this.ack) await this.acknowledged(this.ack);
       } finally {
         this.isClosed = true;
       }
@@ -421,6 +449,18 @@ class ZeromqSender implements Sender {
       this.closeSocket(this.lingerMs);
     })();
     return this.closing;
+  }
+
+  /** Resolves on the receiver's answer to GOODBYE; rejects when either connection drops first. */
+  private acknowledged(ack: Dealer): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.ackFailed = reject;
+      ack.receive().then(
+        () => resolve(),
+        (err: unknown) => reject(this.failure ?? fromSystemError(err, "receive from", this.endpoint)),
+      );
+    });
   }
 }
 
@@ -442,6 +482,7 @@ interface ProducerState {
 class ZeromqReceiver implements Receiver {
   private settleTimer: NodeJS.Timeout | undefined;
   private receiving = false;
+  private readonly ackRetries = new Set<NodeJS.Timeout>();
   readonly core: ReceiverCore;
   private readonly producerMap = new Map<number, ProducerState>();
   private readonly active = new Set<ProducerState>();
@@ -458,6 +499,7 @@ class ZeromqReceiver implements Receiver {
   constructor(
     readonly address: ZeromqAddress,
     private readonly pull: Pull,
+    private readonly router: Router,
     private readonly localOnly: boolean,
     options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
   ) {
@@ -472,9 +514,13 @@ class ZeromqReceiver implements Receiver {
         clearTimeout(this.graceTimer);
         clearTimeout(this.recheckTimer);
         this.graceTimer = this.recheckTimer = undefined;
+        for (const t of this.ackRetries) clearTimeout(t);
+        this.ackRetries.clear();
         this.wakeLoop();
         this.pull.linger = 0;
         this.pull.close();
+        // Answers already queued still go out, for up to ACK_LINGER_MS.
+        this.router.close();
         options.cleanup();
       },
     });
@@ -606,7 +652,28 @@ class ZeromqReceiver implements Receiver {
       p.done = true;
       this.active.delete(p);
       this.core.producerClosed(p.index);
+      this.answerGoodbye(ackRoutingId(pid, msg.readUInt32LE(8)), 0, 0);
     }
+  }
+
+  /**
+   * Tells the producer its goodbye arrived, so it may hang up. Its DEALER
+   * connected before its first batch, but the ROUTER may register it a
+   * moment after the goodbye is read: EHOSTUNREACH is retried, backing off.
+   */
+  private answerGoodbye(routingId: string, attempt: number, waited: number): void {
+    if (this.core.closed) return;
+    this.router.send([routingId, ""]).catch((err: { code?: string }) => {
+      if (this.core.closed || (err?.code !== "EHOSTUNREACH" && err?.code !== "EAGAIN")) return;
+      const delay = Math.min(5 * 2 ** attempt, 500);
+      if (waited + delay > ACK_RETRY_MS) return; // not an ipc-sampler producer (no DEALER): it does not wait
+      const t = setTimeout(() => {
+        this.ackRetries.delete(t);
+        this.answerGoodbye(routingId, attempt + 1, waited + delay);
+      }, delay);
+      t.unref();
+      this.ackRetries.add(t);
+    });
   }
 
   private lose(p: ProducerState, error: ChannelError): void {
@@ -696,7 +763,20 @@ class ZeromqReceiver implements Receiver {
 
 const IPC_SUFFIX = ".zmq";
 
-function ipcPath(options: ZeromqListenOptions, prefix: string): string {
+const IPC_ACK_SUFFIX = ".ack.zmq";
+
+function checkIpcPath(p: string): string {
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
+    throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
+  }
+  if (existsSync(p)) {
+    throw new ChannelError("EEXIST", `cannot create ZeroMQ ipc socket ${p}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: p });
+  }
+  return p;
+}
+
+/** The data socket's file and the acknowledgement socket's file beside it. */
+function ipcPaths(options: ZeromqListenOptions, prefix: string): [string, string] {
   let p: string;
   if (options.listen && options.listen.startsWith("ipc://")) {
     p = path.resolve(options.listen.slice("ipc://".length));
@@ -704,10 +784,8 @@ function ipcPath(options: ZeromqListenOptions, prefix: string): string {
   } else {
     p = path.join(options.directory ?? tmpdir(), uniqueName(prefix, "zmq") + IPC_SUFFIX);
   }
-  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
-    throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
-  }
-  return p;
+  const ack = p.endsWith(IPC_SUFFIX) ? p.slice(0, -IPC_SUFFIX.length) + IPC_ACK_SUFFIX : p + ".ack";
+  return [checkIpcPath(p), checkIpcPath(ack)];
 }
 
 function tcpEndpoint(spec: string): string {
@@ -717,6 +795,35 @@ function tcpEndpoint(spec: string): string {
   const port = m[2] === "*" ? "*" : Number(m[2]);
   if (port !== "*" && (port > 65535 || port < 0)) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
   return `tcp://${m[1]}:${port === 0 ? "*" : port}`;
+}
+
+/** zmq_bind(3) to a socket file, created with `mode` from the start (libzmq binds in this thread: a narrowed umask applies). */
+function bindIpc(socket: Pull | Router, file: string, mode: number): string {
+  const endpoint = `ipc://${file}`;
+  const old = process.umask(0o777 & ~mode);
+  try {
+    socket.bindSync(endpoint);
+  } finally {
+    process.umask(old);
+  }
+  return endpoint;
+}
+
+/** zmq_bind(3) to a tcp endpoint; returns the endpoint producers should connect to. */
+async function bindTcp(socket: Pull | Router, bindTo: string, advertiseHost: string | undefined): Promise<string> {
+  await socket.bind(bindTo);
+  const endpoint = socket.lastEndpoint ?? bindTo;
+  const m = /^tcp:\/\/(.+):(\d+)$/.exec(endpoint);
+  if (m && (m[1] === "0.0.0.0" || m[1] === "[::]" || m[1] === "*")) return `tcp://${advertiseHost ?? hostname()}:${m[2]}`;
+  return endpoint;
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
 }
 
 async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
@@ -734,54 +841,46 @@ async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
     maxMessageSize: Math.max(CHUNK, HEADER_BYTES + FRAME_HEADER_BYTES + maxMessageSize),
     // No ZMTP heartbeats from the receiving side: a PING written to a
     // producer that has exited fails, and libzmq then drops the connection
-    // with whatever it had not yet read (its pipe was full) — the producer's
-    // last batches and goodbye. Silence is caught by the producers' own
-    // heartbeat batches instead (GRACE_MS).
+    // with whatever it had not yet read (its pipe was full). Silence is
+    // caught by the producers' own heartbeat batches instead (GRACE_MS).
   });
+  // Answers to goodbyes. Mandatory: an answer to a DEALER the ROUTER has not
+  // registered yet fails (EHOSTUNREACH) and is retried instead of dropped.
+  // sendTimeout 0: a send never waits, so answers never queue behind each other.
+  const router = new Router({ mandatory: true, sendTimeout: 0, linger: ACK_LINGER_MS, maxMessageSize: 1024 });
   let endpoint: string;
-  let file: string | undefined;
+  let ackEndpoint: string;
+  const files: string[] = [];
   try {
     if (isIpc) {
-      file = ipcPath(options, prefix);
-      if (existsSync(file)) {
-        throw new ChannelError("EEXIST", `cannot create ZeroMQ ipc socket ${file}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: file });
-      }
-      endpoint = `ipc://${file}`;
-      // libzmq bind(2)s the socket file in this thread during zmq_bind: a
-      // narrowed umask gives it the mode from the start.
-      const old = process.umask(0o777 & ~(options.mode ?? 0o600));
-      try {
-        pull.bindSync(endpoint);
-      } finally {
-        process.umask(old);
-      }
+      const [file, ackFile] = ipcPaths(options, prefix);
+      const mode = options.mode ?? 0o600;
+      endpoint = bindIpc(pull, file, mode);
+      files.push(file);
+      ackEndpoint = bindIpc(router, ackFile, mode);
+      files.push(ackFile);
     } else {
       const bindTo = tcpEndpoint(spec);
-      await pull.bind(bindTo);
-      endpoint = pull.lastEndpoint ?? bindTo;
-      const m = /^tcp:\/\/(.+):(\d+)$/.exec(endpoint);
-      if (m && (m[1] === "0.0.0.0" || m[1] === "[::]" || m[1] === "*")) endpoint = `tcp://${options.advertiseHost ?? hostname()}:${m[2]}`;
+      endpoint = await bindTcp(pull, bindTo, options.advertiseHost);
+      ackEndpoint = await bindTcp(router, bindTo.replace(/:(\d+|\*)$/, ":*"), options.advertiseHost);
     }
   } catch (err) {
-    pull.linger = 0;
-    pull.close();
+    for (const s of [pull, router]) {
+      s.linger = 0;
+      s.close();
+    }
+    for (const f of files) unlinkQuietly(f);
     if (err instanceof ChannelError || err instanceof TypeError || err instanceof RangeError) throw err;
-    throw fromSystemError(err, "bind ZeroMQ socket to", file ?? spec);
+    throw fromSystemError(err, "bind ZeroMQ socket to", files[0] ?? spec);
   }
-  const unregister = file ? removeOnExit(() => unlinkSync(file)) : () => {};
-  const address: ZeromqAddress = { transport: "zeromq", endpoint, maxMessageSize };
-  return new ZeromqReceiver(address, pull, isIpc, {
+  const unregister = files.length ? removeOnExit(() => files.forEach(unlinkQuietly)) : () => {};
+  const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize };
+  return new ZeromqReceiver(address, pull, router, isIpc, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     cleanup: () => {
-      if (file) {
-        // libzmq unlinks it too, later, on its I/O thread.
-        try {
-          unlinkSync(file);
-        } catch {
-          // already gone
-        }
-      }
+      // libzmq unlinks them too, later, on its I/O thread.
+      files.forEach(unlinkQuietly);
       unregister();
     },
   });
@@ -789,7 +888,8 @@ async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
 
 async function connect(address: Address, options: ZeromqConnectOptions = {}): Promise<Sender> {
   const a = address as ZeromqAddress;
-  if (a.transport !== "zeromq" || typeof a.endpoint !== "string" || !/^(ipc|tcp):\/\//.test(a.endpoint)) {
+  const endpointLike = (e: unknown) => typeof e === "string" && /^(ipc|tcp):\/\//.test(e);
+  if (a.transport !== "zeromq" || !endpointLike(a.endpoint) || (a.ackEndpoint !== undefined && !endpointLike(a.ackEndpoint))) {
     throw new TypeError(`not a zeromq address: ${JSON.stringify(address)}`);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -802,28 +902,31 @@ async function connect(address: Address, options: ZeromqConnectOptions = {}): Pr
     // PONG, and a PONG written to a producer that has just exited fails and
     // makes libzmq drop the connection with its unread last batches.
   });
-  let onHandshake: (() => void) | undefined;
-  const handshake = new Promise<void>((resolve) => (onHandshake = resolve));
-  push.events.on("handshake", () => onHandshake?.());
+  const session = (Math.random() * 0x100000000) >>> 0;
+  const ack = typeof a.ackEndpoint === "string" ? new Dealer({ routingId: ackRoutingId(process.pid, session), linger: 0 }) : undefined;
+  const sockets = ack ? [push, ack] : [push];
+  const handshakes = sockets.map((s) => new Promise<void>((resolve) => s.events.on("handshake", () => resolve())));
   try {
     push.connect(a.endpoint);
+    ack?.connect(a.ackEndpoint!);
   } catch (err) {
-    push.close();
+    for (const s of sockets) s.close();
     throw fromSystemError(err, "connect to", a.endpoint);
   }
   let timer: NodeJS.Timeout | undefined;
   const ok = await Promise.race([
-    handshake.then(() => true),
+    Promise.all(handshakes).then(() => true),
     new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
   ]);
   clearTimeout(timer);
   if (!ok) {
-    push.close();
+    for (const s of sockets) s.close();
     throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver there after ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
   }
-  onHandshake = undefined;
   const sender = new ZeromqSender(
     push,
+    ack,
+    session,
     a.endpoint,
     a.maxMessageSize,
     options.highWaterMark ?? JS_HIGH_WATER,

@@ -15,7 +15,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
 const children = new Set<ChildProcess>();
 
 /** A receiver in another process: prints its address, then waits. */
-function receiverProcess(): Promise<{ child: ChildProcess; file: string }> {
+function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile: string }> {
   const code = `
     const { zeromqTransport } = await import(${JSON.stringify(DIST)});
     const r = await zeromqTransport.listen({ directory: ${JSON.stringify(dir)} });
@@ -29,7 +29,7 @@ function receiverProcess(): Promise<{ child: ChildProcess; file: string }> {
   return new Promise((resolve, reject) => {
     child.stdout!.setEncoding("utf8").once("data", (line: string) => {
       const a = JSON.parse(line) as ZeromqAddress;
-      resolve({ child, file: a.endpoint.slice("ipc://".length) });
+      resolve({ child, file: a.endpoint.slice("ipc://".length), ackFile: a.ackEndpoint!.slice("ipc://".length) });
     });
     child.once("exit", (code) => reject(new Error(`receiver process exited with ${code}`)));
   });
@@ -55,12 +55,18 @@ describe("zeromq ipc:// endpoint", () => {
     const file = endpoint.slice("ipc://".length);
     expect(path.dirname(file)).toBe(dir);
     expect(path.basename(file)).toMatch(new RegExp(`^ipcs-t-zmq-${process.pid}-`));
-    const st = lstatSync(file);
-    expect(st.isSocket()).toBe(true);
-    expect(st.mode & 0o777).toBe(0o600);
-    expect(await list("ipcs-t-", dir)).toEqual([file]);
+    // The goodbye answers' socket sits beside the data socket.
+    const ackFile = (receiver.address as ZeromqAddress).ackEndpoint!.slice("ipc://".length);
+    expect(ackFile).toBe(file.replace(/\.zmq$/, ".ack.zmq"));
+    for (const f of [file, ackFile]) {
+      const st = lstatSync(f);
+      expect(st.isSocket()).toBe(true);
+      expect(st.mode & 0o777).toBe(0o600);
+    }
+    expect((await list("ipcs-t-", dir)).sort()).toEqual([ackFile, file]);
     await receiver.close();
     expect(existsSync(file)).toBe(false);
+    expect(existsSync(ackFile)).toBe(false);
     expect(await list("ipcs-t-", dir)).toEqual([]);
   });
 
@@ -92,21 +98,23 @@ describe("zeromq ipc:// endpoint", () => {
     expect(lstatSync(endpoint.slice("ipc://".length)).isSocket()).toBe(true);
   });
 
-  it("removes the socket file when the receiving process gets SIGTERM", async () => {
-    const { child, file } = await receiverProcess();
+  it("removes both socket files when the receiving process gets SIGTERM", async () => {
+    const { child, file, ackFile } = await receiverProcess();
     expect(lstatSync(file).isSocket()).toBe(true);
+    expect(lstatSync(ackFile).isSocket()).toBe(true);
     child.kill("SIGTERM");
     await exited(child);
     expect(existsSync(file)).toBe(false);
+    expect(existsSync(ackFile)).toBe(false);
   });
 
   it("lists a file left by a SIGKILLed receiver and removeStale removes it", async () => {
-    const { child, file } = await receiverProcess();
+    const { child, file, ackFile } = await receiverProcess();
     child.kill("SIGKILL");
     await exited(child);
     expect(existsSync(file)).toBe(true);
     expect(await list(undefined, dir)).toContain(file);
-    expect(await removeStale(undefined, dir)).toEqual([file]);
+    expect((await removeStale(undefined, dir)).sort()).toEqual([ackFile, file]);
     expect(existsSync(file)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -158,7 +166,7 @@ describe("zeromq sender when the receiving process dies", () => {
   });
 
   it("rejects send with EPEERGONE soon after the receiver is SIGKILLed", async () => {
-    const { child, file } = await receiverProcess();
+    const { child, file, ackFile } = await receiverProcess();
     const sender = await zeromqTransport.connect({ transport: "zeromq", endpoint: `ipc://${file}`, maxMessageSize: 1024 });
     await sender.send(Buffer.from("before"));
     child.kill("SIGKILL");
@@ -184,6 +192,6 @@ describe("zeromq sender when the receiving process dies", () => {
     await expect(sender.close()).rejects.toMatchObject({ code: "EPEERGONE" });
     // The receiver died without removing its socket file.
     await exited(child);
-    expect(await removeStale(undefined, dir)).toEqual([file]);
+    expect((await removeStale(undefined, dir)).sort()).toEqual([ackFile, file]);
   });
 });
