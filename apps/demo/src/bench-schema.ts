@@ -69,6 +69,8 @@ export interface RoundTripRow {
   p50Us?: number;
   p99Us?: number;
   p999Us?: number;
+  /** CPUs each side was seen running on (sched_getcpu), where the program reports them. */
+  cpus?: { pinger: number[]; ponger: number[] };
 }
 
 export interface BenchResults {

@@ -330,6 +330,7 @@ async function main(): Promise<void> {
           const rec = await refs.runReference(cmd, { timeoutMs: 120_000 });
           const misplaced = placementProblem(placement, rec);
           const res = misplaced ? { ...rec, ok: false, error: misplaced } : rec;
+          const cpus = res.cpus as { pinger?: number[]; ponger?: number[] } | undefined;
           roundTrip.push({
             transport: cmd.transport,
             kind: cmd.kind,
@@ -341,8 +342,8 @@ async function main(): Promise<void> {
             ...(typeof res.skipped === "string" ? { skipped: res.skipped } : {}),
             ...(typeof res.error === "string" ? { error: res.error } : {}),
             ...(res.ok ? { p50Us: Number(res.p50Us), p99Us: Number(res.p99Us), p999Us: Number(res.p999Us) } : {}),
+            ...(cpus?.pinger && cpus.ponger ? { cpus: { pinger: cpus.pinger, ponger: cpus.ponger } } : {}),
           });
-          const cpus = res.cpus as { pinger?: number[]; ponger?: number[] } | undefined;
           const last = roundTrip[roundTrip.length - 1]!;
           const ran = cpus ? ` (pinger CPU ${cpus.pinger?.join(",")}, ponger CPU ${cpus.ponger?.join(",")})` : "";
           log(`  rtt ${cmd.transport.padEnd(18)} ${placement.padEnd(9)} ${last.skipped ? "skipped" : last.ok ? `p50 ${last.p50Us} us${ran}` : `FAILED ${last.error}`}`);
