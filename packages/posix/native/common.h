@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace ipc {
@@ -32,6 +33,68 @@ inline Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
 inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
   ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
   return env.Undefined();
+}
+
+// Argument readers shared by the calls that take buffers. Each throws a
+// TypeError or RangeError and returns false when an argument is unusable.
+
+// The bytes of a Uint8Array (or Buffer) argument.
+inline bool BytesArg(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *length = a.ElementLength();
+  return true;
+}
+
+// An Int32Array of (start, length) pairs.
+inline bool PairsArg(const Napi::CallbackInfo& info, size_t index, int32_t** data, size_t* length) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(info.Env(), "expected an Int32Array of (start, length) pairs").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  *data = a.Data();
+  *length = a.ElementLength();
+  return true;
+}
+
+// (offset, length) at info[index], info[index + 1], inside [0, limit).
+inline bool RangeArg(const Napi::CallbackInfo& info, size_t index, size_t limit, size_t* offset, size_t* length) {
+  double off = info[index].As<Napi::Number>().DoubleValue();
+  double len = info[index + 1].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(limit)) {
+    Napi::RangeError::New(info.Env(), "offset and length must lie inside the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  *offset = static_cast<size_t>(off);
+  *length = static_cast<size_t>(len);
+  return true;
+}
+
+// (from, count) at info[index], info[index + 1]: a run of pairs inside `npairs` elements.
+inline bool PairRunArg(const Napi::CallbackInfo& info, size_t index, size_t npairs, int64_t* from, int64_t* count) {
+  *from = info[index].As<Napi::Number>().Int64Value();
+  *count = info[index + 1].As<Napi::Number>().Int64Value();
+  if (*from < 0 || *count < 0 || static_cast<uint64_t>(2 * (*from + *count)) > npairs) {
+    Napi::RangeError::New(info.Env(), "from and count must lie inside pairs").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+// One (start, length) pair, inside a buffer of `size` bytes.
+inline bool SliceInside(Napi::Env env, int32_t start, int32_t len, size_t size) {
+  if (start < 0 || len < 0 || static_cast<size_t>(start) + static_cast<size_t>(len) > size) {
+    Napi::RangeError::New(env, "a slice lies outside the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
 }
 
 void InitPipe(Napi::Env env, Napi::Object exports);

@@ -9,39 +9,6 @@
 
 namespace ipc {
 
-namespace {
-
-bool Bytes(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  *data = a.Data();
-  *length = a.ElementLength();
-  return true;
-}
-
-bool Pairs(const Napi::CallbackInfo& info, size_t index, int32_t** data, size_t* length) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(info.Env(), "expected an Int32Array of (start, length) pairs").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  *data = a.Data();
-  *length = a.ElementLength();
-  return true;
-}
-
-Napi::Value OutOfRange(Napi::Env env, const char* what) {
-  Napi::RangeError::New(env, what).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-}  // namespace
-
 // mqOpen(name, oflag, mode, maxmsg, msgsize) -> mqd. With O_CREAT and
 // maxmsg > 0 the queue gets those attributes; the mode is applied exactly
 // (umask cleared for the call).
@@ -75,13 +42,11 @@ static Napi::Value MqSend(const Napi::CallbackInfo& info) {
   mqd_t q = info[0].As<Napi::Number>().Int32Value();
   uint8_t* data;
   size_t size;
-  if (!Bytes(info, 1, &data, &size)) return env.Undefined();
-  int64_t off = info[2].As<Napi::Number>().Int64Value();
-  int64_t len = info[3].As<Napi::Number>().Int64Value();
+  size_t off, len;
+  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
   unsigned prio = info[4].As<Napi::Number>().Uint32Value();
-  if (off < 0 || len < 0 || static_cast<uint64_t>(off + len) > size) return OutOfRange(env, "offset and length must lie inside the buffer");
   int rc;
-  do rc = mq_send(q, reinterpret_cast<const char*>(data + off), static_cast<size_t>(len), prio);
+  do rc = mq_send(q, reinterpret_cast<const char*>(data + off), len, prio);
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     if (errno == EAGAIN) return Napi::Boolean::New(env, false);
@@ -101,16 +66,14 @@ static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
   size_t size;
   int32_t* pairs;
   size_t npairs;
-  if (!Bytes(info, 1, &data, &size) || !Pairs(info, 2, &pairs, &npairs)) return env.Undefined();
-  int64_t from = info[3].As<Napi::Number>().Int64Value();
-  int64_t count = info[4].As<Napi::Number>().Int64Value();
+  int64_t from, count;
+  if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &pairs, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
   unsigned prio = info[5].As<Napi::Number>().Uint32Value();
-  if (from < 0 || count < 0 || static_cast<uint64_t>(2 * (from + count)) > npairs) return OutOfRange(env, "from and count must lie inside pairs");
   int64_t done = 0;
   for (; done < count; done++) {
     int32_t start = pairs[2 * (from + done)];
     int32_t len = pairs[2 * (from + done) + 1];
-    if (start < 0 || len < 0 || static_cast<size_t>(start) + static_cast<size_t>(len) > size) return OutOfRange(env, "a slice lies outside the buffer");
+    if (!SliceInside(env, start, len, size)) return env.Undefined();
     int rc;
     do rc = mq_send(q, reinterpret_cast<const char*>(data + start), static_cast<size_t>(len), prio);
     while (rc != 0 && errno == EINTR);
@@ -130,12 +93,10 @@ static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
   mqd_t q = info[0].As<Napi::Number>().Int32Value();
   uint8_t* data;
   size_t size;
-  if (!Bytes(info, 1, &data, &size)) return env.Undefined();
-  int64_t off = info[2].As<Napi::Number>().Int64Value();
-  int64_t len = info[3].As<Napi::Number>().Int64Value();
-  if (off < 0 || len < 0 || static_cast<uint64_t>(off + len) > size) return OutOfRange(env, "offset and length must lie inside the buffer");
+  size_t off, len;
+  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
   ssize_t n;
-  do n = mq_receive(q, reinterpret_cast<char*>(data + off), static_cast<size_t>(len), nullptr);
+  do n = mq_receive(q, reinterpret_cast<char*>(data + off), len, nullptr);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN) return Napi::Number::New(env, -1);
@@ -156,13 +117,15 @@ static Napi::Value MqReceiveBatch(const Napi::CallbackInfo& info) {
   size_t size;
   int32_t* pairs;
   size_t npairs;
-  if (!Bytes(info, 1, &data, &size) || !Pairs(info, 5, &pairs, &npairs)) return env.Undefined();
+  if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 5, &pairs, &npairs)) return env.Undefined();
   int64_t pos = info[2].As<Napi::Number>().Int64Value();
   int64_t end = info[3].As<Napi::Number>().Int64Value();
   int64_t msgsize = info[4].As<Napi::Number>().Int64Value();
   int64_t max = info[6].As<Napi::Number>().Int64Value();
-  if (pos < 0 || end < pos || static_cast<uint64_t>(end) > size || end > INT32_MAX) return OutOfRange(env, "offset and end must lie inside the buffer");
-  if (msgsize <= 0) return OutOfRange(env, "msgsize must be positive");
+  if (pos < 0 || end < pos || static_cast<uint64_t>(end) > size || end > INT32_MAX || msgsize <= 0) {
+    Napi::RangeError::New(env, "offset and end must lie inside the buffer, and msgsize be positive").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (max < 0 || static_cast<uint64_t>(2 * max) > npairs) max = static_cast<int64_t>(npairs / 2);
   int64_t count = 0;
   while (count < max && end - pos >= msgsize) {

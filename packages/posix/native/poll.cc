@@ -13,35 +13,6 @@
 
 namespace ipc {
 
-namespace {
-
-// The bytes of a Uint8Array (or Buffer) argument, bounds-checked.
-bool BytesArg(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  *data = a.Data();
-  *length = a.ElementLength();
-  return true;
-}
-
-bool RangeArg(const Napi::CallbackInfo& info, size_t index, size_t limit, size_t* offset, size_t* length) {
-  double off = info[index].As<Napi::Number>().DoubleValue();
-  double len = info[index + 1].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(limit)) {
-    Napi::RangeError::New(info.Env(), "offset and length must lie inside the buffer").ThrowAsJavaScriptException();
-    return false;
-  }
-  *offset = static_cast<size_t>(off);
-  *length = static_cast<size_t>(len);
-  return true;
-}
-
-}  // namespace
-
 // new FdWatcher(fd, callback(status, events)): a uv_poll_t on the main loop.
 // While started, the handle keeps the loop alive (unless unref'd) and the
 // JavaScript object alive; close() releases both. The callback runs through
@@ -217,27 +188,15 @@ static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   uint8_t* data;
   size_t size;
-  if (!BytesArg(info, 1, &data, &size)) return env.Undefined();
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(env, "pairs must be an Int32Array").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Int32Array pairs = info[2].As<Napi::Int32Array>();
-  int64_t from = info[3].As<Napi::Number>().Int64Value();
-  int64_t count = info[4].As<Napi::Number>().Int64Value();
-  if (from < 0 || count < 0 || static_cast<size_t>(2 * (from + count)) > pairs.ElementLength()) {
-    Napi::RangeError::New(env, "from and count must lie inside pairs").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const int32_t* p = pairs.Data();
+  int32_t* p;
+  size_t npairs;
+  int64_t from, count;
+  if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &p, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
   int64_t done = 0;
   for (; done < count; done++) {
     int32_t start = p[2 * (from + done)];
     int32_t len = p[2 * (from + done) + 1];
-    if (start < 0 || len < 0 || static_cast<size_t>(start) + static_cast<size_t>(len) > size) {
-      Napi::RangeError::New(env, "a slice lies outside the buffer").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!SliceInside(env, start, len, size)) return env.Undefined();
     ssize_t n;
     do n = write(fd, data + start, static_cast<size_t>(len));
     while (n < 0 && errno == EINTR);

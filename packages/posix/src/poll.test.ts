@@ -93,3 +93,31 @@ describe("POSIX message queue calls", () => {
     expect(mqReceiveBatch(q.mqd, buf, 0, buf.length, 64, out)).toBe(0);
   });
 });
+
+describe("argument checks shared by the buffer calls", () => {
+  it("refuse slices, runs and ranges outside their arrays, and arrays of the wrong type, before any system call", () => {
+    const [r, w] = pipe();
+    const buf = new Uint8Array(16);
+    expect(() => writeEach(w, buf, new Int32Array([8, 9]), 0, 1)).toThrow(/a slice lies outside the buffer/);
+    expect(() => writeEach(w, buf, new Int32Array([-1, 2]), 0, 1)).toThrow(/a slice lies outside the buffer/);
+    expect(() => writeEach(w, buf, new Int32Array([0, 2]), 1, 1)).toThrow(/from and count must lie inside pairs/);
+    expect(() => writeEach(w, buf, new Uint32Array([0, 2]) as unknown as Int32Array, 0, 1)).toThrow(/Int32Array/);
+    expect(() => readNonBlocking(r, buf, 10, 7)).toThrow(/offset and length must lie inside the buffer/);
+    expect(() => writeNonBlocking(w, buf, -1, 1)).toThrow(/offset and length must lie inside the buffer/);
+    expect(() => readNonBlocking(r, new Uint16Array(4) as unknown as Uint8Array, 0, 1)).toThrow(/expected a Uint8Array/);
+    // Nothing reached the pipe.
+    expect(readNonBlocking(r, buf, 0, 16)).toBe(-1);
+
+    const h = mqCreate(`/ipcs-argcheck-${process.pid}`, { maxMessages: 4, messageSize: 64, access: "readwrite" });
+    cleanups.push(() => {
+      mqClose(h.mqd);
+      mqUnlink(h.name);
+    });
+    const q = h.mqd;
+    expect(() => mqSendBatch(q, buf, new Int32Array([0, 17]), 0, 1)).toThrow(/a slice lies outside the buffer/);
+    expect(() => mqSendBatch(q, buf, new Int32Array([0, 4]), 0, 2)).toThrow(/from and count must lie inside pairs/);
+    expect(() => mqReceive(q, new Uint8Array(64), 1, 64)).toThrow(/offset and length must lie inside the buffer/);
+    expect(() => mqReceiveBatch(q, new Uint8Array(64), 0, 65, 64, new Int32Array(2), 1)).toThrow(/offset and end must lie inside the buffer/);
+    expect(mqGetAttr(q).curmsgs).toBe(0);
+  });
+});
