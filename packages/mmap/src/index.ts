@@ -76,6 +76,8 @@ export interface MmapAddress extends Address {
   readonly slots: number;
   readonly syncEvery: number;
   readonly checksum: boolean;
+  /** The receiver's retainSegments: producers recycle the files it retires (absent: every file is kept). */
+  readonly retainSegments?: number;
 }
 
 export interface MmapListenOptions extends ListenOptions {
@@ -139,7 +141,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
   c[C_MAX_MESSAGE] = maxMessageSize;
   c[C_SLOTS] = slots;
   Atomics.store(c, C_MAGIC, CTL_MAGIC);
-  const address: MmapAddress = { transport: "mmap", directory, maxMessageSize, segmentBytes, slots, syncEvery, checksum: options.checksum ?? true };
+  const address: MmapAddress = { transport: "mmap", directory, maxMessageSize, segmentBytes, slots, syncEvery, checksum: options.checksum ?? true, ...(retain !== undefined ? { retainSegments: retain } : {}) };
   return new JournalReceiver(address, ctl, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
@@ -191,7 +193,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   const stream = Atomics.add(c, C_NEXT_STREAM, 1);
   let sender: JournalSender;
   try {
-    sender = new JournalSender(ctl, a.directory, slot, stream, { segmentBytes: a.segmentBytes, maxMessageSize: a.maxMessageSize, syncEvery: a.syncEvery, checksum: a.checksum });
+    sender = new JournalSender(ctl, a.directory, slot, stream, { segmentBytes: a.segmentBytes, maxMessageSize: a.maxMessageSize, syncEvery: a.syncEvery, checksum: a.checksum, retainSegments: a.retainSegments });
   } catch (err) {
     Atomics.store(c, slotWord(slot, SL_STATE), FREE);
     ctl.close();

@@ -3,9 +3,13 @@ import path from "node:path";
 import { ChannelError } from "@ipc-sampler/core";
 import { openSegment, type MappedSegment } from "@ipc-sampler/posix";
 import {
-  COMMIT,
   CTL_FILE,
+  G_INDEX,
   G_MAGIC,
+  G_REUSED,
+  G_SEQ_HI,
+  G_SEQ_LO,
+  G_STREAM,
   KIND_BYE,
   KIND_DATA,
   KIND_NEXT,
@@ -18,6 +22,7 @@ import {
   R_SEQ_LO,
   SEGMENT_HEADER,
   SEG_MAGIC,
+  commitFor,
   parseSegmentFile,
   segmentFile,
   sumOf,
@@ -102,16 +107,25 @@ export class Journal {
         seg.close();
         const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
         const bytes = new Uint8Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length);
-        if (words[G_MAGIC] !== SEG_MAGIC) break;
+        // A recycled file renamed to this index before its header was rewritten holds nothing of this index yet.
+        if (Atomics.load(words, G_MAGIC) !== SEG_MAGIC || words[G_STREAM] !== stream || words[G_INDEX] !== index) break;
+        const marker = commitFor(index);
+        const recycled = words[G_REUSED] !== 0;
+        let expect = (words[G_SEQ_LO]! >>> 0) + (words[G_SEQ_HI]! >>> 0) * 0x100000000;
         let off = SEGMENT_HEADER;
         let nextIndex: number | undefined;
         for (;;) {
           if (off + RECORD_HEADER > bytes.length) break;
           const w = off >>> 2;
-          if (Atomics.load(words, w + R_MARKER) !== COMMIT) {
-            // Anything written past the last commit is a torn record.
-            const end = Math.min(bytes.length, off + RECORD_HEADER);
-            for (let i = off; i < end; i++) if (bytes[i] !== 0) summary.torn = true;
+          if (Atomics.load(words, w + R_MARKER) !== marker) {
+            // A header written past the last commit is a torn record (in a recycled file, the rest is stale).
+            if (recycled) {
+              const seq = (words[w + R_SEQ_LO]! >>> 0) + (words[w + R_SEQ_HI]! >>> 0) * 0x100000000;
+              if (seq === expect) summary.torn = true;
+            } else {
+              const end = Math.min(bytes.length, off + RECORD_HEADER);
+              for (let i = off; i < end; i++) if (bytes[i] !== 0) summary.torn = true;
+            }
             break;
           }
           const kindWord = words[w + R_KIND]!;
@@ -140,6 +154,7 @@ export class Journal {
           }
           const seq = (words[w + R_SEQ_LO]! >>> 0) + (words[w + R_SEQ_HI]! >>> 0) * 0x100000000;
           summary.records++;
+          expect = seq + 1;
           if (seq >= from) yield { stream, seq, data: bytes.subarray(start, start + len) };
           off += RECORD_HEADER + ((len + 7) & ~7);
         }

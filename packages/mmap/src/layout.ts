@@ -9,24 +9,31 @@ import { checksum32 } from "@ipc-sampler/core";
  *                      doorbell futex word (own cache lines), producer slots
  *   s<stream>-<n>.jnl  segment n of one producer's stream, SEGMENT_HEADER
  *                      bytes of header, then records
+ *   s<stream>-<n>.free segment n after the consumer retired it (retention):
+ *                      its producer renames it to its next segment and
+ *                      writes over it (not part of the journal)
  *
  * Each producer appends to its own stream (no shared tail, no lock). A
  * record is 8-byte aligned:
  *
- *   0  i32  commit marker: COMMIT once the record is complete (stored last)
+ *   0  i32  commit marker: commitFor(segment index) once the record is
+ *           complete (stored last)
  *   4  i32  payload length
  *   8  u32  sequence (low 32 bits)     12  u32  sequence (high bits)
  *  16  u32  checksum of the payload    20  i32  kind | checksum algorithm
  *  24  …    payload, padded to 8 bytes
  *
- * Files are created zero-filled and never rewritten, so a record whose
- * marker is not COMMIT was not finished (its producer died mid-write): it is
- * never delivered, and nothing after it in that stream exists.
+ * A record whose marker is not commitFor(its segment's index) was not
+ * finished (its producer died mid-write) or is stale: files are created
+ * zero-filled, and a recycled file only ever moves to a higher index of the
+ * same stream, so what its earlier generation committed carries another
+ * index's marker. Such a record is never delivered, and nothing after it in
+ * that stream exists.
  */
 export const CTL_FILE = "journal.ctl";
 export const CTL_MAGIC = 0x314c544a; // "JTL1"
-export const SEG_MAGIC = 0x3147534a; // "JSG1"
-export const VERSION = 1;
+export const SEG_MAGIC = 0x3247534a; // "JSG2"
+export const VERSION = 2;
 
 export const C_MAGIC = 0;
 export const C_VERSION = 1;
@@ -59,9 +66,21 @@ export const G_MAGIC = 0;
 export const G_STREAM = 1;
 export const G_INDEX = 2;
 export const G_BYTES = 3;
+/** Sequence number of the segment's first record (low, high). */
+export const G_SEQ_LO = 4;
+export const G_SEQ_HI = 5;
+/** How many times the file was recycled (0: created for this index). */
+export const G_REUSED = 6;
 
 export const RECORD_HEADER = 24;
 export const COMMIT = 0x544d4f43; // "COMT"
+/**
+ * The commit marker of records in segment `index`: distinct for indices
+ * less than 2^30 apart and never 0 (bit 30 of COMMIT is set and stays set).
+ */
+export function commitFor(index: number): number {
+  return (COMMIT ^ (index & 0x3fffffff)) | 0;
+}
 export const R_MARKER = 0;
 export const R_LENGTH = 1;
 export const R_SEQ_LO = 2;
@@ -88,6 +107,13 @@ export function recordBytes(length: number): number {
 export function segmentFile(stream: number, index: number): string {
   return `s${stream}-${index}.jnl`;
 }
+
+export function freeFile(stream: number, index: number): string {
+  return `s${stream}-${index}.free`;
+}
+
+/** Retired files a stream may have waiting for its producer before the oldest is removed. */
+export const POOL_FILES = 4;
 
 export function parseSegmentFile(name: string): { stream: number; index: number } | undefined {
   const m = /^s(\d+)-(\d+)\.jnl$/.exec(name);

@@ -1,10 +1,11 @@
+import { renameSync, statSync } from "node:fs";
+import path from "node:path";
 import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, openSegment, removeSegment, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
   CLOSED,
-  COMMIT,
   C_CLOSED,
   C_DOORBELL,
   C_SLEEPING,
@@ -12,6 +13,7 @@ import {
   KIND_BYE,
   KIND_DATA,
   KIND_NEXT,
+  POOL_FILES,
   RECORD_HEADER,
   R_KIND,
   R_LENGTH,
@@ -22,6 +24,8 @@ import {
   SL_PID,
   SL_STATE,
   SL_STREAM,
+  commitFor,
+  freeFile,
   segmentFile,
   slotWord,
   spinUntil,
@@ -42,6 +46,10 @@ interface StreamState {
   words: Int32Array;
   bytes: Uint8Array;
   off: number;
+  /** commitFor(index): the marker of a committed record in the current segment. */
+  marker: number;
+  /** With retention: recent mappings by inode, oldest first, so a recycled file is not mapped again. */
+  maps: Map<number, MappedSegment>;
   bye: boolean;
   /** Sequence number of the next record: what `position()` reports. */
   nextSeq: number;
@@ -69,8 +77,10 @@ export interface JournalReceiverOptions {
 
 /**
  * Follows every producer's stream as records are committed. Batches are
- * views into the mapped segment files (the journal is append-only, so a view
- * stays valid for as long as it is referenced). When nothing is committed it
+ * views into the mapped segment files: valid for as long as they are
+ * referenced when every file is kept; with retainSegments, until the consumer
+ * is retainSegments files further on (then the file is recycled and written
+ * over), which is later than the next batch. When nothing is committed it
  * spins briefly, then sleeps on the control file's doorbell futex.
  */
 export class JournalReceiver implements Receiver {
@@ -102,7 +112,7 @@ export class JournalReceiver implements Receiver {
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     const empty = new Int32Array(0);
     for (let s = 0; s < address.slots; s++) {
-      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, bye: false, nextSeq: 0 });
+      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, nextSeq: 0 });
     }
     this.batch = { count: 0, data: new Uint8Array(0), offsets: new Int32Array(2 * MAX_BATCH), producer: 0, stream: 0 };
     this.maxSpin = options.spinUs ?? 50;
@@ -133,18 +143,61 @@ export class JournalReceiver implements Receiver {
   private readonly saved: JournalPosition = {};
 
   private mapSegment(st: StreamState, index: number): void {
-    const seg = openSegment(segmentFile(st.stream, index), undefined, { directory: this.address.directory, populate: true });
-    seg.close();
+    const directory = this.address.directory;
+    const name = segmentFile(st.stream, index);
+    const keep = this.options.retainSegments;
+    let seg: MappedSegment | undefined;
+    let ino = -1;
+    if (keep !== undefined) {
+      // A recycled file (renamed by its producer) may still be mapped here from its earlier index.
+      ino = statSync(path.join(directory, name)).ino;
+      seg = st.maps.get(ino);
+      st.maps.delete(ino);
+    }
+    if (!seg) {
+      seg = openSegment(name, undefined, { directory, populate: true });
+      seg.close();
+    }
     const prev = st.index;
     st.seg = seg;
     st.words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
     st.bytes = new Uint8Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length);
     st.off = SEGMENT_HEADER;
     st.index = index;
-    const keep = this.options.retainSegments;
-    if (keep !== undefined && index > 0) {
+    st.marker = commitFor(index);
+    if (keep !== undefined) {
+      st.maps.set(ino, seg);
+      for (const k of st.maps.keys()) {
+        if (st.maps.size <= keep + POOL_FILES + 2) break;
+        st.maps.delete(k);
+      }
       const drop = prev + 1 - keep;
-      if (drop >= 0) removeSegment(segmentFile(st.stream, drop), { directory: this.address.directory });
+      if (index > 0 && drop >= 0) this.retire(st.stream, drop);
+    }
+  }
+
+  /** Hands segment `index` (the consumer is past it) back to its producer for reuse; keeps at most POOL_FILES waiting. */
+  private retire(stream: number, index: number): void {
+    const directory = this.address.directory;
+    try {
+      renameSync(path.join(directory, segmentFile(stream, index)), path.join(directory, freeFile(stream, index)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    if (index >= POOL_FILES) removeSegment(freeFile(stream, index - POOL_FILES), { directory });
+  }
+
+  /** Removes the retired files a stream's producer will not claim any more (it closed or died). */
+  private dropPool(st: StreamState): void {
+    st.maps.clear();
+    const keep = this.options.retainSegments;
+    if (keep === undefined || st.stream < 0) return;
+    for (let j = Math.max(0, st.index - keep - POOL_FILES); j < st.index; j++) {
+      try {
+        removeSegment(freeFile(st.stream, j), { directory: this.address.directory });
+      } catch {
+        // best effort
+      }
     }
   }
 
@@ -174,9 +227,9 @@ export class JournalReceiver implements Receiver {
       if (st.bye) {
         this.detach(s);
         this.closedCount++;
-      } else if (check && Atomics.load(st.words, st.off >>> 2) !== COMMIT && !isProcessAlive(st.pid)) {
+      } else if (check && Atomics.load(st.words, st.off >>> 2) !== st.marker && !isProcessAlive(st.pid)) {
         // Read once more: the last commit may have landed just before the death.
-        if (Atomics.load(st.words, st.off >>> 2) === COMMIT) continue;
+        if (Atomics.load(st.words, st.off >>> 2) === st.marker) continue;
         const producer = st.producer;
         this.detach(s);
         this.lostCount++;
@@ -189,6 +242,7 @@ export class JournalReceiver implements Receiver {
     const st = this.streams[s]!;
     st.attached = false;
     st.seg = undefined;
+    this.dropPool(st);
     this.freeSlot(s);
   }
 
@@ -212,7 +266,7 @@ export class JournalReceiver implements Receiver {
       for (;;) {
         const words = st.words;
         const w = st.off >>> 2;
-        if (Atomics.load(words, w + R_MARKER) !== COMMIT) break;
+        if (Atomics.load(words, w + R_MARKER) !== st.marker) break;
         const kind = words[w + R_KIND]! & 0xff;
         if (kind === KIND_DATA) {
           const len = words[w + R_LENGTH]!;
@@ -256,7 +310,7 @@ export class JournalReceiver implements Receiver {
         if (state === ACTIVE || state === CLOSED) return true;
         continue;
       }
-      if (st.bye || Atomics.load(st.words, st.off >>> 2) === COMMIT) return true;
+      if (st.bye || Atomics.load(st.words, st.off >>> 2) === st.marker) return true;
     }
     return false;
   }
@@ -357,6 +411,7 @@ export class JournalReceiver implements Receiver {
     Atomics.add(c, C_DOORBELL, 1);
     futexWake(c, C_DOORBELL);
     this.waiter?.close();
+    for (const st of this.streams) if (st.attached) this.dropPool(st);
     this.closing = Promise.resolve().then(() => {
       this.ctl.close();
       this.options.cleanup();

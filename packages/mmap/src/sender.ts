@@ -1,8 +1,9 @@
+import { existsSync, renameSync, statSync } from "node:fs";
+import path from "node:path";
 import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
-import { createSegment, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, openSegment, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
-  COMMIT,
   CRC_FROM,
   C_CLOSED,
   C_DOORBELL,
@@ -11,6 +12,9 @@ import {
   G_BYTES,
   G_INDEX,
   G_MAGIC,
+  G_REUSED,
+  G_SEQ_HI,
+  G_SEQ_LO,
   G_STREAM,
   KIND_BYE,
   KIND_DATA,
@@ -28,6 +32,8 @@ import {
   SUM_CRC32,
   SUM_MIX32,
   SUM_NONE,
+  commitFor,
+  freeFile,
   segmentFile,
   slotWord,
   sumOf,
@@ -41,6 +47,15 @@ export interface JournalSenderOptions {
   /** msync(MS_SYNC) after every N records (0: only on sync() and at segment ends when > 0). */
   syncEvery: number;
   checksum: boolean;
+  /** The receiver's retainSegments: retired files come back to be recycled (undefined: every file is kept). */
+  retainSegments?: number | undefined;
+}
+
+/** A segment this producer has left, kept mapped so that it can be written again once the consumer retires it. */
+interface HeldSegment {
+  index: number;
+  ino: number;
+  seg: MappedSegment | undefined;
 }
 
 /**
@@ -57,6 +72,11 @@ export class JournalSender implements Sender {
   private off = SEGMENT_HEADER;
   private syncedTo = SEGMENT_HEADER;
   private index = -1;
+  private ino = 0;
+  private marker = commitFor(0);
+  /** Segments left behind, oldest first: the candidates for recycling. */
+  private readonly held: HeldSegment[] = [];
+  private readonly maxMapped: number;
   private seq = 0;
   private unsynced = 0;
   private scheduled = false;
@@ -80,6 +100,7 @@ export class JournalSender implements Sender {
   ) {
     this.maxMessageSize = options.maxMessageSize;
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
+    this.maxMapped = Math.min((options.retainSegments ?? 0) + 2, 16);
     this.openNext();
   }
 
@@ -93,24 +114,79 @@ export class JournalSender implements Sender {
   }
 
   private openNext(): void {
-    const seg = createSegment(segmentFile(this.stream, this.index + 1), this.options.segmentBytes, { directory: this.directory, populate: true, preallocate: true });
-    seg.close(); // the mapping stays
+    const next = this.index + 1;
+    const opts = { directory: this.directory, populate: true };
+    let seg: MappedSegment | undefined;
+    let ino = 0;
+    let reused = 0;
+    const old = this.recycle(next);
+    if (old) {
+      // Renamed from s<stream>-<old>.free: the same inode, written again.
+      ino = statSync(path.join(this.directory, segmentFile(this.stream, next))).ino;
+      seg = old.seg && old.ino === ino ? old.seg : undefined;
+      if (!seg) {
+        seg = openSegment(segmentFile(this.stream, next), this.options.segmentBytes, opts);
+        seg.close();
+      }
+    } else {
+      seg = createSegment(segmentFile(this.stream, next), this.options.segmentBytes, { ...opts, preallocate: true });
+      ino = statSync(seg.path).ino;
+      seg.close(); // the mapping stays
+    }
     const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
+    if (old) reused = (words[G_REUSED]! + 1) | 0;
+    // Old records in a recycled file carry another index's marker; the header says which index it is now.
+    Atomics.store(words, G_MAGIC, 0);
     words[G_STREAM] = this.stream;
-    words[G_INDEX] = this.index + 1;
+    words[G_INDEX] = next;
     words[G_BYTES] = this.options.segmentBytes;
+    words[G_SEQ_LO] = this.seq | 0;
+    words[G_SEQ_HI] = (this.seq / 0x100000000) | 0;
+    words[G_REUSED] = reused;
     Atomics.store(words, G_MAGIC, SEG_MAGIC);
     if (this.index >= 0) {
       // Close the old segment with a NEXT record, once the new file exists.
       this.commit(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
+      // A producer writing in a loop yields no tick: wake a sleeping consumer now, so it follows (and retires files) at least once per segment.
+      this.dirty = true;
+      this.flush();
+      if (this.options.retainSegments !== undefined) {
+        const mapped = this.held.reduce((n, h) => n + (h.seg ? 1 : 0), 0);
+        this.held.push({ index: this.index, ino: this.ino, seg: mapped < this.maxMapped ? this.seg : undefined });
+      }
     }
     this.seg = seg;
+    this.ino = ino;
     this.words = words;
     this.bytes = new Uint8Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length);
     this.off = SEGMENT_HEADER;
     this.syncedTo = SEGMENT_HEADER;
-    this.index++;
+    this.index = next;
+    this.marker = commitFor(next);
+  }
+
+  /**
+   * Claims the oldest segment the consumer retired, renaming it to segment
+   * `next`; undefined when it has not retired one yet (or keeps every file).
+   */
+  private recycle(next: number): HeldSegment | undefined {
+    const target = path.join(this.directory, segmentFile(this.stream, next));
+    while (this.held.length > 0) {
+      const old = this.held[0]!;
+      try {
+        renameSync(path.join(this.directory, freeFile(this.stream, old.index)), target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") return undefined;
+        // Not retired yet, or retired and then removed (the pool was full): try the next one.
+        if (existsSync(path.join(this.directory, segmentFile(this.stream, old.index)))) return undefined;
+        this.held.shift();
+        continue;
+      }
+      this.held.shift();
+      return old;
+    }
+    return undefined;
   }
 
   /** Fills a record header at `off` (the payload is already in place) and commits it. */
@@ -122,7 +198,7 @@ export class JournalSender implements Sender {
     words[w + R_SEQ_HI] = (this.seq / 0x100000000) | 0;
     words[w + R_CHECKSUM] = sum;
     words[w + R_KIND] = kind | algo;
-    Atomics.store(words, w + R_MARKER, COMMIT);
+    Atomics.store(words, w + R_MARKER, this.marker);
     this.off += RECORD_HEADER + ((length + 7) & ~7);
   }
 
@@ -217,6 +293,7 @@ export class JournalSender implements Sender {
         Atomics.add(c, C_DOORBELL, 1);
         futexWake(c, C_DOORBELL);
       } finally {
+        this.held.length = 0;
         this.isClosed = true;
         this.ctl.close();
       }
