@@ -6,3 +6,4 @@ export * from "./checksum.js";
 export * from "./scenario.js";
 export * from "./receiver-core.js";
 export * from "./cleanup.js";
+export * from "./packets.js";
