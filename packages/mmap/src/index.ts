@@ -52,6 +52,8 @@ export { Journal, openJournal, type JournalRecord, type ReplayOptions, type Stre
 /** Default segment file: 32 MiB, so the default largest message is just under 32 MiB. */
 export const MMAP_DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
 const DEFAULT_SLOTS = 16;
+/** A temporary journal is removed on close: by default it keeps only what a following consumer needs, and recycles the rest. */
+const TEMPORARY_RETAIN = 2;
 const TAG = "mmap";
 
 export const mmapDescriptor: MechanismDescriptor = {
@@ -89,7 +91,7 @@ export interface MmapListenOptions extends ListenOptions {
   segmentBytes?: number;
   /** msync(MS_SYNC) — msync(2): producers sync every N records (default 0: never per record; the page cache survives a producer's SIGKILL). */
   syncEvery?: number;
-  /** Keep only the newest N segment files of each stream once the consumer has moved past them (default: keep all). */
+  /** Keep only the newest N segment files of each stream once the consumer has moved past them; older ones are recycled as new segments (default: Infinity, keep all, with `directory`; 2 for a temporary journal). */
   retainSegments?: number;
   /** Checksum each payload (default true; replay verifies it). */
   checksum?: boolean;
@@ -117,8 +119,9 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
   }
   const syncEvery = options.syncEvery ?? 0;
   if (!Number.isInteger(syncEvery) || syncEvery < 0) throw new RangeError(`syncEvery must be a non-negative integer; got ${syncEvery}`);
-  const retain = options.retainSegments;
-  if (retain !== undefined && (!Number.isInteger(retain) || retain < 1)) throw new RangeError(`retainSegments must be a positive integer; got ${retain}`);
+  const retainOption = options.retainSegments ?? (options.directory === undefined ? TEMPORARY_RETAIN : Infinity);
+  if (retainOption !== Infinity && (!Number.isInteger(retainOption) || retainOption < 1)) throw new RangeError(`retainSegments must be a positive integer or Infinity (keep every file); got ${retainOption}`);
+  const retain = retainOption === Infinity ? undefined : retainOption;
   const slots = options.maxProducers ?? DEFAULT_SLOTS;
   if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new RangeError(`maxProducers must be an integer from 1 to 1024; got ${slots}`);
   const temporary = options.directory === undefined;
