@@ -380,7 +380,7 @@ export interface ProcessWatch {
 
 export interface PacketReaderOptions {
   /** Where batches, closes and losses go. */
-  core: ReceiverCore;
+  core: Pick<ReceiverCore, "attach" | "push" | "producerClosed" | "producerLost">;
   maxMessageSize: number;
   /** Names the kind of channel in error messages: "FIFO", "message queue". */
   noun: string;
@@ -459,7 +459,11 @@ export class PacketReader {
    * one of HELLO..GOODBYE. Packets of unknown or finished producers are dropped.
    */
   packet(buf: Buffer, at: number, kind: number, end: number): void {
-    this.data = buf;
+    if (buf !== this.data) {
+      // Collected offsets point into the previous buffer: hand them out first.
+      this.flush();
+      this.data = buf;
+    }
     const key = packetProducerKey(buf, at);
     const producer = this.byKey.get(key);
     if (kind === PACKET_HELLO) {

@@ -1,0 +1,333 @@
+import { describe, expect, it } from "vitest";
+import {
+  ChannelError,
+  PACKET_FRAGMENT_FIRST,
+  PACKET_FRAGMENT_MORE,
+  PACKET_FRAMES,
+  PACKET_GOODBYE,
+  PACKET_HEADER_BYTES,
+  PACKET_HELLO,
+  PacketReader,
+  PacketSender,
+  type MessageBatch,
+  type PacketSenderOptions,
+} from "../src/index.js";
+
+// The packet protocol without a kernel object: a sender whose "kernel" is an
+// array of packets (with room for a set number), and a reader fed those
+// packets by hand, its ReceiverCore replaced by a log. Cross-process
+// behaviour (SIGKILL, real pidfds) is proven by the FIFO and message-queue
+// conformance runs; this pins coalescing, fragments and death settlement.
+
+class MemorySender extends PacketSender {
+  readonly packets: Buffer[] = [];
+  /** Packets the "kernel" still takes; Infinity: never full. */
+  room = Infinity;
+  waits = 0;
+  releases = 0;
+  error: ChannelError | undefined;
+
+  constructor(options: Partial<PacketSenderOptions> = {}) {
+    super({ packetBytes: 64, packetsPerChunk: 4, highWaterMark: 1024, maxPooledChunks: 2, lengthInHeader: false, maxMessageSize: 10_000, describe: "test channel", resource: "test", ...options });
+    this.hello();
+  }
+  protected sendPackets(buf: Buffer, pairs: Int32Array, from: number, count: number): number {
+    if (this.error) throw this.error;
+    const n = Math.min(count, this.room);
+    for (let i = from; i < from + n; i++) this.packets.push(Buffer.from(buf.subarray(pairs[2 * i]!, pairs[2 * i]! + pairs[2 * i + 1]!)));
+    this.room -= n;
+    return n;
+  }
+  protected startWaiting(): void {
+    this.waits++;
+  }
+  protected stopWaiting(): void {}
+  protected releaseResources(): void {
+    this.releases++;
+  }
+  /** The kernel object has room again. */
+  makeRoom(n = Infinity): void {
+    this.room = n;
+    this.resume();
+  }
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+type Event = { batch: number[][] } | { closed: number } | { lost: number; error: ChannelError };
+
+function harness(capacity = 4) {
+  const events: Event[] = [];
+  const exits = new Map<number, () => void>();
+  let attached = 0;
+  const core = {
+    attach: () => attached++,
+    push: (b: MessageBatch) => {
+      const messages: number[][] = [];
+      for (let i = 0; i < b.count; i++) messages.push(Array.from(b.data.subarray(b.offsets[2 * i]!, b.offsets[2 * i]! + b.offsets[2 * i + 1]!)));
+      events.push({ batch: messages });
+    },
+    producerClosed: (p: number) => events.push({ closed: p }),
+    producerLost: (p: number, error: ChannelError) => events.push({ lost: p, error }),
+  };
+  let pumps = 0;
+  const reader = new PacketReader({
+    core,
+    maxMessageSize: 10_000,
+    noun: "test",
+    resource: "/test",
+    capacity,
+    watchExit: (pid, onExit) => {
+      exits.set(pid, onExit);
+      return { close: () => exits.delete(pid) };
+    },
+    onExit: () => pumps++,
+  });
+  /** One read: the packets back to back in one buffer, as a transport receives them. */
+  const read = (packets: Buffer[]) => {
+    const buf = Buffer.concat(packets);
+    let at = 0;
+    for (const p of packets) {
+      reader.packet(buf, at, p[6]!, at + p.length);
+      at += p.length;
+    }
+    reader.read(packets.length);
+    reader.flush();
+  };
+  return { reader, events, exits, read, pumps: () => pumps };
+}
+
+function packet(pid: number, stream: number, kind: number, body: number[] = []): Buffer {
+  const b = Buffer.alloc(PACKET_HEADER_BYTES + body.length);
+  b.writeUInt32LE(pid, 0);
+  b.writeUInt16LE(stream, 4);
+  b[6] = kind;
+  b.set(body, PACKET_HEADER_BYTES);
+  return b;
+}
+
+const u32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+const bytes = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+
+describe("PacketSender", () => {
+  it("sends HELLO at once, then coalesces one turn's messages into full packets", async () => {
+    const s = new MemorySender();
+    expect(s.packets).toHaveLength(1);
+    expect(s.packets[0]![6]).toBe(PACKET_HELLO);
+    expect(s.packets[0]!.readUInt32LE(0)).toBe(process.pid);
+    for (let i = 0; i < 10; i++) s.write(Uint8Array.of(i, i, i, i, i, i, i, i)); // 12-byte frames: 4 per 64-byte packet
+    expect(s.packets).toHaveLength(1);
+    await turn();
+    expect(s.packets.slice(1).map((p) => [p[6], p.length])).toEqual([
+      [PACKET_FRAMES, 8 + 4 * 12],
+      [PACKET_FRAMES, 8 + 4 * 12],
+      [PACKET_FRAMES, 8 + 2 * 12],
+    ]);
+  });
+
+  it("puts the body length under the kind when asked (a byte stream)", async () => {
+    const s = new MemorySender({ lengthInHeader: true });
+    s.write(Uint8Array.of(1, 2, 3));
+    await turn();
+    const w = s.packets[1]!.readUInt16LE(6);
+    expect(w >>> 12).toBe(PACKET_FRAMES);
+    expect(w & 0xfff).toBe(4 + 3);
+    expect(s.packets[0]!.readUInt16LE(6)).toBe(PACKET_HELLO << 12);
+  });
+
+  it("splits a large message into FRAGMENT_FIRST (stating the total) and FRAGMENT_MORE", async () => {
+    const s = new MemorySender();
+    s.write(Uint8Array.from(bytes(150)));
+    await turn();
+    const [first, ...more] = s.packets.slice(1);
+    expect(first![6]).toBe(PACKET_FRAGMENT_FIRST);
+    expect(first!.readUInt32LE(8)).toBe(150);
+    expect(more.every((p) => p[6] === PACKET_FRAGMENT_MORE)).toBe(true);
+    expect(first!.length - 12 + more.reduce((n, p) => n + p.length - 8, 0)).toBe(150);
+  });
+
+  it("refuses an oversized message with EMSGSIZE and sends nothing", async () => {
+    const s = new MemorySender({ maxMessageSize: 10 });
+    expect(() => s.write(new Uint8Array(11))).toThrow(expect.objectContaining({ code: "EMSGSIZE" }));
+    await turn();
+    expect(s.packets).toHaveLength(1);
+  });
+
+  it("waits for room once when the kernel object is full, reports the high-water mark, and drains", async () => {
+    const s = new MemorySender({ highWaterMark: 200 });
+    s.room = 0;
+    let below = true;
+    for (let i = 0; i < 40; i++) below = s.write(new Uint8Array(8));
+    expect(below).toBe(false);
+    let drained = false;
+    const d = s.drain().then(() => (drained = true));
+    await turn();
+    expect(s.waits).toBe(1);
+    expect(drained).toBe(false);
+    s.makeRoom();
+    await d;
+    expect(s.packets.length).toBe(1 + 10);
+  });
+
+  it("close() sends GOODBYE last and resolves once everything was taken; later writes are ECLOSED", async () => {
+    const s = new MemorySender();
+    s.write(Uint8Array.of(9));
+    s.room = 1;
+    let closed = false;
+    const c = s.close().then(() => (closed = true));
+    await turn();
+    expect(closed).toBe(false);
+    s.makeRoom();
+    await c;
+    expect(s.packets.map((p) => p[6])).toEqual([PACKET_HELLO, PACKET_FRAMES, PACKET_GOODBYE]);
+    expect(s.closed).toBe(true);
+    expect(s.releases).toBe(1);
+    expect(() => s.write(Uint8Array.of(1))).toThrow(expect.objectContaining({ code: "ECLOSED" }));
+  });
+
+  it("a failing kernel write fails drain, close and later writes with that error, and releases once", async () => {
+    const s = new MemorySender({ highWaterMark: 10 });
+    s.room = 0;
+    s.write(new Uint8Array(20));
+    const d = s.drain();
+    s.error = new ChannelError("EPEERGONE", "gone");
+    s.makeRoom();
+    await expect(d).rejects.toMatchObject({ code: "EPEERGONE" });
+    expect(() => s.write(Uint8Array.of(1))).toThrow(expect.objectContaining({ code: "EPEERGONE" }));
+    await expect(s.close()).rejects.toMatchObject({ code: "EPEERGONE" });
+    expect(s.releases).toBe(1);
+  });
+});
+
+describe("PacketReader", () => {
+  it("round-trips what a PacketSender wrote: small, fragmented and small again, in order", async () => {
+    const s = new MemorySender();
+    const big = bytes(300, 5);
+    s.write(Uint8Array.of(1, 2, 3));
+    s.write(Uint8Array.from(big));
+    s.write(Uint8Array.of(4));
+    await s.close();
+    const h = harness();
+    h.read(s.packets);
+    expect(h.events).toEqual([{ batch: [[1, 2, 3]] }, { batch: [big] }, { batch: [[4]] }, { closed: 0 }]);
+  });
+
+  it("reassembles a message whose fragments arrive in separate reads, between other producers' messages", () => {
+    const h = harness();
+    const total = 20;
+    const msg = bytes(total);
+    h.read([packet(10, 0, PACKET_HELLO), packet(11, 0, PACKET_HELLO)]);
+    h.read([packet(10, 0, PACKET_FRAGMENT_FIRST, [...u32(total), ...msg.slice(0, 8)]), packet(11, 0, PACKET_FRAMES, [...u32(1), 42])]);
+    h.read([packet(10, 0, PACKET_FRAGMENT_MORE, msg.slice(8, 16))]);
+    expect(h.events).toEqual([{ batch: [[42]] }]);
+    h.read([packet(10, 0, PACKET_FRAGMENT_MORE, msg.slice(16)), packet(10, 0, PACKET_GOODBYE)]);
+    expect(h.events.slice(1)).toEqual([{ batch: [msg] }, { closed: 0 }]);
+  });
+
+  it("keeps producers apart by pid and stream", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO), packet(10, 1, PACKET_HELLO)]);
+    h.read([packet(10, 1, PACKET_FRAMES, [...u32(1), 7]), packet(10, 0, PACKET_FRAMES, [...u32(1), 8]), packet(10, 1, PACKET_GOODBYE)]);
+    expect(h.events).toEqual([{ batch: [[7]] }, { closed: 1 }, { batch: [[8]] }]);
+  });
+
+  it("a GOODBYE inside a fragmented message is EPROTO, and the partial message is never delivered", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAGMENT_FIRST, [...u32(100), 1, 2, 3]), packet(10, 0, PACKET_GOODBYE)]);
+    expect(h.events).toHaveLength(1);
+    expect(h.events[0]).toMatchObject({ lost: 0, error: { code: "EPROTO" } });
+    expect((h.events[0] as { error: Error }).error.message).toBe("test producer 0 (pid 10) sent a goodbye inside a message on /test");
+  });
+
+  it("a stray FRAGMENT_MORE, more fragment bytes than announced, or a torn frame is EPROTO", () => {
+    for (const bad of [
+      packet(10, 0, PACKET_FRAGMENT_MORE, [1]),
+      packet(10, 0, PACKET_FRAGMENT_FIRST, [...u32(2), 1, 2, 3]),
+      packet(10, 0, PACKET_FRAMES, [...u32(5), 1]),
+      packet(10, 0, PACKET_FRAMES, [...u32(20_000)]),
+    ]) {
+      const h = harness();
+      h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 9]), bad, packet(10, 0, PACKET_FRAMES, [...u32(1), 8])]);
+      // Messages before the bad packet are delivered; the producer is gone after it.
+      expect(h.events).toEqual([{ batch: [[9]] }, { lost: 0, error: expect.objectContaining({ code: "EPROTO" }) }]);
+    }
+  });
+
+  it("drops packets of producers that never said HELLO or already said GOODBYE", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_FRAMES, [...u32(1), 1]), packet(11, 0, PACKET_HELLO), packet(11, 0, PACKET_GOODBYE), packet(11, 0, PACKET_FRAMES, [...u32(1), 2])]);
+    expect(h.events).toEqual([{ closed: 0 }]);
+  });
+
+  it("reports a dead producer only once the object was found empty after its death, discarding its partial message", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAGMENT_FIRST, [...u32(50), 1, 2])]);
+    h.reader.empty(); // an empty read before the death does not count
+    h.exits.get(10)!();
+    expect(h.pumps()).toBe(1);
+    expect(h.exits.has(10)).toBe(true); // the reader keeps its registry entry until settled
+    h.reader.settle();
+    expect(h.events).toEqual([]);
+    // What it wrote before dying is still delivered.
+    h.read([packet(10, 0, PACKET_FRAMES, [...u32(1), 5])]);
+    h.reader.settle();
+    expect(h.events).toEqual([{ batch: [[5]] }]);
+    h.reader.empty();
+    h.reader.settle();
+    expect(h.events).toHaveLength(2);
+    expect(h.events[1]).toMatchObject({ lost: 0, error: { code: "EPEERGONE", producer: 0, resource: "/test" } });
+    expect((h.events[1] as { error: Error }).error.message).toBe("test producer 0 (pid 10) on /test went away without closing (a partial 2-of-50-byte message was discarded)");
+    // Nothing more comes from it, and it is reported once.
+    h.read([packet(10, 0, PACKET_FRAMES, [...u32(1), 6])]);
+    h.reader.empty();
+    h.reader.settle();
+    expect(h.events).toHaveLength(2);
+  });
+
+  it("hands out what it collected from one buffer before it parses packets in another", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO)]);
+    const a = packet(10, 0, PACKET_FRAMES, [...u32(1), 1]);
+    const b = packet(10, 0, PACKET_FRAMES, [...u32(1), 2]);
+    h.reader.packet(a, 0, PACKET_FRAMES, a.length);
+    h.reader.packet(b, 0, PACKET_FRAMES, b.length);
+    h.reader.flush();
+    expect(h.events).toEqual([{ batch: [[1]] }, { batch: [[2]] }]);
+  });
+
+  it("reports a dead producer once a whole capacity was read since its death, even if never empty", () => {
+    const h = harness(3);
+    h.read([packet(10, 0, PACKET_HELLO), packet(11, 0, PACKET_HELLO)]);
+    h.exits.get(10)!();
+    h.read([packet(10, 0, PACKET_FRAMES, [...u32(1), 1]), packet(11, 0, PACKET_FRAMES, [...u32(1), 2])]);
+    h.reader.settle();
+    expect(h.events).toEqual([{ batch: [[1]] }, { batch: [[2]] }]);
+    h.read([packet(11, 0, PACKET_FRAMES, [...u32(1), 3])]);
+    h.reader.settle();
+    expect(h.events.slice(2)).toEqual([{ batch: [[3]] }, { lost: 0, error: expect.objectContaining({ code: "EPEERGONE" }) }]);
+  });
+
+  it("a producer that said GOODBYE before its process exited is closed, not lost", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO)]);
+    const exit = h.exits.get(10)!;
+    h.read([packet(10, 0, PACKET_GOODBYE)]);
+    expect(h.exits.has(10)).toBe(false); // its watch was closed
+    exit();
+    h.reader.empty();
+    h.reader.settle();
+    expect(h.events).toEqual([{ closed: 0 }]);
+    expect(h.pumps()).toBe(0);
+  });
+
+  it("failAll hands out what was collected, then loses every producer with the error", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO), packet(11, 0, PACKET_HELLO)]);
+    const buf = packet(10, 0, PACKET_FRAMES, [...u32(1), 4]);
+    h.reader.packet(buf, 0, PACKET_FRAMES, buf.length);
+    const broken = new ChannelError("EPROTO", "broken");
+    h.reader.failAll(broken);
+    expect(h.events).toEqual([{ batch: [[4]] }, { lost: 0, error: broken }, { lost: 1, error: broken }]);
+    expect(h.exits.size).toBe(0);
+  });
+});
