@@ -14,8 +14,8 @@ import {
   PACKET_HEADER_BYTES,
   PACKET_HELLO,
   PacketReader,
+  PacketReceiver,
   PacketSender,
-  ReceiverCore,
   isProcessAlive,
   ownerPidOf,
   posixName,
@@ -23,12 +23,9 @@ import {
   uniqueName,
   validatePrefix,
   type Address,
-  type Admission,
   type ConnectOptions,
   type ListenOptions,
   type MechanismDescriptor,
-  type MessageBatch,
-  type ProducerCounts,
   type Receiver,
   type Sender,
   type Transport,
@@ -182,126 +179,75 @@ export class MqueueSender extends PacketSender {
 const ARENA_MIN_BYTES = 1024 * 1024;
 /** Kernel messages per native receive call. */
 const RECEIVE_BATCH = 256;
-const RECEIVES_PER_TURN = 4;
 
 /**
  * The consuming end: drains the queue in batches when its descriptor polls
- * readable; core's `PacketReader` sorts the packets by producer, reassembles
+ * readable; core's `PacketReceiver` sorts the packets by producer, reassembles
  * large messages, and hands out one batch per producer per drain. A producer
  * whose process exits without a goodbye is reported once every message it
  * queued has been received (the queue found empty, or a queue's capacity
  * received since its death: all packets share one priority, so the queue is
  * first in, first out).
  */
-export class MqueueReceiver implements Receiver {
-  readonly core: ReceiverCore;
+export class MqueueReceiver extends PacketReceiver {
   private readonly watcher: FdWatcher;
-  private readonly reader: PacketReader;
   private readonly pairs = new Int32Array(2 * RECEIVE_BATCH);
   private readonly arenaBytes: number;
   private arena: Buffer;
   private pos = 0;
-  private paused = false;
-  private broken: ChannelError | undefined;
 
   constructor(
-    readonly address: MqueueAddress,
+    override readonly address: MqueueAddress,
     private readonly queue: MqHandle,
-    options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
+    private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
   ) {
-    this.arenaBytes = Math.max(ARENA_MIN_BYTES, 32 * queue.messageSize);
-    this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
-    this.core = new ReceiverCore({
+    super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
-      onPressure: (high) => this.setPaused(high),
-      close: () => {
-        this.watcher.close();
-        this.reader.close();
-        try {
-          mqClose(queue.mqd);
-        } finally {
-          options.cleanup();
-        }
-      },
-    });
-    this.reader = new PacketReader({
-      core: this.core,
-      maxMessageSize: address.maxMessageSize,
       noun: "message queue",
+      describe: `message queue ${queue.name}`,
       resource: queue.name,
       capacity: queue.maxMessages,
       watchExit: watchProcessExit,
-      onExit: () => this.pump(),
     });
+    this.arenaBytes = Math.max(ARENA_MIN_BYTES, 32 * queue.messageSize);
+    this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
     this.watcher = new FdWatcher(queue.mqd, (err) => (err ? this.breakAll(err) : this.pump()), queue.name);
     this.watcher.start(READABLE);
   }
 
-  get maxMessageSize(): number {
-    return this.address.maxMessageSize;
-  }
-  get producers(): ProducerCounts {
-    return this.core.counts;
-  }
-  get closed(): boolean {
-    return this.core.closed;
-  }
-  admit(): Promise<Admission> {
-    if (this.core.closed) return Promise.reject(new ChannelError("ECLOSED", `cannot admit a producer: the receiver of message queue ${this.queue.name} is closed`, { resource: this.queue.name }));
-    return Promise.resolve({ address: this.address, inherit: [], release: () => {} });
-  }
-  batches(): AsyncIterableIterator<MessageBatch> {
-    return this.core.batches();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.core.messages();
-  }
-  close(): Promise<void> {
-    return this.core.close();
+  protected watch(on: boolean): void {
+    if (on) this.watcher.start(READABLE);
+    else this.watcher.stop();
   }
 
-  private setPaused(high: boolean): void {
-    if (high === this.paused || this.core.closed) return;
-    this.paused = high;
-    if (high) this.watcher.stop();
-    else {
-      this.watcher.start(READABLE);
-      this.pump();
-    }
-  }
-
-  /** Receives what the queue holds (a few batches at most), then settles exited producers. */
-  private pump(): void {
-    if (this.core.closed || this.broken) return;
+  protected readSome(): boolean {
     const size = this.queue.messageSize;
-    for (let i = 0; i < RECEIVES_PER_TURN && !this.paused; i++) {
-      if (this.arenaBytes - this.pos < size * 8) {
-        this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
-        this.pos = 0;
-      }
-      let n: number;
-      try {
-        n = mqReceiveBatch(this.queue.mqd, this.arena, this.pos, this.arenaBytes, size, this.pairs, RECEIVE_BATCH);
-      } catch (err) {
-        return this.breakAll(err as ChannelError);
-      }
-      if (n === 0) {
-        this.reader.empty();
-        break;
-      }
-      this.reader.read(n);
-      const last = 2 * (n - 1);
-      const end = this.pairs[last]! + this.pairs[last + 1]!;
-      this.parse(n);
-      this.pos = end;
-      if (this.broken || this.core.closed) return;
-      if (n < RECEIVE_BATCH && this.arenaBytes - end >= size) {
-        this.reader.empty(); // stopped because the queue was empty
-        break;
-      }
+    if (this.arenaBytes - this.pos < size * 8) {
+      this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
+      this.pos = 0;
     }
-    this.reader.settle();
+    let n: number;
+    try {
+      n = mqReceiveBatch(this.queue.mqd, this.arena, this.pos, this.arenaBytes, size, this.pairs, RECEIVE_BATCH);
+    } catch (err) {
+      this.breakAll(err as ChannelError);
+      return false;
+    }
+    if (n === 0) {
+      this.reader.empty();
+      return false;
+    }
+    this.reader.read(n);
+    const last = 2 * (n - 1);
+    const end = this.pairs[last]! + this.pairs[last + 1]!;
+    this.parse(n);
+    this.pos = end;
+    if (n < RECEIVE_BATCH && this.arenaBytes - end >= size) {
+      this.reader.empty(); // stopped because the queue was empty
+      return false;
+    }
+    return true;
   }
 
   /** Each kernel message is one packet; one that is not ours (someone else writes to this queue) is dropped. */
@@ -318,11 +264,13 @@ export class MqueueReceiver implements Receiver {
     this.reader.flush();
   }
 
-  private breakAll(error: ChannelError): void {
-    if (this.broken) return;
-    this.broken = error;
-    this.watcher.stop();
-    this.reader.failAll(error);
+  protected release(): void {
+    this.watcher.close();
+    try {
+      mqClose(this.queue.mqd);
+    } finally {
+      this.options.cleanup();
+    }
   }
 }
 
