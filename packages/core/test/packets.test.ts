@@ -8,7 +8,9 @@ import {
   PACKET_HEADER_BYTES,
   PACKET_HELLO,
   PacketReader,
+  PacketReceiver,
   PacketSender,
+  type Address,
   type MessageBatch,
   type PacketSenderOptions,
 } from "../src/index.js";
@@ -329,5 +331,113 @@ describe("PacketReader", () => {
     h.reader.failAll(broken);
     expect(h.events).toEqual([{ batch: [[4]] }, { lost: 0, error: broken }, { lost: 1, error: broken }]);
     expect(h.exits.size).toBe(0);
+  });
+});
+
+/** A receiver whose kernel object is a list of reads, each a list of packets. */
+class MemoryReceiver extends PacketReceiver {
+  readonly reads: Buffer[][] = [];
+  readonly watching: boolean[] = [];
+  attempts = 0;
+  releases = 0;
+  readonly exits = new Map<number, () => void>();
+
+  constructor(options: { onPeerLost?: (e: ChannelError) => void } = {}) {
+    const address: Address = { transport: "memory", maxMessageSize: 1000 };
+    super(address, {
+      expectedProducers: 1,
+      onPeerLost: options.onPeerLost,
+      noun: "memory",
+      describe: "memory channel",
+      resource: "mem",
+      capacity: 100,
+      watchExit: (pid, onExit) => {
+        this.exits.set(pid, onExit);
+        return { close: () => this.exits.delete(pid) };
+      },
+    });
+  }
+  protected watch(on: boolean): void {
+    this.watching.push(on);
+  }
+  protected readSome(): boolean {
+    this.attempts++;
+    const packets = this.reads.shift();
+    if (!packets) {
+      this.reader.empty();
+      return false;
+    }
+    const buf = Buffer.concat(packets);
+    let at = 0;
+    for (const p of packets) {
+      this.reader.packet(buf, at, p[6]!, at + p.length);
+      at += p.length;
+    }
+    this.reader.read(packets.length);
+    this.reader.flush();
+    return true;
+  }
+  protected release(): void {
+    this.releases++;
+  }
+  /** The kernel object polls readable. */
+  readable(): void {
+    this.pump();
+  }
+  fail(error: ChannelError): void {
+    this.breakAll(error);
+  }
+}
+
+describe("PacketReceiver", () => {
+  it("reads at most four times per readiness callback, then settles a dead producer once the object is empty", async () => {
+    const lost: ChannelError[] = [];
+    const r = new MemoryReceiver({ onPeerLost: (e) => lost.push(e) });
+    r.reads.push([packet(10, 0, PACKET_HELLO)]);
+    for (let i = 0; i < 5; i++) r.reads.push([packet(10, 0, PACKET_FRAMES, [...u32(1), i])]);
+    r.readable();
+    expect(r.attempts).toBe(4);
+    r.exits.get(10)!(); // pumps: the last read, then the object is empty
+    expect(r.attempts).toBe(7);
+    const got: number[] = [];
+    for await (const m of r) got.push(m[0]!);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(lost.map((e) => e.code)).toEqual(["EPEERGONE"]);
+    expect(r.producers).toEqual({ attached: 1, closed: 0, lost: 1 });
+  });
+
+  it("stops watching while the consumer lags and reads again once it has caught up", async () => {
+    const r = new MemoryReceiver();
+    r.reads.push([packet(10, 0, PACKET_HELLO)]);
+    for (let i = 0; i < 100; i++) r.reads.push([packet(10, 0, PACKET_FRAMES, [...u32(1), i])]);
+    for (let i = 0; i < 40; i++) r.readable();
+    expect(r.watching).toEqual([false]);
+    const stoppedAt = r.attempts;
+    r.readable(); // a late readiness callback does not read while paused
+    expect(r.attempts).toBe(stoppedAt);
+    const it = r.batches();
+    for (let i = 0; i < 60; i++) await it.next();
+    expect(r.watching).toEqual([false, true]);
+    expect(r.attempts).toBeGreaterThan(stoppedAt);
+    await r.close();
+    expect(r.releases).toBe(1);
+    await expect(r.admit()).rejects.toMatchObject({ code: "ECLOSED", message: "cannot admit a producer: the receiver of memory channel is closed" });
+  });
+
+  it("breakAll stops watching and loses every producer with the error, once", async () => {
+    const lost: ChannelError[] = [];
+    const r = new MemoryReceiver({ onPeerLost: (e) => lost.push(e) });
+    r.reads.push([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 1])]);
+    r.readable();
+    const broken = new ChannelError("EPROTO", "broken");
+    r.fail(broken);
+    r.fail(new ChannelError("EPROTO", "again"));
+    r.reads.push([packet(10, 0, PACKET_FRAMES, [...u32(1), 2])]);
+    r.readable();
+    const got: number[] = [];
+    for await (const m of r) got.push(m[0]!);
+    expect(got).toEqual([1]);
+    expect(lost).toEqual([broken]);
+    expect(r.watching).toEqual([false]);
   });
 });
