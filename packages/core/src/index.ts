@@ -7,3 +7,4 @@ export * from "./scenario.js";
 export * from "./receiver-core.js";
 export * from "./cleanup.js";
 export * from "./packets.js";
+export * from "./retry.js";

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   ChannelError,
+  attachWithRetry,
   DEFAULT_PREFIX,
   fromSystemError,
   isProcessAlive,
@@ -135,8 +136,6 @@ async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Opens the FIFO's write end without blocking: ENXIO (no reader yet) and
  * ENOENT (not created yet) are retried until `timeoutMs`, then ETIMEDOUT.
@@ -146,32 +145,24 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   if (a.transport !== "fifo" || typeof a.path !== "string") throw new TypeError(`not a fifo address: ${JSON.stringify(address)}`);
   if (!Number.isInteger(a.maxMessageSize) || a.maxMessageSize < 0) throw new TypeError(`fifo address has no valid maxMessageSize: ${JSON.stringify(address)}`);
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    let fd: number;
-    try {
-      fd = openSync(a.path, constants.O_WRONLY | constants.O_NONBLOCK);
-    } catch (err) {
+  const fd = await attachWithRetry(() => openSync(a.path, constants.O_WRONLY | constants.O_NONBLOCK), {
+    timeoutMs,
+    absent: (err) => {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENXIO" && code !== "ENOENT") throw fromSystemError(err, "attach to FIFO", a.path);
-      if (Date.now() >= deadline) {
-        throw new ChannelError("ETIMEDOUT", `cannot attach to FIFO ${a.path}: no receiver within ${timeoutMs} ms (${code})`, { errno: code, syscall: "open", resource: a.path, cause: err });
-      }
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
-      delay = Math.min(delay * 2, 100);
-      continue;
-    }
-    if (!fstatSync(fd).isFIFO()) {
-      closeSync(fd);
-      throw new ChannelError("EPROTO", `cannot attach to ${a.path}: it is not a FIFO`, { resource: a.path });
-    }
-    try {
-      return new FifoSender(fd, a.path, a.maxMessageSize);
-    } catch (err) {
-      closeQuietly(fd);
-      throw err;
-    }
+      return code === "ENXIO" || code === "ENOENT" ? code : undefined;
+    },
+    timedOut: (code, err) => new ChannelError("ETIMEDOUT", `cannot attach to FIFO ${a.path}: no receiver within ${timeoutMs} ms (${code})`, { errno: code, syscall: "open", resource: a.path, cause: err }),
+    failed: (err) => fromSystemError(err, "attach to FIFO", a.path),
+  });
+  if (!fstatSync(fd).isFIFO()) {
+    closeSync(fd);
+    throw new ChannelError("EPROTO", `cannot attach to ${a.path}: it is not a FIFO`, { resource: a.path });
+  }
+  try {
+    return new FifoSender(fd, a.path, a.maxMessageSize);
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
   }
 }
 

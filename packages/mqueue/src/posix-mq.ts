@@ -9,6 +9,7 @@
  */
 import {
   ChannelError,
+  attachWithRetry,
   DEFAULT_PREFIX,
   PACKET_GOODBYE,
   PACKET_HEADER_BYTES,
@@ -322,39 +323,26 @@ async function listen(options: MqueueListenOptions = {}): Promise<Receiver> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Opens the queue for writing, retrying ENOENT (not created yet) until `timeoutMs`, then ETIMEDOUT. */
 async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
   const a = address as MqueueAddress;
   if (a.transport !== "mqueue" || typeof a.name !== "string") throw new TypeError(`not an mqueue address: ${JSON.stringify(address)}`);
   if (!Number.isInteger(a.maxMessageSize) || a.maxMessageSize < 0) throw new TypeError(`mqueue address has no valid maxMessageSize: ${JSON.stringify(address)}`);
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    let queue: MqHandle;
-    try {
-      queue = mqOpen(a.name, { access: "write" });
-    } catch (err) {
-      if ((err as ChannelError).code !== "ENOENT") throw err;
-      if (Date.now() >= deadline) {
-        throw new ChannelError("ETIMEDOUT", `cannot attach to message queue ${a.name}: no receiver within ${timeoutMs} ms`, { errno: "ENOENT", syscall: "mq_open", resource: a.name, cause: err });
-      }
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
-      delay = Math.min(delay * 2, 100);
-      continue;
-    }
-    if (queue.messageSize < MQUEUE_MIN_MSGSIZE) {
-      mqClose(queue.mqd);
-      throw new ChannelError("ELIMIT", `cannot use message queue ${a.name}: its mq_msgsize is ${queue.messageSize} bytes, under ${MQUEUE_MIN_MSGSIZE}`, { resource: a.name });
-    }
-    try {
-      return new MqueueSender(queue, typeof a.pid === "number" ? a.pid : 0, a.maxMessageSize);
-    } catch (err) {
-      mqClose(queue.mqd);
-      throw err;
-    }
+  const queue = await attachWithRetry(() => mqOpen(a.name, { access: "write" }), {
+    timeoutMs,
+    absent: (err) => ((err as ChannelError).code === "ENOENT" ? "ENOENT" : undefined),
+    timedOut: (code, err) => new ChannelError("ETIMEDOUT", `cannot attach to message queue ${a.name}: no receiver within ${timeoutMs} ms`, { errno: code, syscall: "mq_open", resource: a.name, cause: err }),
+  });
+  if (queue.messageSize < MQUEUE_MIN_MSGSIZE) {
+    mqClose(queue.mqd);
+    throw new ChannelError("ELIMIT", `cannot use message queue ${a.name}: its mq_msgsize is ${queue.messageSize} bytes, under ${MQUEUE_MIN_MSGSIZE}`, { resource: a.name });
+  }
+  try {
+    return new MqueueSender(queue, typeof a.pid === "number" ? a.pid : 0, a.maxMessageSize);
+  } catch (err) {
+    mqClose(queue.mqd);
+    throw err;
   }
 }
 
