@@ -4,7 +4,8 @@
  * registered, and re-raise the signal afterwards so the exit status stays
  * the one the signal implies.
  */
-type Remover = () => void;
+/** Removes one resource; called at most once, on close or on the way out. */
+export type Remover = () => void;
 
 const removers = new Set<Remover>();
 let installed = false;

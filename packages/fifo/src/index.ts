@@ -200,5 +200,5 @@ async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promi
 
 export const fifoTransport: Transport<FifoListenOptions> = { descriptor: fifoDescriptor, listen, connect, list, removeStale };
 export default fifoTransport;
-export { FifoReceiver } from "./receiver.js";
+export { FifoReceiver, type FifoReceiverOptions } from "./receiver.js";
 export { FifoSender } from "./sender.js";

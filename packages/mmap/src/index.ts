@@ -45,8 +45,8 @@ import {
 import { JournalReceiver } from "./receiver.js";
 import { JournalSender } from "./sender.js";
 
-export { JournalReceiver, type JournalPosition } from "./receiver.js";
-export { JournalSender } from "./sender.js";
+export { JournalReceiver, type JournalPosition, type JournalReceiverOptions } from "./receiver.js";
+export { JournalSender, type JournalSenderOptions } from "./sender.js";
 export { Journal, openJournal, type JournalRecord, type ReplayOptions, type StreamSummary } from "./journal.js";
 
 /** Default segment file: 32 MiB, so the default largest message is just under 32 MiB. */

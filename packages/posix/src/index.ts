@@ -1,6 +1,6 @@
 // One module per POSIX family; the native surface is declared in native.ts.
 export { native } from "./loader.js";
-export type { NativeAddon } from "./native.js";
+export type { FutexOutcome, NativeAddon, NativeFdWatcher, NativeFutexWaiter, SemHandle } from "./native.js";
 export * from "./pipe.js";
 export * from "./mq.js";
 export * from "./sem.js";

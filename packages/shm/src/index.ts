@@ -44,8 +44,8 @@ import {
 import { ShmReceiver } from "./receiver.js";
 import { ShmSender } from "./sender.js";
 
-export { ShmReceiver } from "./receiver.js";
-export { ShmSender } from "./sender.js";
+export { ShmReceiver, type ShmReceiverOptions } from "./receiver.js";
+export { ShmSender, type ShmSenderOptions } from "./sender.js";
 export * from "./shared-array.js";
 
 /** Default ring per producer: 4 MiB, so the default largest message is 2 MiB - 8 bytes. */
