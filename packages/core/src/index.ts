@@ -8,3 +8,4 @@ export * from "./receiver-core.js";
 export * from "./cleanup.js";
 export * from "./packets.js";
 export * from "./retry.js";
+export * from "./send.js";

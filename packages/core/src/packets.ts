@@ -2,6 +2,7 @@ import { ChannelError } from "./errors.js";
 import { readFrameHeader as readU32, writeFrameHeader as writeU32 } from "./framing.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
 import { ReceiverCore } from "./receiver-core.js";
+import { writeOrDrain } from "./send.js";
 
 /**
  * Packets: how many producers share one kernel object that keeps each write
@@ -336,12 +337,7 @@ export abstract class PacketSender implements Sender {
   }
 
   send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+    return writeOrDrain(this, message);
   }
 
   /** Sends what is queued and a GOODBYE; resolves once the kernel object took all of it. */

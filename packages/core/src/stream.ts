@@ -3,6 +3,7 @@ import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
 import { ReceiverCore } from "./receiver-core.js";
+import { writeOrDrain } from "./send.js";
 
 /**
  * Framing over an already-open byte stream (a net.Socket wrapping a pipe,
@@ -148,12 +149,7 @@ export class StreamSender implements Sender {
   }
 
   send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+    return writeOrDrain(this, message);
   }
 
   close(): Promise<void> {

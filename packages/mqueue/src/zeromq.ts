@@ -16,6 +16,7 @@ import {
   validateName,
   validatePrefix,
   writeFrameHeader,
+  writeOrDrain,
   type Address,
   type Admission,
   type ConnectOptions,
@@ -404,12 +405,7 @@ class ZeromqSender implements Sender {
   }
 
   send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+    return writeOrDrain(this, message);
   }
 
   /** Resolves when libzmq has taken every queued batch. */

@@ -51,6 +51,7 @@ import {
   validateName,
   validatePrefix,
   writeFrameHeader,
+  writeOrDrain,
   type Address,
   type Admission,
   type ConnectOptions,
@@ -643,12 +644,7 @@ class SemaphoreSender implements Sender {
   }
 
   send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+    return writeOrDrain(this, message);
   }
 
   close(): Promise<void> {
