@@ -130,12 +130,3 @@ export function sumOf(bytes: Uint8Array, offset: number, length: number, algo: n
   if (algo === SUM_MIX32) return checksum32(bytes, offset, length) | 0;
   return 0;
 }
-
-export function spinUntil(ready: () => boolean, us: number): boolean {
-  if (us <= 0) return ready();
-  const deadline = performance.now() + us / 1000;
-  for (let i = 0; ; i++) {
-    if (ready()) return true;
-    if ((i & 31) === 31 && performance.now() > deadline) return false;
-  }
-}

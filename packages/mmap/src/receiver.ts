@@ -1,7 +1,7 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, openSegment, removeSegment, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -28,11 +28,9 @@ import {
   freeFile,
   segmentFile,
   slotWord,
-  spinUntil,
 } from "./layout.js";
 import type { MmapAddress } from "./index.js";
 
-const LIVENESS_MS = 200;
 const MAX_BATCH = 8192;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -81,7 +79,8 @@ export interface JournalReceiverOptions {
  * referenced when every file is kept; with retainSegments, until the consumer
  * is retainSegments files further on (then the file is recycled and written
  * over), which is later than the next batch. When nothing is committed it
- * spins briefly, then sleeps on the control file's doorbell futex.
+ * follows the streams with a FutexFollower on the control file's sleeping
+ * flag and doorbell word.
  */
 export class JournalReceiver implements Receiver {
   readonly maxMessageSize: number;
@@ -92,14 +91,9 @@ export class JournalReceiver implements Receiver {
   private attachedCount = 0;
   private closedCount = 0;
   private lostCount = 0;
-  private pendingErrors: ChannelError[] = [];
-  private lastLiveness = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
-  private waiter: FutexWaiter | undefined;
-  private spinBudget: number;
-  private readonly maxSpin: number;
-  private busy = false;
+  private readonly follower: FutexFollower<MessageBatch>;
 
   constructor(
     readonly address: MmapAddress,
@@ -115,8 +109,14 @@ export class JournalReceiver implements Receiver {
       this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, nextSeq: 0 });
     }
     this.batch = { count: 0, data: new Uint8Array(0), offsets: new Int32Array(2 * MAX_BATCH), producer: 0, stream: 0 };
-    this.maxSpin = options.spinUs ?? 50;
-    this.spinBudget = this.maxSpin;
+    const followed: FollowedProducers<MessageBatch> = {
+      tryBatch: () => this.tryBatch(),
+      scan: (checkLiveness) => this.scanSlots(checkLiveness),
+      pending: () => this.anyCommitted(),
+      finished: () => this.finished,
+      watching: () => this.anyAttached(),
+    };
+    this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
@@ -201,10 +201,8 @@ export class JournalReceiver implements Receiver {
     }
   }
 
-  private scanSlots(now: boolean): void {
+  private scanSlots(check: boolean): void {
     const c = this.ctlWords;
-    const check = now || performance.now() - this.lastLiveness > LIVENESS_MS;
-    if (check) this.lastLiveness = performance.now();
     for (let s = 0; s < this.streams.length; s++) {
       const st = this.streams[s]!;
       const state = Atomics.load(c, slotWord(s, SL_STATE));
@@ -233,7 +231,7 @@ export class JournalReceiver implements Receiver {
         const producer = st.producer;
         this.detach(s);
         this.lostCount++;
-        this.pendingErrors.push(new ChannelError("EPEERGONE", `journal producer ${producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} died without closing; every record it committed was delivered`, { producer, resource: this.address.directory }));
+        this.follower.reportLost(new ChannelError("EPEERGONE", `journal producer ${producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} died without closing; every record it committed was delivered`, { producer, resource: this.address.directory }));
       }
     }
   }
@@ -315,60 +313,15 @@ export class JournalReceiver implements Receiver {
     return false;
   }
 
-  private readonly probe = () => this.anyCommitted();
-
-  async next(): Promise<MessageBatch | undefined> {
-    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
-    this.busy = true;
-    try {
-      for (;;) {
-        if (this.isClosed) return undefined;
-        const b = this.tryBatch();
-        if (b) {
-          if (performance.now() - this.lastLiveness > LIVENESS_MS) this.scanSlots(false);
-          return b;
-        }
-        this.scanSlots(false);
-        const err = this.pendingErrors.shift();
-        if (err) {
-          if (this.options.onPeerLost) {
-            this.options.onPeerLost(err);
-            continue;
-          }
-          throw err;
-        }
-        if (this.finished) return undefined;
-        if (this.anyCommitted()) continue;
-        await this.sleep();
-      }
-    } finally {
-      this.busy = false;
+  private anyAttached(): boolean {
+    for (let s = 0; s < this.streams.length; s++) {
+      if (this.streams[s]!.attached || Atomics.load(this.ctlWords, slotWord(s, SL_STATE)) === CLAIMED) return true;
     }
+    return false;
   }
 
-  private async sleep(): Promise<void> {
-    const c = this.ctlWords;
-    if (this.spinBudget > 0) {
-      if (spinUntil(this.probe, this.spinBudget)) {
-        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
-        return;
-      }
-      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
-    }
-    Atomics.store(c, C_SLEEPING, 1);
-    const seq = Atomics.load(c, C_DOORBELL);
-    if (this.anyCommitted()) {
-      Atomics.store(c, C_SLEEPING, 0);
-      return;
-    }
-    this.waiter ??= new FutexWaiter(c, C_DOORBELL);
-    const started = performance.now();
-    let watching = false;
-    for (let s = 0; s < this.streams.length; s++) if (this.streams[s]!.attached || Atomics.load(c, slotWord(s, SL_STATE)) === CLAIMED) watching = true;
-    await this.waiter.wait(seq, watching ? LIVENESS_MS : -1);
-    Atomics.store(c, C_SLEEPING, 0);
-    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
-    this.scanSlots(true);
+  next(): Promise<MessageBatch | undefined> {
+    return this.follower.next();
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
@@ -410,7 +363,7 @@ export class JournalReceiver implements Receiver {
     Atomics.store(c, C_CLOSED, 1);
     Atomics.add(c, C_DOORBELL, 1);
     futexWake(c, C_DOORBELL);
-    this.waiter?.close();
+    this.follower.close();
     for (const st of this.streams) if (st.attached) this.dropPool(st);
     this.closing = Promise.resolve().then(() => {
       this.ctl.close();

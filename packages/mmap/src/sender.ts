@@ -1,7 +1,7 @@
 import { existsSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
   CRC_FROM,
@@ -262,10 +262,7 @@ export class JournalSender implements Sender {
     }
     if (this.dirty) {
       this.dirty = false;
-      if (Atomics.load(c, C_SLEEPING) !== 0) {
-        Atomics.add(c, C_DOORBELL, 1);
-        futexWake(c, C_DOORBELL, 1);
-      }
+      ringDoorbell(c, C_SLEEPING, C_DOORBELL);
     }
   }
 

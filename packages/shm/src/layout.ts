@@ -74,20 +74,6 @@ export function maxMessageFor(ringBytes: number): number {
   return ringBytes / 2 - FRAME_HEADER;
 }
 
-/**
- * Busy-waits up to `us` microseconds for `ready()`. Short and bounded: it
- * covers the gap a sleeping wake-up would cost (tens of microseconds on a
- * VM), never more.
- */
-export function spinUntil(ready: () => boolean, us: number): boolean {
-  if (us <= 0) return ready();
-  const deadline = performance.now() + us / 1000;
-  for (let i = 0; ; i++) {
-    if (ready()) return true;
-    if ((i & 31) === 31 && performance.now() > deadline) return false;
-  }
-}
-
 /** A power of two ≥ n. */
 export function nextPow2(n: number): number {
   let p = 4096;

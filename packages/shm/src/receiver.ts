@@ -1,5 +1,5 @@
 import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -17,12 +17,9 @@ import {
   S_TAIL,
   WRAP,
   slotWord,
-  spinUntil,
 } from "./layout.js";
 import type { ShmAddress } from "./index.js";
 
-/** How often the consumer checks that its producers are alive (ms). */
-const LIVENESS_MS = 200;
 const MAX_BATCH = 8192;
 
 interface SlotState {
@@ -55,9 +52,8 @@ export interface ShmReceiverOptions {
  * The consuming end: one SPSC ring per producer slot, read in place. A batch
  * is a view into a ring (zero copy); its space goes back to the producer
  * when the next batch is requested or on `release()`. When every ring is
- * empty the consumer spins briefly, then announces that it sleeps and waits
- * on the doorbell futex (on a dedicated thread) in slices that double as
- * producer-liveness checks.
+ * empty it follows them with a FutexFollower on the header's sleeping flag
+ * and doorbell word.
  */
 export class ShmReceiver implements Receiver {
   readonly maxMessageSize: number;
@@ -71,14 +67,9 @@ export class ShmReceiver implements Receiver {
   private attachedCount = 0;
   private closedCount = 0;
   private lostCount = 0;
-  private pendingErrors: ChannelError[] = [];
-  private lastLiveness = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
-  private waiter: FutexWaiter | undefined;
-  private spinBudget: number;
-  private readonly maxSpin: number;
-  private busy = false;
+  private readonly follower: FutexFollower<MessageBatch>;
 
   constructor(
     readonly address: ShmAddress,
@@ -96,8 +87,14 @@ export class ShmReceiver implements Receiver {
     }
     this.batch = { count: 0, data: this.slots[0]!.data, offsets: new Int32Array(2 * MAX_BATCH), producer: 0 };
     this.maxBatchBytes = Math.max(address.ringBytes >>> 2, 64 * 1024);
-    this.maxSpin = options.spinUs ?? 50;
-    this.spinBudget = this.maxSpin;
+    const followed: FollowedProducers<MessageBatch> = {
+      tryBatch: () => this.tryBatch(),
+      scan: (checkLiveness) => this.scanSlots(checkLiveness),
+      pending: () => this.anyPublished(),
+      finished: () => this.finished,
+      watching: () => this.anyAttached(),
+    };
+    this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
@@ -125,17 +122,12 @@ export class ShmReceiver implements Receiver {
     const slot = this.slots[s]!;
     slot.head = this.heldHead;
     Atomics.store(this.words, slotWord(s, S_HEAD), this.heldHead | 0);
-    if (Atomics.load(this.words, slotWord(s, S_SLEEPING)) !== 0) {
-      Atomics.add(this.words, slotWord(s, S_SPACE), 1);
-      futexWake(this.words, slotWord(s, S_SPACE), 1);
-    }
+    ringDoorbell(this.words, slotWord(s, S_SLEEPING), slotWord(s, S_SPACE));
   }
 
   /** Notices producers that attached, closed or died. */
-  private scanSlots(now: boolean): void {
+  private scanSlots(checkLiveness: boolean): void {
     const words = this.words;
-    const checkLiveness = now || performance.now() - this.lastLiveness > LIVENESS_MS;
-    if (checkLiveness) this.lastLiveness = performance.now();
     for (let s = 0; s < this.slots.length; s++) {
       const slot = this.slots[s]!;
       const state = Atomics.load(words, slotWord(s, S_STATE));
@@ -163,7 +155,7 @@ export class ShmReceiver implements Receiver {
         const producer = slot.producer;
         this.detach(s);
         this.lostCount++;
-        this.pendingErrors.push(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));
+        this.follower.reportLost(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));
       }
     }
   }
@@ -246,67 +238,16 @@ export class ShmReceiver implements Receiver {
     return false;
   }
 
-  private readonly probe = () => this.anyPublished();
+  private anyAttached(): boolean {
+    for (let s = 0; s < this.slots.length; s++) {
+      if (this.slots[s]!.attached || Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED) return true;
+    }
+    return false;
+  }
 
   /** Next batch, or undefined once every producer has finished or the receiver closed. */
-  async next(): Promise<MessageBatch | undefined> {
-    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
-    this.busy = true;
-    try {
-      for (;;) {
-        if (this.isClosed) return undefined;
-        const b = this.tryBatch();
-        if (b) {
-          if (performance.now() - this.lastLiveness > LIVENESS_MS) this.scanSlots(false);
-          return b;
-        }
-        this.scanSlots(false);
-        const err = this.pendingErrors.shift();
-        if (err) {
-          if (this.options.onPeerLost) {
-            this.options.onPeerLost(err);
-            continue;
-          }
-          throw err;
-        }
-        if (this.finished) return undefined;
-        if (this.anyPublished()) continue;
-        await this.sleep();
-      }
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  private async sleep(): Promise<void> {
-    const words = this.words;
-    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
-    if (this.spinBudget > 0) {
-      if (spinUntil(this.probe, this.spinBudget)) {
-        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
-        return;
-      }
-      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
-    }
-    Atomics.store(words, H_SLEEPING, 1);
-    const seq = Atomics.load(words, H_DOORBELL);
-    if (this.anyPublished()) {
-      Atomics.store(words, H_SLEEPING, 0);
-      return;
-    }
-    this.waiter ??= new FutexWaiter(words, H_DOORBELL);
-    const started = performance.now();
-    const anyAttached = this.slots.some((s) => s.attached) || this.slotsClaimed();
-    await this.waiter.wait(seq, anyAttached ? LIVENESS_MS : -1);
-    Atomics.store(words, H_SLEEPING, 0);
-    // A wake that came within the spin window means spinning would have paid.
-    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
-    this.scanSlots(true);
-  }
-
-  private slotsClaimed(): boolean {
-    for (let s = 0; s < this.slots.length; s++) if (Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED) return true;
-    return false;
+  next(): Promise<MessageBatch | undefined> {
+    return this.follower.next();
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
@@ -357,7 +298,7 @@ export class ShmReceiver implements Receiver {
       Atomics.add(w, slotWord(s, S_SPACE), 1);
       futexWake(w, slotWord(s, S_SPACE));
     }
-    this.waiter?.close();
+    this.follower.close();
     this.closing = Promise.resolve().then(() => {
       this.segment.close();
       this.options.cleanup();

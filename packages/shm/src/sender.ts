@@ -1,5 +1,5 @@
 import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexWaiter, futexWake, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLOSED,
@@ -15,7 +15,6 @@ import {
   S_TAIL,
   WRAP,
   slotWord,
-  spinUntil,
 } from "./layout.js";
 
 /** How often a producer waiting for space checks that the receiver still exists (ms). */
@@ -182,10 +181,7 @@ export class ShmSender implements Sender {
     }
     this.published = this.tail;
     Atomics.store(this.words, this.iTail, this.tail | 0);
-    if (Atomics.load(this.words, H_SLEEPING) !== 0) {
-      Atomics.add(this.words, H_DOORBELL, 1);
-      futexWake(this.words, H_DOORBELL, 1);
-    }
+    ringDoorbell(this.words, H_SLEEPING, H_DOORBELL);
   }
 
   private fail(err: ChannelError): void {

@@ -1,0 +1,160 @@
+import type { ChannelError } from "@ipc-sampler/core";
+import { FutexWaiter, futexWake } from "./futex.js";
+
+/**
+ * Busy-waits up to `us` microseconds for `ready()`. Short and bounded: it
+ * covers the gap a sleeping wake-up would cost (tens of microseconds on a
+ * VM), never more.
+ */
+export function spinUntil(ready: () => boolean, us: number): boolean {
+  if (us <= 0) return ready();
+  const deadline = performance.now() + us / 1000;
+  for (let i = 0; ; i++) {
+    if (ready()) return true;
+    if ((i & 31) === 31 && performance.now() > deadline) return false;
+  }
+}
+
+/**
+ * The producer's half of the doorbell: after publishing, wakes the follower
+ * only if it announced that it sleeps (one atomic load otherwise). Bumps the
+ * doorbell word first, so a follower about to wait on the old value does not.
+ */
+export function ringDoorbell(words: Int32Array, sleepingIndex: number, doorbellIndex: number): void {
+  if (Atomics.load(words, sleepingIndex) !== 0) {
+    Atomics.add(words, doorbellIndex, 1);
+    futexWake(words, doorbellIndex, 1);
+  }
+}
+
+/** What a follower reads: a transport's view of its producers in shared memory. */
+export interface FollowedProducers<B> {
+  /** Takes what is published from the next producer that has some, without waiting. */
+  tryBatch(): B | undefined;
+  /** Notices producers that attached, closed or died; `checkLiveness`: also ask whether their processes live. */
+  scan(checkLiveness: boolean): void;
+  /** Something to take or to notice (cheap: it is the spin loop's probe). */
+  pending(): boolean;
+  /** Every expected producer has closed or been lost. */
+  finished(): boolean;
+  /** Some producer is attached or attaching: sleep in liveness slices rather than without deadline. */
+  watching(): boolean;
+}
+
+export interface FutexFollowerOptions {
+  /** The mapping that holds both words. */
+  words: Int32Array;
+  /** Index of the follower's "sleeping" flag, which producers check before FUTEX_WAKE (see ringDoorbell). */
+  sleepingIndex: number;
+  /** Index of the doorbell futex word producers bump and wake. */
+  doorbellIndex: number;
+  /** Longest busy-wait before sleeping (µs, default 50); adapts down when it does not pay. */
+  spinUs?: number | undefined;
+  /** How often producers' liveness is checked, and the longest sleep while one is attached (ms, default 200). */
+  livenessMs?: number | undefined;
+  /** Receives a lost producer's error; without it, next() throws the error. */
+  onPeerLost?: ((error: ChannelError) => void) | undefined;
+}
+
+/**
+ * The consumer loop of a single-consumer shared-memory channel whose
+ * producers publish without a system call: take what is published; when
+ * nothing is, spin briefly (adaptive budget), then set the sleeping flag,
+ * re-check, and wait on the doorbell futex on a dedicated thread, in slices
+ * that double as producer-liveness checks. Idle, it uses no CPU; busy, it
+ * costs one promise per batch and allocates nothing per message.
+ */
+export class FutexFollower<B> {
+  private readonly maxSpin: number;
+  private readonly livenessMs: number;
+  private spinBudget: number;
+  private lastLiveness = 0;
+  private waiter: FutexWaiter | undefined;
+  private pendingErrors: ChannelError[] = [];
+  private busy = false;
+  private isClosed = false;
+  private readonly probe: () => boolean;
+
+  constructor(
+    private readonly producers: FollowedProducers<B>,
+    private readonly options: FutexFollowerOptions,
+  ) {
+    this.maxSpin = options.spinUs ?? 50;
+    this.spinBudget = this.maxSpin;
+    this.livenessMs = options.livenessMs ?? 200;
+    this.probe = () => producers.pending();
+  }
+
+  /** Queues a lost producer's error for next() to report. */
+  reportLost(error: ChannelError): void {
+    this.pendingErrors.push(error);
+  }
+
+  private scan(force: boolean): void {
+    const check = force || performance.now() - this.lastLiveness > this.livenessMs;
+    if (check) this.lastLiveness = performance.now();
+    this.producers.scan(check);
+  }
+
+  /** Next batch, or undefined once every producer has finished or the follower closed. */
+  async next(): Promise<B | undefined> {
+    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
+    this.busy = true;
+    const producers = this.producers;
+    try {
+      for (;;) {
+        if (this.isClosed) return undefined;
+        const b = producers.tryBatch();
+        if (b) {
+          if (performance.now() - this.lastLiveness > this.livenessMs) this.scan(true);
+          return b;
+        }
+        this.scan(false);
+        const err = this.pendingErrors.shift();
+        if (err) {
+          if (this.options.onPeerLost) {
+            this.options.onPeerLost(err);
+            continue;
+          }
+          throw err;
+        }
+        if (producers.finished()) return undefined;
+        if (producers.pending()) continue;
+        await this.sleep();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async sleep(): Promise<void> {
+    const { words, sleepingIndex, doorbellIndex } = this.options;
+    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
+    if (this.spinBudget > 0) {
+      if (spinUntil(this.probe, this.spinBudget)) {
+        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
+        return;
+      }
+      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
+    }
+    Atomics.store(words, sleepingIndex, 1);
+    const seq = Atomics.load(words, doorbellIndex);
+    if (this.producers.pending()) {
+      Atomics.store(words, sleepingIndex, 0);
+      return;
+    }
+    this.waiter ??= new FutexWaiter(words, doorbellIndex);
+    const started = performance.now();
+    await this.waiter.wait(seq, this.producers.watching() ? this.livenessMs : -1);
+    Atomics.store(words, sleepingIndex, 0);
+    // A wake that came within the spin window means spinning would have paid.
+    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
+    this.scan(true);
+  }
+
+  /** Ends the loop: a pending next() resolves undefined; the waiter's thread stops. */
+  close(): void {
+    this.isClosed = true;
+    this.waiter?.close();
+  }
+}
