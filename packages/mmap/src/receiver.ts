@@ -88,9 +88,6 @@ export class JournalReceiver implements Receiver {
   private readonly streams: StreamState[] = [];
   private readonly batch: MutableBatch;
   private cursor = 0;
-  private attachedCount = 0;
-  private closedCount = 0;
-  private lostCount = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
   private readonly follower: FutexFollower<MessageBatch>;
@@ -100,8 +97,6 @@ export class JournalReceiver implements Receiver {
     private readonly ctl: MappedSegment,
     private readonly options: JournalReceiverOptions,
   ) {
-    const n = options.expectedProducers;
-    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
     this.maxMessageSize = address.maxMessageSize;
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     const empty = new Int32Array(0);
@@ -113,22 +108,16 @@ export class JournalReceiver implements Receiver {
       tryBatch: () => this.tryBatch(),
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyCommitted(),
-      finished: () => this.finished,
       watching: () => this.anyAttached(),
     };
-    this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, onPeerLost: options.onPeerLost });
+    this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
-    return { attached: this.attachedCount, closed: this.closedCount, lost: this.lostCount };
+    return this.follower.counts;
   }
   get closed(): boolean {
     return this.isClosed;
-  }
-  private get finished(): boolean {
-    const done = this.closedCount + this.lostCount;
-    const n = this.options.expectedProducers;
-    return n !== undefined ? done >= n : this.attachedCount > 0 && done >= this.attachedCount;
   }
 
   async admit(): Promise<Admission> {
@@ -210,7 +199,7 @@ export class JournalReceiver implements Receiver {
         if (state === ACTIVE || state === CLOSED) {
           st.attached = true;
           st.bye = false;
-          st.producer = this.attachedCount++;
+          st.producer = this.follower.attach();
           st.pid = Atomics.load(c, slotWord(s, SL_PID));
           st.stream = Atomics.load(c, slotWord(s, SL_STREAM));
           st.index = 0;
@@ -224,14 +213,13 @@ export class JournalReceiver implements Receiver {
       }
       if (st.bye) {
         this.detach(s);
-        this.closedCount++;
+        this.follower.producerClosed();
       } else if (check && Atomics.load(st.words, st.off >>> 2) !== st.marker && !isProcessAlive(st.pid)) {
         // Read once more: the last commit may have landed just before the death.
         if (Atomics.load(st.words, st.off >>> 2) === st.marker) continue;
         const producer = st.producer;
         this.detach(s);
-        this.lostCount++;
-        this.follower.reportLost(new ChannelError("EPEERGONE", `journal producer ${producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} died without closing; every record it committed was delivered`, { producer, resource: this.address.directory }));
+        this.follower.producerLost(new ChannelError("EPEERGONE", `journal producer ${producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} died without closing; every record it committed was delivered`, { producer, resource: this.address.directory }));
       }
     }
   }

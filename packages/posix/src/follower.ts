@@ -1,4 +1,4 @@
-import type { ChannelError } from "@ipc-sampler/core";
+import type { ChannelError, ProducerCounts } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake } from "./futex.js";
 
 /**
@@ -35,8 +35,6 @@ export interface FollowedProducers<B> {
   scan(checkLiveness: boolean): void;
   /** Something to take or to notice (cheap: it is the spin loop's probe). */
   pending(): boolean;
-  /** Every expected producer has closed or been lost. */
-  finished(): boolean;
   /** Some producer is attached or attaching: sleep in liveness slices rather than without deadline. */
   watching(): boolean;
 }
@@ -52,6 +50,8 @@ export interface FutexFollowerOptions {
   spinUs?: number | undefined;
   /** How often producers' liveness is checked, and the longest sleep while one is attached (ms, default 200). */
   livenessMs?: number | undefined;
+  /** How many producers to wait for; without it, the follow ends once every producer that attached has finished. */
+  expectedProducers?: number | undefined;
   /** Receives a lost producer's error; without it, next() throws the error. */
   onPeerLost?: ((error: ChannelError) => void) | undefined;
 }
@@ -61,8 +61,10 @@ export interface FutexFollowerOptions {
  * producers publish without a system call: take what is published; when
  * nothing is, spin briefly (adaptive budget), then set the sleeping flag,
  * re-check, and wait on the doorbell futex on a dedicated thread, in slices
- * that double as producer-liveness checks. Idle, it uses no CPU; busy, it
- * costs one promise per batch and allocates nothing per message.
+ * that double as producer-liveness checks. It also keeps the producer
+ * accounting (as ReceiverCore does for receivers that are pushed to). Idle,
+ * it uses no CPU; busy, it costs one promise per batch and allocates nothing
+ * per message.
  */
 export class FutexFollower<B> {
   private readonly maxSpin: number;
@@ -73,20 +75,46 @@ export class FutexFollower<B> {
   private pendingErrors: ChannelError[] = [];
   private busy = false;
   private isClosed = false;
+  private attached = 0;
+  private closedCount = 0;
+  private lostCount = 0;
   private readonly probe: () => boolean;
 
   constructor(
     private readonly producers: FollowedProducers<B>,
     private readonly options: FutexFollowerOptions,
   ) {
+    const n = options.expectedProducers;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
     this.maxSpin = options.spinUs ?? 50;
     this.spinBudget = this.maxSpin;
     this.livenessMs = options.livenessMs ?? 200;
     this.probe = () => producers.pending();
   }
 
-  /** Queues a lost producer's error for next() to report. */
-  reportLost(error: ChannelError): void {
+  get counts(): ProducerCounts {
+    return { attached: this.attached, closed: this.closedCount, lost: this.lostCount };
+  }
+
+  /** Every producer has finished (closed or lost). */
+  get finished(): boolean {
+    const done = this.closedCount + this.lostCount;
+    const n = this.options.expectedProducers;
+    return n !== undefined ? done >= n : this.attached > 0 && done >= this.attached;
+  }
+
+  /** Counts a producer that attached; returns its number. */
+  attach(): number {
+    return this.attached++;
+  }
+
+  producerClosed(): void {
+    this.closedCount++;
+  }
+
+  /** Counts a producer that died and queues its error for next() to report. */
+  producerLost(error: ChannelError): void {
+    this.lostCount++;
     this.pendingErrors.push(error);
   }
 
@@ -118,7 +146,7 @@ export class FutexFollower<B> {
           }
           throw err;
         }
-        if (producers.finished()) return undefined;
+        if (this.finished) return undefined;
         if (producers.pending()) continue;
         await this.sleep();
       }

@@ -64,9 +64,6 @@ export class ShmReceiver implements Receiver {
   private held = -1; // slot whose batch is out
   private heldHead = 0;
   private cursor = 0;
-  private attachedCount = 0;
-  private closedCount = 0;
-  private lostCount = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
   private readonly follower: FutexFollower<MessageBatch>;
@@ -76,8 +73,6 @@ export class ShmReceiver implements Receiver {
     private readonly segment: MappedSegment,
     private readonly options: ShmReceiverOptions,
   ) {
-    const n = options.expectedProducers;
-    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
     this.maxMessageSize = address.maxMessageSize;
     const buf = segment.buffer;
     this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
@@ -91,22 +86,16 @@ export class ShmReceiver implements Receiver {
       tryBatch: () => this.tryBatch(),
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyPublished(),
-      finished: () => this.finished,
       watching: () => this.anyAttached(),
     };
-    this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, onPeerLost: options.onPeerLost });
+    this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
-    return { attached: this.attachedCount, closed: this.closedCount, lost: this.lostCount };
+    return this.follower.counts;
   }
   get closed(): boolean {
     return this.isClosed;
-  }
-  private get finished(): boolean {
-    const done = this.closedCount + this.lostCount;
-    const n = this.options.expectedProducers;
-    return n !== undefined ? done >= n : this.attachedCount > 0 && done >= this.attachedCount;
   }
 
   async admit(): Promise<Admission> {
@@ -134,7 +123,7 @@ export class ShmReceiver implements Receiver {
       if (!slot.attached) {
         if (state === ACTIVE || state === CLOSED) {
           slot.attached = true;
-          slot.producer = this.attachedCount++;
+          slot.producer = this.follower.attach();
           slot.pid = Atomics.load(words, slotWord(s, S_PID));
           slot.head = Atomics.load(words, slotWord(s, S_HEAD)) >>> 0;
         } else if (state === CLAIMED && checkLiveness) {
@@ -148,14 +137,13 @@ export class ShmReceiver implements Receiver {
       if (!empty) continue;
       if (state === CLOSED) {
         this.detach(s);
-        this.closedCount++;
+        this.follower.producerClosed();
       } else if (checkLiveness && !isProcessAlive(slot.pid)) {
         // Read the tail again: a last publication may have landed before the death.
         if ((Atomics.load(words, slotWord(s, S_TAIL)) >>> 0) !== slot.head) continue;
         const producer = slot.producer;
         this.detach(s);
-        this.lostCount++;
-        this.follower.reportLost(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));
+        this.follower.producerLost(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));
       }
     }
   }
