@@ -8,4 +8,4 @@ const message = new TextEncoder().encode(`hello from ${process.pid}`);
 for (let i = 0; i < 1000; i++) {
   if (!sender.write(message)) await sender.drain();
 }
-await sender.close(); // sends a goodbye after the last message, then waits up to lingerMs for delivery
+await sender.close(); // sends a goodbye after the last message; resolves once the receiver has it

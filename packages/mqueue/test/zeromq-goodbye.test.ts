@@ -11,7 +11,7 @@ const children = new Set<ChildProcess>();
  * starting with k (u32), one per event-loop turn so each travels as a batch
  * of its own; then closes, prints "closed" and exits.
  */
-function producerProcess(address: unknown, count: number, size: number): ChildProcess {
+function producerProcess(address: unknown, count: number, size: number, perTurn = true): ChildProcess {
   const code = `
     const { zeromqTransport } = await import(${JSON.stringify(DIST)});
     const s = await zeromqTransport.connect(${JSON.stringify(address)});
@@ -19,7 +19,7 @@ function producerProcess(address: unknown, count: number, size: number): ChildPr
     for (let k = 0; k < ${count}; k++) {
       m.writeUInt32LE(k, 0);
       if (!s.write(m)) await s.drain();
-      await new Promise((r) => setImmediate(r));
+      ${perTurn ? "await new Promise((r) => setImmediate(r));" : ""}
     }
     await s.close();
     console.log("closed");
@@ -81,4 +81,22 @@ describe("zeromq goodbye", () => {
     expect(receiver.producers).toMatchObject({ attached: PRODUCERS, closed: PRODUCERS, lost: 0 });
     expect(await Promise.all(kids.map(exited))).toEqual(Array(PRODUCERS).fill(0));
   }, 30_000);
+
+  // The receiver answers each goodbye as it reads it, and may close the moment
+  // the last one is in: a producer then sees its connections drop while the
+  // answer is still in flight, and must still resolve close().
+  it("resolves every producer's close() when the receiver closes right after the last goodbye", async () => {
+    for (let round = 0; round < 8; round++) {
+      const r = await zeromqTransport.listen({ expectedProducers: 3 });
+      receiver = r;
+      const kids = [0, 1, 2].map(() => producerProcess(r.address, 200, 16, false));
+      let n = 0;
+      for await (const b of r.batches()) n += b.count;
+      await r.close();
+      receiver = undefined;
+      expect(n).toBe(600);
+      // A producer whose close() rejected exits non-zero (unhandled rejection).
+      expect(await Promise.all(kids.map(exited))).toEqual([0, 0, 0]);
+    }
+  }, 60_000);
 });
