@@ -142,43 +142,53 @@ describe("mmap journal", () => {
   });
 
   it("recycles retired segment files: after a kill, only this generation's committed records are delivered and replayed, each once", async () => {
-    const directory = freshDir();
-    const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, retainSegments: 2, onPeerLost: () => {} });
-    const p = start("forever", { address: r.address, id: 0, seed: 9 });
-    const killer = (async () => {
-      await p.waitFor((l) => l.ready === true); // 2000 records, ~64 MB: hundreds of 256 KiB segments, most of them recycled
-      await sleep(Math.random() * 50);
-      p.child.kill("SIGKILL");
-    })();
-    const live = new RandomVerifier();
-    for await (const b of r.batches()) live.verify(b);
-    await killer;
-    await r.close();
-    expect(live.bad).toEqual([]);
-    expect(live.count).toBeGreaterThan(2000);
-    // The files left are recycled ones (header word G_REUSED > 0), full of an earlier generation's records.
-    const names = readdirSync(directory).filter((n) => n.endsWith(".jnl"));
-    expect(names.length).toBeLessThanOrEqual(2 + 4 + 2);
-    const reused = names.map((n) => {
-      const seg = openSegment(n, undefined, { directory });
-      seg.close();
-      return new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 16)[6]!;
-    });
-    expect(Math.max(...reused)).toBeGreaterThan(0);
-    // Replay: consecutive sequence numbers ending exactly at the last record delivered live; no stale record after it.
-    const journal = openJournal(directory);
-    const replayed = new RandomVerifier();
-    const seqs: number[] = [];
-    for (const rec of journal.replay()) {
-      seqs.push(rec.seq);
-      replayed.next[0] = rec.seq;
-      replayed.check(0, rec.data, 0, rec.data.length);
-    }
-    expect(replayed.bad).toEqual([]);
-    expect(seqs.length).toBeGreaterThan(0);
-    expect(seqs.every((q, i) => q === seqs[0]! + i)).toBe(true);
-    expect(seqs.at(-1)).toBe(live.count - 1);
-  });
+    // One run: every check below must hold. Returns how often the files left were reused.
+    const runOnce = async (seed: number): Promise<number> => {
+      const directory = freshDir();
+      const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, retainSegments: 2, onPeerLost: () => {} });
+      const p = start("forever", { address: r.address, id: 0, seed });
+      const killer = (async () => {
+        await p.waitFor((l) => l.ready === true); // 2000 records, ~64 MB: hundreds of 256 KiB segments, most of them recycled
+        await sleep(Math.random() * 50);
+        p.child.kill("SIGKILL");
+      })();
+      const live = new RandomVerifier();
+      for await (const b of r.batches()) live.verify(b);
+      await killer;
+      await r.close();
+      expect(live.bad).toEqual([]);
+      expect(live.count).toBeGreaterThan(2000);
+      const names = readdirSync(directory).filter((n) => n.endsWith(".jnl"));
+      expect(names.length).toBeLessThanOrEqual(2 + 4 + 2);
+      // Header word G_REUSED: how many generations of records a file has held before this one.
+      const reused = names.map((n) => {
+        const seg = openSegment(n, undefined, { directory });
+        seg.close();
+        return new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 16)[6]!;
+      });
+      // Replay: consecutive sequence numbers ending exactly at the last record delivered live; no stale record after it.
+      const journal = openJournal(directory);
+      const replayed = new RandomVerifier();
+      const seqs: number[] = [];
+      for (const rec of journal.replay()) {
+        seqs.push(rec.seq);
+        replayed.next[0] = rec.seq;
+        replayed.check(0, rec.data, 0, rec.data.length);
+      }
+      expect(replayed.bad).toEqual([]);
+      expect(seqs.length).toBeGreaterThan(0);
+      expect(seqs.every((q, i) => q === seqs[0]! + i)).toBe(true);
+      expect(seqs.at(-1)).toBe(live.count - 1);
+      return Math.max(...reused);
+    };
+    // The files left are recycled ones, full of an earlier generation's records,
+    // unless the consumer lagged so far near the end that the producer found no
+    // free file and made fresh ones (a loaded machine): then the run proves
+    // nothing about stale records, and another run is made.
+    let reusedMax = 0;
+    for (let attempt = 0; attempt < 3 && reusedMax === 0; attempt++) reusedMax = await runOnce(9 + attempt);
+    expect(reusedMax).toBeGreaterThan(0);
+  }, 90_000);
 
   it("replay stops at a torn record: no commit marker, or a checksum that does not match", async () => {
     const directory = freshDir();
