@@ -74,7 +74,7 @@ const SMALL_FLUSH = 16 * 1024;
 /** Bytes waiting in this process (not yet taken by ZeroMQ) before write() returns false. */
 const JS_HIGH_WATER = 4 * 1024 * 1024;
 const DEFAULT_HWM = 4;
-const DEFAULT_RCV_HWM = 64;
+const DEFAULT_RCV_HWM = 16;
 const HEARTBEAT_MS = 1000;
 const GRACE_MS = 3 * HEARTBEAT_MS;
 const DEFAULT_LINGER_MS = 10_000;
@@ -123,7 +123,7 @@ export interface ZeromqListenOptions extends ListenOptions {
   directory?: string;
   /** File mode of the ipc socket file (default 0o600: only this user may connect). */
   mode?: number;
-  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side before that producer's send() waits (default 64). */
+  /** ZMQ_RCVHWM — zmq_setsockopt(3). ZeroMQ messages (batches of up to 1 MiB) queued per producer on the receiving side before that producer's send() waits (default 16). */
   rcvHwm?: number;
   /** For tcp:// bound to a wildcard host: the host name producers should use (default os.hostname()). */
   advertiseHost?: string;
