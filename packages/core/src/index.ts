@@ -9,3 +9,4 @@ export * from "./cleanup.js";
 export * from "./packets.js";
 export * from "./retry.js";
 export * from "./send.js";
+export * from "./producer-tally.js";

@@ -1,5 +1,6 @@
 import { ChannelError } from "./errors.js";
 import type { MessageBatch, ProducerCounts } from "./interface.js";
+import { ProducerTally } from "./producer-tally.js";
 
 const HIGH_BATCHES = 64;
 const LOW_BATCHES = 8;
@@ -22,22 +23,17 @@ export class ReceiverCore {
   private queue: Array<MessageBatch | ChannelError> = [];
   private head = 0;
   private waiter: ((value: void) => void) | undefined;
-  private attached = 0;
-  private closedCount = 0;
-  private lostCount = 0;
+  private readonly tally: ProducerTally;
   private high = false;
   private isClosed = false;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ReceiverCoreOptions) {
-    const n = options.expectedProducers;
-    if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
-      throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
-    }
+    this.tally = new ProducerTally(options.expectedProducers);
   }
 
   get counts(): ProducerCounts {
-    return { attached: this.attached, closed: this.closedCount, lost: this.lostCount };
+    return this.tally.counts;
   }
 
   get closed(): boolean {
@@ -46,13 +42,11 @@ export class ReceiverCore {
 
   /** Every producer has finished (closed or lost). */
   get finished(): boolean {
-    const done = this.closedCount + this.lostCount;
-    const n = this.options.expectedProducers;
-    return n !== undefined ? done >= n : this.attached > 0 && done >= this.attached;
+    return this.tally.finished;
   }
 
   attach(): number {
-    return this.attached++;
+    return this.tally.attach();
   }
 
   push(batch: MessageBatch): void {
@@ -62,12 +56,12 @@ export class ReceiverCore {
   }
 
   producerClosed(_producer: number): void {
-    this.closedCount++;
+    this.tally.closed();
     this.wake();
   }
 
   producerLost(_producer: number, error: ChannelError): void {
-    this.lostCount++;
+    this.tally.lost();
     if (this.isClosed) return;
     this.queue.push(error);
     this.afterPush();

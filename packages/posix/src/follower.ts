@@ -1,4 +1,4 @@
-import type { ChannelError, ProducerCounts } from "@ipc-sampler/core";
+import { ProducerTally, type ChannelError, type ProducerCounts } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake } from "./futex.js";
 
 /**
@@ -75,17 +75,14 @@ export class FutexFollower<B> {
   private pendingErrors: ChannelError[] = [];
   private busy = false;
   private isClosed = false;
-  private attached = 0;
-  private closedCount = 0;
-  private lostCount = 0;
+  private readonly tally: ProducerTally;
   private readonly probe: () => boolean;
 
   constructor(
     private readonly producers: FollowedProducers<B>,
     private readonly options: FutexFollowerOptions,
   ) {
-    const n = options.expectedProducers;
-    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new RangeError(`expectedProducers must be a positive integer; got ${n}`);
+    this.tally = new ProducerTally(options.expectedProducers);
     this.maxSpin = options.spinUs ?? 50;
     this.spinBudget = this.maxSpin;
     this.livenessMs = options.livenessMs ?? 200;
@@ -93,28 +90,26 @@ export class FutexFollower<B> {
   }
 
   get counts(): ProducerCounts {
-    return { attached: this.attached, closed: this.closedCount, lost: this.lostCount };
+    return this.tally.counts;
   }
 
   /** Every producer has finished (closed or lost). */
   get finished(): boolean {
-    const done = this.closedCount + this.lostCount;
-    const n = this.options.expectedProducers;
-    return n !== undefined ? done >= n : this.attached > 0 && done >= this.attached;
+    return this.tally.finished;
   }
 
   /** Counts a producer that attached; returns its number. */
   attach(): number {
-    return this.attached++;
+    return this.tally.attach();
   }
 
   producerClosed(): void {
-    this.closedCount++;
+    this.tally.closed();
   }
 
   /** Counts a producer that died and queues its error for next() to report. */
   producerLost(error: ChannelError): void {
-    this.lostCount++;
+    this.tally.lost();
     this.pendingErrors.push(error);
   }
 
