@@ -2,7 +2,7 @@ import { ChannelError } from "./errors.js";
 import { readFrameHeader as readU32, writeFrameHeader as writeU32 } from "./framing.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
 import { ReceiverCore } from "./receiver-core.js";
-import { writeOrDrain } from "./send.js";
+import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
 
 /**
  * Packets: how many producers share one kernel object that keeps each write
@@ -160,14 +160,14 @@ export abstract class PacketSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.describe}: this sender is closed`, { resource: this.resource });
+    if (this.isClosed || this.closing) throw senderClosed(this.describe, this.resource);
   }
 
   write(message: Uint8Array): boolean {
     this.check();
     const len = message.length;
     if (len > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.describe}: the limit is ${this.maxMessageSize} bytes`, { resource: this.resource });
+      throw messageTooLarge(len, this.maxMessageSize, this.describe, this.resource);
     }
     const frame = FRAME_BYTES + len;
     if (frame <= this.bodyMax) {

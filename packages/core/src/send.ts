@@ -1,3 +1,4 @@
+import { ChannelError } from "./errors.js";
 import type { Sender } from "./interface.js";
 
 /**
@@ -12,4 +13,14 @@ export function writeOrDrain(sender: Pick<Sender, "write" | "drain">, message: U
     return Promise.reject(err);
   }
   return sender.drain();
+}
+
+/** EMSGSIZE for a message over a sender's limit (nothing of it was sent). `target` names the channel in the message. */
+export function messageTooLarge(length: number, limit: number, target: string, resource = target): ChannelError {
+  return new ChannelError("EMSGSIZE", `cannot send a ${length}-byte message to ${target}: the limit is ${limit} bytes`, { resource });
+}
+
+/** ECLOSED for a write after the sender was closed. */
+export function senderClosed(target: string, resource = target, action = "send to"): ChannelError {
+  return new ChannelError("ECLOSED", `cannot ${action} ${target}: this sender is closed`, { resource });
 }

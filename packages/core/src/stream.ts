@@ -3,7 +3,7 @@ import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
 import { ReceiverCore } from "./receiver-core.js";
-import { writeOrDrain } from "./send.js";
+import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
 
 /**
  * Framing over an already-open byte stream (a net.Socket wrapping a pipe,
@@ -77,14 +77,14 @@ export class StreamSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.options.resource}: this sender is closed`, { resource: this.options.resource });
+    if (this.isClosed || this.closing) throw senderClosed(this.options.resource);
   }
 
   write(message: Uint8Array): boolean {
     this.check();
     const len = message.length;
     if (len > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.options.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.options.resource });
+      throw messageTooLarge(len, this.maxMessageSize, this.options.resource);
     }
     const need = FRAME_HEADER_BYTES + len;
     // Keep several of the largest messages in flight, so the receiver has the

@@ -1,6 +1,6 @@
 import { existsSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
+import { ChannelError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
@@ -213,7 +213,7 @@ export class JournalSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot append to journal ${this.directory}: this sender is closed`, { resource: this.directory });
+    if (this.isClosed || this.closing) throw senderClosed(`journal ${this.directory}`, this.directory, "append to");
   }
 
   write(message: Uint8Array): boolean {

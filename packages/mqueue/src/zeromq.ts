@@ -16,6 +16,8 @@ import {
   validateName,
   validatePrefix,
   writeFrameHeader,
+  messageTooLarge,
+  senderClosed,
   writeOrDrain,
   type Address,
   type Admission,
@@ -299,14 +301,14 @@ class ZeromqSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.endpoint}: this sender is closed`, { resource: this.endpoint });
+    if (this.isClosed || this.closing) throw senderClosed(this.endpoint);
   }
 
   write(message: Uint8Array): boolean {
     this.check();
     const len = message.length;
     if (len > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to ${this.endpoint}: the limit is ${this.maxMessageSize} bytes`, { resource: this.endpoint });
+      throw messageTooLarge(len, this.maxMessageSize, this.endpoint);
     }
     const need = FRAME_HEADER_BYTES + len;
     if (need > CHUNK - this.pos) {

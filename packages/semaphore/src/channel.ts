@@ -51,6 +51,8 @@ import {
   validateName,
   validatePrefix,
   writeFrameHeader,
+  messageTooLarge,
+  senderClosed,
   writeOrDrain,
   type Address,
   type Admission,
@@ -517,14 +519,14 @@ class SemaphoreSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.a.name}: this sender is closed`, { resource: this.a.name });
+    if (this.isClosed || this.closing) throw senderClosed(this.a.name);
   }
 
   write(message: Uint8Array): boolean {
     this.check();
     const len = message.length;
     if (len > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot send a ${len}-byte message to semaphore channel ${this.a.name}: the limit is ${this.maxMessageSize} bytes`, { resource: this.a.name });
+      throw messageTooLarge(len, this.maxMessageSize, `semaphore channel ${this.a.name}`, this.a.name);
     }
     const need = FRAME_HEADER_BYTES + len;
     if (need > this.capacity - this.pos) this.cut(0);

@@ -1,4 +1,4 @@
-import { ChannelError, isProcessAlive, type Sender } from "@ipc-sampler/core";
+import { ChannelError, isProcessAlive, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -97,7 +97,7 @@ export class ShmSender implements Sender {
 
   private check(): void {
     if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw new ChannelError("ECLOSED", `cannot send to ${this.resource}: this sender is closed`, { resource: this.resource });
+    if (this.isClosed || this.closing) throw senderClosed(this.resource);
   }
 
   private gone(): ChannelError {
@@ -135,7 +135,7 @@ export class ShmSender implements Sender {
   write(message: Uint8Array): boolean {
     this.check();
     if (message.length > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot send a ${message.length}-byte message to ${this.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.resource });
+      throw messageTooLarge(message.length, this.maxMessageSize, this.resource);
     }
     if (this.overflow.length === 0 && this.put(message)) {
       if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
@@ -163,7 +163,7 @@ export class ShmSender implements Sender {
         const m = messages[n]!;
         if (m.length > this.maxMessageSize) {
           this.flush();
-          throw new ChannelError("EMSGSIZE", `cannot send a ${m.length}-byte message to ${this.resource}: the limit is ${this.maxMessageSize} bytes`, { resource: this.resource });
+          throw messageTooLarge(m.length, this.maxMessageSize, this.resource);
         }
         if (!this.put(m)) break;
       }
