@@ -217,8 +217,6 @@ class ZeromqSender implements Sender {
   private socketClosed = false;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private ackFailed: ((e: unknown) => void) | undefined;
-  /** GOODBYE is queued and close() waits for the receiver's answer. */
-  private awaitingAck = false;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -239,11 +237,12 @@ class ZeromqSender implements Sender {
     const gone = () => {
       if (this.isClosed || this.failure) return;
       const error = new ChannelError("EPEERGONE", `cannot send to ${endpoint}: the receiver went away`, { resource: endpoint });
-      if (!this.awaitingAck) return this.fail(error);
+      // Until close() finishes (isClosed), its goodbye still waits for the answer.
+      if (!this.closing || !this.ack) return this.fail(error);
       // A receiver that read the goodbye may close at once: its answer is on
       // the way, and the disconnect events can overtake it. Give it a moment.
       const t = setTimeout(() => {
-        if (this.awaitingAck) this.fail(error);
+        if (!this.isClosed) this.fail(error);
       }, ACK_GRACE_MS);
       t.unref();
     };
@@ -447,14 +446,12 @@ class ZeromqSender implements Sender {
     this.closing = (async () => {
       this.flushChunk();
       this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_GOODBYE, 0);
-      this.awaitingAck = this.ack !== undefined;
       try {
         await this.allTaken();
         // Hold the connection open until the receiver has read the goodbye
         // (and so everything before it): see the note at the top.
         if (this.ack) await this.acknowledged(this.ack);
       } finally {
-        this.awaitingAck = false;
         this.isClosed = true;
       }
       // libzmq still writes what it holds after close, for up to lingerMs.
@@ -465,18 +462,13 @@ class ZeromqSender implements Sender {
 
   /** Resolves on the receiver's answer to GOODBYE; rejects when either connection drops first. */
   private acknowledged(ack: Dealer): Promise<void> {
-    if (this.failure) {
-      this.awaitingAck = false;
-      return Promise.reject(this.failure);
-    }
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
       this.ackFailed = reject;
       ack.receive().then(
         () => resolve(),
         (err: unknown) => reject(this.failure ?? fromSystemError(err, "receive from", this.endpoint)),
       );
-    }).finally(() => {
-      this.awaitingAck = false;
     });
   }
 }
