@@ -1,7 +1,7 @@
 import { ChannelError } from "./errors.js";
 import { readFrameHeader as readU32, writeFrameHeader as writeU32 } from "./framing.js";
-import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
-import { ReceiverCore } from "./receiver-core.js";
+import type { Address, Admission, Sender } from "./interface.js";
+import { CoreReceiver, ReceiverCore } from "./receiver-core.js";
 import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
 
 /**
@@ -634,7 +634,7 @@ export interface PacketReceiverOptions {
  * handed to `reader`), and `release`; its readiness callback calls `pump()`,
  * or `breakAll(error)` when the object itself failed.
  */
-export abstract class PacketReceiver implements Receiver {
+export abstract class PacketReceiver extends CoreReceiver {
   readonly core: ReceiverCore;
   protected readonly reader: PacketReader;
   private readonly describe: string;
@@ -643,6 +643,7 @@ export abstract class PacketReceiver implements Receiver {
   protected broken: ChannelError | undefined;
 
   protected constructor(readonly address: Address, options: PacketReceiverOptions) {
+    super();
     this.describe = options.describe;
     this.core = new ReceiverCore({
       expectedProducers: options.expectedProducers,
@@ -675,27 +676,9 @@ export abstract class PacketReceiver implements Receiver {
   /** Closes the kernel object (and removes what the receiver created); called once by close(). */
   protected abstract release(): Promise<void> | void;
 
-  get maxMessageSize(): number {
-    return this.address.maxMessageSize;
-  }
-  get producers(): ProducerCounts {
-    return this.core.counts;
-  }
-  get closed(): boolean {
-    return this.core.closed;
-  }
   admit(): Promise<Admission> {
     if (this.core.closed) return Promise.reject(new ChannelError("ECLOSED", `cannot admit a producer: the receiver of ${this.describe} is closed`, { resource: this.reader.resource }));
     return Promise.resolve({ address: this.address, inherit: [], release: () => {} });
-  }
-  batches(): AsyncIterableIterator<MessageBatch> {
-    return this.core.batches();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.core.messages();
-  }
-  close(): Promise<void> {
-    return this.core.close();
   }
 
   private setPaused(high: boolean): void {

@@ -1,5 +1,5 @@
 import { ChannelError } from "./errors.js";
-import type { MessageBatch, ProducerCounts } from "./interface.js";
+import type { Address, Admission, MessageBatch, ProducerCounts, Receiver } from "./interface.js";
 import { ProducerTally } from "./producer-tally.js";
 
 const HIGH_BATCHES = 64;
@@ -151,5 +151,35 @@ export class ReceiverCore {
     this.wake();
     this.closing = Promise.resolve().then(() => this.options.close());
     return this.closing;
+  }
+}
+
+/**
+ * The Receiver members that only forward to a ReceiverCore. A transport's
+ * receiver extends it and adds admit() and whatever reads the kernel object.
+ */
+export abstract class CoreReceiver implements Receiver {
+  abstract readonly address: Address;
+  protected abstract readonly core: ReceiverCore;
+
+  abstract admit(): Promise<Admission>;
+
+  get maxMessageSize(): number {
+    return this.address.maxMessageSize;
+  }
+  get producers(): ProducerCounts {
+    return this.core.counts;
+  }
+  get closed(): boolean {
+    return this.core.closed;
+  }
+  batches(): AsyncIterableIterator<MessageBatch> {
+    return this.core.batches();
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.core.messages();
+  }
+  close(): Promise<void> {
+    return this.core.close();
   }
 }

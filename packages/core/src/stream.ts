@@ -1,8 +1,8 @@
 import type { Socket } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
-import type { Address, Admission, MessageBatch, ProducerCounts, Receiver, Sender } from "./interface.js";
-import { ReceiverCore } from "./receiver-core.js";
+import type { Address, Admission, Sender } from "./interface.js";
+import { CoreReceiver, ReceiverCore } from "./receiver-core.js";
 import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
 
 /**
@@ -177,7 +177,7 @@ export class StreamSender implements Sender {
  * Receives framed messages from any number of byte streams, one per
  * producer. Used by every stream transport's Receiver.
  */
-export class StreamReceiver implements Receiver {
+export class StreamReceiver extends CoreReceiver {
   readonly core: ReceiverCore;
   private readonly sockets = new Set<Socket>();
   private paused = false;
@@ -192,6 +192,7 @@ export class StreamReceiver implements Receiver {
       describe: (producer: number) => string;
     },
   ) {
+    super();
     this.admitImpl = options.admit;
     this.describe = options.describe;
     this.core = new ReceiverCore({
@@ -209,26 +210,8 @@ export class StreamReceiver implements Receiver {
   private readonly admitImpl: () => Promise<Admission>;
   private readonly describe: (producer: number) => string;
 
-  get maxMessageSize(): number {
-    return this.address.maxMessageSize;
-  }
-  get producers(): ProducerCounts {
-    return this.core.counts;
-  }
-  get closed(): boolean {
-    return this.core.closed;
-  }
   admit(): Promise<Admission> {
     return this.admitImpl();
-  }
-  batches(): AsyncIterableIterator<MessageBatch> {
-    return this.core.batches();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.core.messages();
-  }
-  close(): Promise<void> {
-    return this.core.close();
   }
 
   private setPaused(high: boolean): void {

@@ -3,6 +3,7 @@ import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import {
   ChannelError,
+  CoreReceiver,
   DEFAULT_PREFIX,
   FRAME_HEADER_BYTES,
   ReceiverCore,
@@ -24,9 +25,7 @@ import {
   type ConnectOptions,
   type ListenOptions,
   type MechanismDescriptor,
-  type MessageBatch,
   type ParsedFrames,
-  type ProducerCounts,
   type Receiver,
   type Sender,
   type Transport,
@@ -488,7 +487,7 @@ interface ProducerState {
   goneAt: number;
 }
 
-class ZeromqReceiver implements Receiver {
+class ZeromqReceiver extends CoreReceiver {
   private settleTimer: NodeJS.Timeout | undefined;
   private receiving = false;
   private readonly ackRetries = new Set<NodeJS.Timeout>();
@@ -512,6 +511,7 @@ class ZeromqReceiver implements Receiver {
     private readonly localOnly: boolean,
     options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
   ) {
+    super();
     this.core = new ReceiverCore({
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
@@ -543,27 +543,9 @@ class ZeromqReceiver implements Receiver {
     void this.readLoop();
   }
 
-  get maxMessageSize(): number {
-    return this.address.maxMessageSize;
-  }
-  get producers(): ProducerCounts {
-    return this.core.counts;
-  }
-  get closed(): boolean {
-    return this.core.closed;
-  }
   async admit(): Promise<Admission> {
     if (this.core.closed) throw new ChannelError("ECLOSED", `cannot admit a producer to ${this.address.endpoint}: the receiver is closed`, { resource: this.address.endpoint });
     return { address: this.address, inherit: [], release: () => {} };
-  }
-  batches(): AsyncIterableIterator<MessageBatch> {
-    return this.core.batches();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.core.messages();
-  }
-  close(): Promise<void> {
-    return this.core.close();
   }
 
   private wakeLoop(): void {

@@ -41,6 +41,7 @@
  */
 import {
   ChannelError,
+  CoreReceiver,
   DEFAULT_PREFIX,
   FRAME_HEADER_BYTES,
   ReceiverCore,
@@ -59,9 +60,7 @@ import {
   type ConnectOptions,
   type ListenOptions,
   type MechanismDescriptor,
-  type MessageBatch,
   type ParsedFrames,
-  type ProducerCounts,
   type Receiver,
   type Sender,
   type Transport,
@@ -215,9 +214,9 @@ interface ProducerSeat {
   id: number;
 }
 
-class SemaphoreReceiver implements Receiver {
+class SemaphoreReceiver extends CoreReceiver {
   readonly address: SemaphoreAddress;
-  private readonly core: ReceiverCore;
+  protected readonly core: ReceiverCore;
   private readonly w: Int32Array;
   private readonly seats: Array<ProducerSeat | undefined> = new Array(MAX_PRODUCERS).fill(undefined);
   private out = 0;
@@ -239,6 +238,7 @@ class SemaphoreReceiver implements Receiver {
     maxMessageSize: number,
     options: SemaphoreListenOptions,
   ) {
+    super();
     this.address = { transport: "semaphore", name: names.segment, slots, slotSize, maxMessageSize };
     this.w = words(seg);
     this.scratch = new Int32Array(2 * Math.ceil((slotSize - SLOT_HEADER_BYTES) / FRAME_HEADER_BYTES));
@@ -262,27 +262,9 @@ class SemaphoreReceiver implements Receiver {
     });
   }
 
-  get maxMessageSize(): number {
-    return this.address.maxMessageSize;
-  }
-  get producers(): ProducerCounts {
-    return this.core.counts;
-  }
-  get closed(): boolean {
-    return this.core.closed;
-  }
   async admit(): Promise<Admission> {
     if (this.core.closed) throw new ChannelError("ECLOSED", `cannot admit a producer: the semaphore channel ${this.names.segment} is closed`);
     return { address: this.address, inherit: [], release: () => {} };
-  }
-  batches(): AsyncIterableIterator<MessageBatch> {
-    return this.core.batches();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.core.messages();
-  }
-  close(): Promise<void> {
-    return this.core.close();
   }
 
   private async run(): Promise<void> {
