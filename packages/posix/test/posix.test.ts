@@ -1,0 +1,216 @@
+// The operating-system layer between real processes: typed errors from each
+// family, /dev/shm segments shared with another process, futex wake-ups in
+// both directions, and semaphore waits that never occupy the libuv pool.
+// Child processes load the built package (dist), as a user's process would.
+import { spawn, type ChildProcess } from "node:child_process";
+import { pbkdf2 } from "node:crypto";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChannelError } from "@ipc-sampler/core";
+import {
+  createSegment,
+  FutexWaiter,
+  futexWake,
+  mkfifo,
+  mqOpen,
+  openSegment,
+  removeSegment,
+  segmentExists,
+  semExists,
+  semOpen,
+  semUnlink,
+} from "../src/index.js";
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist/index.js");
+const unique = (what: string) => `ipcs-test-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      c();
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Runs `body` (ESM, with the package imported as P) in a new node process; killed after the test. */
+function child(body: string, ...args: string[]): { proc: ChildProcess; output: Promise<string>; exited: Promise<number | null> } {
+  const src = `import * as P from ${JSON.stringify(DIST)};\n${body}`;
+  const proc = spawn(process.execPath, ["--input-type=module", "-e", src, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  cleanups.push(() => proc.kill("SIGKILL"));
+  let out = "";
+  proc.stdout!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  return { proc, output: exited.then(() => out), exited };
+}
+
+function lineFrom(proc: ChildProcess, want: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    proc.stdout!.on("data", (d) => {
+      seen += d;
+      if (seen.includes(want)) resolve();
+    });
+    proc.on("exit", (code) => reject(new Error(`child exited (${code}) before printing ${want}; it printed: ${seen}`)));
+  });
+}
+
+function words(buffer: Buffer): Int32Array {
+  return new Int32Array(buffer.buffer, buffer.byteOffset, buffer.length >> 2);
+}
+
+describe("errors", () => {
+  it("each family fails with a ChannelError that carries the errno name, the call and the resource", () => {
+    const missing = unique("missing");
+    const cases: Array<[() => unknown, string, string]> = [
+      [() => mqOpen(`/${missing}`), "ENOENT", "mq_open"],
+      [() => semOpen(`/${missing}`), "ENOENT", "sem_open"],
+      [() => openSegment(missing), "ENOENT", "open"],
+    ];
+    const dir = mkdtempSync(path.join(tmpdir(), "ipcs-posix-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = path.join(dir, "taken.fifo");
+    mkfifo(fifo);
+    cases.push([() => mkfifo(fifo), "EEXIST", "mkfifo"]);
+    for (const [call, errno, syscall] of cases) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, syscall).toBeInstanceOf(ChannelError);
+      expect(err, syscall).toMatchObject({ errno, syscall });
+      expect((err as ChannelError).resource, syscall).toBeTruthy();
+      expect((err as Error).message, syscall).toMatch(/^cannot /);
+    }
+  });
+
+  it("refuses bad names before they reach the kernel", () => {
+    for (const bad of ["", "a/b", "../escape", "x".repeat(300), "sp ace"]) {
+      expect(() => semOpen(bad, { create: true }), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "EINVALIDNAME" }));
+      expect(() => createSegment(bad, 4096), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "EINVALIDNAME" }));
+    }
+  });
+});
+
+describe("segments", () => {
+  it("a /dev/shm file of mode 0600, mapped shared by another process, with atomics that are atomic across both", async () => {
+    const name = unique("seg");
+    const seg = createSegment(name, 4096);
+    cleanups.push(() => removeSegment(name));
+    expect(seg.path).toBe(`/dev/shm/${name}`);
+    expect(statSync(seg.path).mode & 0o777).toBe(0o600);
+    const w = words(seg.buffer);
+    const N = 200_000;
+    const c = child(
+      `const s = P.openSegment(process.argv[1]); const w = new Int32Array(s.buffer.buffer, s.buffer.byteOffset, 1024);
+       s.buffer.write("from the child", 64);
+       for (let i = 0; i < ${N}; i++) Atomics.add(w, 0, 1);`,
+      name,
+    );
+    for (let i = 0; i < N; i++) Atomics.add(w, 0, 1);
+    expect(await c.exited).toBe(0);
+    expect(Atomics.load(w, 0)).toBe(2 * N);
+    expect(seg.buffer.toString("utf8", 64, 78)).toBe("from the child");
+    seg.close();
+    removeSegment(name);
+    expect(segmentExists(name)).toBe(false);
+  });
+});
+
+describe("futex across processes", () => {
+  it("a FutexWaiter sleeps off the event loop until another process stores and wakes", async () => {
+    const name = unique("futex");
+    const seg = createSegment(name, 4096);
+    cleanups.push(() => removeSegment(name));
+    const w = words(seg.buffer);
+    const waiter = new FutexWaiter(w, 1);
+    cleanups.push(() => waiter.close());
+    const woken = waiter.wait(0);
+    let ticks = 0;
+    const tick = setInterval(() => ticks++, 5);
+    cleanups.push(() => clearInterval(tick));
+    const c = child(
+      `const s = P.openSegment(process.argv[1]); const w = new Int32Array(s.buffer.buffer, s.buffer.byteOffset, 1024);
+       await new Promise((r) => setTimeout(r, 150));
+       Atomics.store(w, 1, 7); console.log(P.futexWake(w, 1));`,
+      name,
+    );
+    expect(await woken).toBe("woken");
+    expect(Atomics.load(w, 1)).toBe(7);
+    expect(ticks).toBeGreaterThan(3); // the loop kept turning while the wait was armed
+    expect((await c.output).trim()).toBe("1"); // FUTEX_WAKE found exactly this waiter
+  });
+
+  it("wakes a waiter in another process, and a wait ends by timeout or cancel", async () => {
+    const name = unique("futex2");
+    const seg = createSegment(name, 4096);
+    cleanups.push(() => removeSegment(name));
+    const w = words(seg.buffer);
+    const c = child(
+      `const s = P.openSegment(process.argv[1]); const w = new Int32Array(s.buffer.buffer, s.buffer.byteOffset, 1024);
+       Atomics.store(w, 2, 1); console.log("waiting");
+       console.log(P.futexWaitSync(w, 2, 1, 10000), Atomics.load(w, 2));`,
+      name,
+    );
+    await lineFrom(c.proc, "waiting");
+    // The child may still be between its print and FUTEX_WAIT: the value check makes that safe.
+    Atomics.store(w, 2, 2);
+    futexWake(w, 2);
+    expect((await c.output).trim().split("\n").pop()).toBe("woken 2");
+
+    const waiter = new FutexWaiter(w, 3);
+    cleanups.push(() => waiter.close());
+    expect(await waiter.wait(0, 30)).toBe("timed-out");
+    const pending = waiter.wait(0);
+    waiter.cancel();
+    expect(await pending).toBe("cancelled");
+    const closing = waiter.wait(0);
+    waiter.close();
+    expect(await closing).toBe("cancelled");
+    await expect(waiter.wait(0)).rejects.toMatchObject({ code: "ECLOSED" });
+  });
+});
+
+describe("semaphore waits", () => {
+  it("more blocked waits than the libuv pool has threads leave the pool free; posts from another process end them", async () => {
+    const name = `/${unique("sem")}`;
+    const owner = semOpen(name, { create: true, exclusive: true, value: 0 });
+    cleanups.push(() => {
+      owner.close();
+      semUnlink(name);
+    });
+    expect(semExists(name)).toBe(true);
+    const WAITS = 8; // the pool has 4 threads
+    const handles = Array.from({ length: WAITS }, () => semOpen(name));
+    cleanups.push(() => handles.forEach((h) => h.close()));
+    const waits = handles.map((h) => h.wait(-1));
+    // Pool work still runs while every wait is blocked.
+    const pool = await Promise.race([
+      new Promise<string>((resolve, reject) => pbkdf2("pw", "salt", 1, 32, "sha256", (err) => (err ? reject(err) : resolve("pool ran")))),
+      new Promise<string>((resolve) => setTimeout(() => resolve("pool starved"), 10_000)),
+    ]);
+    expect(pool).toBe("pool ran");
+    const c = child(`const s = P.semOpen(process.argv[1]); for (let i = 0; i < ${WAITS}; i++) s.post(); s.close();`, name);
+    expect(await c.exited).toBe(0);
+    expect(await Promise.all(waits)).toEqual(Array(WAITS).fill(true));
+    expect(owner.value).toBe(0);
+  });
+
+  it("a pending wait rejects ECLOSED on close, and a timed wait resolves false", async () => {
+    const name = `/${unique("sem2")}`;
+    const s = semOpen(name, { create: true, exclusive: true });
+    cleanups.push(() => semUnlink(name));
+    expect(await s.wait(30)).toBe(false);
+    const pending = s.wait(-1);
+    s.close();
+    await expect(pending).rejects.toMatchObject({ code: "ECLOSED" });
+    expect(() => s.post()).toThrow(expect.objectContaining({ code: "ECLOSED" }));
+  });
+});
