@@ -154,7 +154,8 @@ export function openSegment(name: string, size?: number, options: SegmentOptions
   const want = size ?? actual;
   if (want > actual || want <= 0) {
     closeSync(fd);
-    throw new ChannelError("EPROTO", `cannot open segment ${p}: it is ${actual} bytes, ${want} were expected`, { resource: p });
+    const why = actual === 0 ? "it is empty (its creator has not sized it yet, or died first)" : `it is ${actual} bytes, ${want} were expected`;
+    throw new ChannelError("EPROTO", `cannot open segment ${p}: ${why}`, { resource: p });
   }
   return mapFd(fd, p, want, options.populate);
 }

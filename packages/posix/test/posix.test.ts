@@ -4,7 +4,7 @@
 // Child processes load the built package (dist), as a user's process would.
 import { spawn, type ChildProcess } from "node:child_process";
 import { pbkdf2 } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,6 +100,13 @@ describe("errors", () => {
 });
 
 describe("segments", () => {
+  it("an empty file (its creator died before sizing it) is refused with EPROTO, not mapped", () => {
+    const name = unique("empty");
+    writeFileSync(`/dev/shm/${name}`, "");
+    cleanups.push(() => removeSegment(name));
+    expect(() => openSegment(name)).toThrow(expect.objectContaining({ code: "EPROTO", message: expect.stringMatching(/is empty/) }));
+  });
+
   it("a /dev/shm file of mode 0600, mapped shared by another process, with atomics that are atomic across both", async () => {
     const name = unique("seg");
     const seg = createSegment(name, 4096);
