@@ -155,12 +155,12 @@ describe("fifo: cleanup", () => {
     setTimeout(() => {}, 15000);
   `;
 
-  it("removes the FIFO when the receiver process gets SIGTERM", async () => {
+  it.each(["SIGINT", "SIGTERM"] as const)("removes the FIFO when the receiver process gets %s", async (signal) => {
     const rec = run(receiverScript("ipcs-term-"));
     const address = JSON.parse(await rec.line) as FifoAddress;
     expect(lstatSync(address.path).isFIFO()).toBe(true);
-    rec.child.kill("SIGTERM");
-    expect(await rec.exit).toBe("SIGTERM");
+    rec.child.kill(signal);
+    expect(await rec.exit).toBe(signal);
     expect(existsSync(address.path)).toBe(false);
   });
 

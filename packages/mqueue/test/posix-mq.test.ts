@@ -191,12 +191,12 @@ describe("mqueue: cleanup", () => {
     setTimeout(() => {}, 15000);
   `;
 
-  it("unlinks the queue when the receiver process gets SIGTERM", async () => {
+  it.each(["SIGINT", "SIGTERM"] as const)("unlinks the queue when the receiver process gets %s", async (signal) => {
     const rec = run(receiverScript("ipcs-term-"));
     const address = JSON.parse(await rec.line) as MqueueAddress;
     expect(mqExists(address.name)).toBe(true);
-    rec.child.kill("SIGTERM");
-    expect(await rec.exit).toBe("SIGTERM");
+    rec.child.kill(signal);
+    expect(await rec.exit).toBe(signal);
     expect(mqExists(address.name)).toBe(false);
   });
 

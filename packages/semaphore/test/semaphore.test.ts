@@ -111,12 +111,12 @@ describe("Semaphore", () => {
     expect(Semaphore.exists(name)).toBe(false);
   });
 
-  it("the creator removes its name when it is stopped with SIGTERM", async () => {
+  it.each(["SIGINT", "SIGTERM"] as const)("the creator removes its name when it is stopped with %s", async (signal) => {
     const name = uniqueName("ipcs-t-");
     const owner = start("own", name);
     await owner.line("created");
     expect(existsSync(semFile(name))).toBe(true);
-    owner.child.kill("SIGTERM");
+    owner.child.kill(signal);
     await owner.exit;
     expect(existsSync(semFile(name))).toBe(false);
   });
