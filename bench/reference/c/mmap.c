@@ -195,8 +195,8 @@ static int mm_consumer(run_t *r, verifier_t *v) {
         if (end - released >= chunk) break;
       } while ((rec = j_next(j, &end)) != NULL);
       double now = now_ns();
-      while (pos != end) {
-        rec = j_next(j, &pos);
+      /* j_next may have stepped `end` over a trailing wrap record: stop there too */
+      while (pos != end && (rec = j_next(j, &pos)) != NULL) {
         ver_check(v, (uint8_t *)(rec + 1), rec->len, now);
         pos += (16 + (uint64_t)rec->len + 15) & ~15ull;
       }
