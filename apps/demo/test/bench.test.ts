@@ -25,7 +25,7 @@ describe("pnpm bench --quick", () => {
     expect(results.machine.cores).toBeGreaterThan(0);
     expect(results.machine.limits.mqMsgMax).toBeGreaterThan(0);
     const failures = [...results.throughput, ...results.roundTrip].filter((row) => !row.ok).map((row) => `${row.transport}: ${row.error}`);
-    expect(failures).toEqual([]);
+    expect(failures, failures.join("\n")).toEqual([]);
     for (const t of transports) {
       const rows = results.throughput.filter((row) => row.transport === t.id && row.kind === "transport");
       expect(rows.length, t.id).toBeGreaterThan(0);

@@ -49,7 +49,8 @@ import { Dealer, Pull, Push, Router } from "zeromq";
  *
  * A second, tiny channel runs the other way: the receiver binds a ROUTER
  * (`ackEndpoint`), each producer connects a DEALER whose routing id is
- * `<pid>.<session>`, and the receiver answers a GOODBYE there. A producer
+ * `<pid>.<session>`: a producer registers there with a HELLO while it
+ * connects, and the receiver answers that and, later, its GOODBYE. A producer
  * keeps its PUSH connection open until that answer: libzmq discards bytes
  * still unread in the kernel when a paused connection (at ZMQ_RCVHWM) sees
  * its peer hang up, so a producer that exits straight after its last send
@@ -148,6 +149,15 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
 /** The routing id of a producer's DEALER on the receiver's ROUTER. */
 function ackRoutingId(pid: number, session: number): string {
   return `${pid}.${session}`;
+}
+
+/** HELLO: the header (sequence 0) and a JSON body saying where the producer runs. */
+function helloMessage(pid: number, session: number): Buffer {
+  const body = Buffer.from(JSON.stringify({ host: hostname(), pid }));
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  body.copy(buf, HEADER_BYTES);
+  writeHeader(buf, KIND_HELLO, pid, session, 0, 0);
+  return buf;
 }
 
 function writeHeader(buf: Buffer, kind: number, pid: number, session: number, seq: number, count: number): void {
@@ -257,10 +267,7 @@ class ZeromqSender implements Sender {
 
   /** First message on the connection: who this producer is. */
   hello(): void {
-    const body = Buffer.from(JSON.stringify({ host: hostname(), pid: this.pid }));
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-    body.copy(buf, HEADER_BYTES);
-    this.enqueue(buf, KIND_HELLO, 0);
+    this.enqueue(helloMessage(this.pid, this.session), KIND_HELLO, 0);
   }
 
   private beat(): void {
@@ -541,6 +548,7 @@ class ZeromqReceiver extends CoreReceiver {
       this.requestCheck();
     });
     void this.readLoop();
+    void this.answerLoop();
   }
 
   async admit(): Promise<Admission> {
@@ -602,6 +610,26 @@ class ZeromqReceiver extends CoreReceiver {
     }
   }
 
+  /**
+   * The ROUTER's inbound side: a producer's HELLO, sent over its DEALER while
+   * it connects. Registering it here, whatever the data side's pressure, lets
+   * connect() resolve promptly and makes the producer known before any data.
+   */
+  private async answerLoop(): Promise<void> {
+    while (!this.core.closed) {
+      let parts: Buffer[];
+      try {
+        parts = await this.router.receive();
+      } catch {
+        return; // closed
+      }
+      const [id, msg] = parts;
+      if (parts.length !== 2 || !msg || msg.length < HEADER_BYTES || msg[2] !== KIND_HELLO) continue;
+      this.handle(msg);
+      this.answer(id!.toString("latin1"), 0, 0);
+    }
+  }
+
   private handle(msg: Buffer): void {
     if (msg.length < HEADER_BYTES || msg[0] !== MAGIC || msg[1] !== VERSION) return; // not ours
     const kind = msg[2]!;
@@ -620,6 +648,10 @@ class ZeromqReceiver extends CoreReceiver {
       p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
       this.producerMap.set(key, p);
       this.active.add(p);
+      // Its connection may have closed before this HELLO was read (libzmq still
+      // delivers what the connection carried): the disconnect event's check found
+      // no one to look for then, so look now.
+      if (this.active.size > this.connections) this.requestCheck();
       return;
     }
     if (!p || p.done) return;
@@ -643,16 +675,16 @@ class ZeromqReceiver extends CoreReceiver {
       p.done = true;
       this.active.delete(p);
       this.core.producerClosed(p.index);
-      this.answerGoodbye(ackRoutingId(pid, msg.readUInt32LE(8)), 0, 0);
+      this.answer(ackRoutingId(pid, msg.readUInt32LE(8)), 0, 0);
     }
   }
 
   /**
-   * Tells the producer its goodbye arrived, so it may hang up. Its DEALER
-   * connected before its first batch, but the ROUTER may register it a
-   * moment after the goodbye is read: EHOSTUNREACH is retried, backing off.
+   * Tells the producer its hello or goodbye arrived (registered, or free to
+   * hang up). Its DEALER connected before its first batch, but the ROUTER may
+   * register it a moment after a goodbye is read: EHOSTUNREACH is retried, backing off.
    */
-  private answerGoodbye(routingId: string, attempt: number, waited: number): void {
+  private answer(routingId: string, attempt: number, waited: number): void {
     if (this.core.closed) return;
     this.router.send([routingId, ""]).catch((err: { code?: string }) => {
       if (this.core.closed || (err?.code !== "EHOSTUNREACH" && err?.code !== "EAGAIN")) return;
@@ -660,7 +692,7 @@ class ZeromqReceiver extends CoreReceiver {
       if (waited + delay > ACK_RETRY_MS) return; // not an ipc-sampler producer (no DEALER): it does not wait
       const t = setTimeout(() => {
         this.ackRetries.delete(t);
-        this.answerGoodbye(routingId, attempt + 1, waited + delay);
+        this.answer(routingId, attempt + 1, waited + delay);
       }, delay);
       t.unref();
       this.ackRetries.add(t);
@@ -905,14 +937,26 @@ async function connect(address: Address, options: ZeromqConnectOptions = {}): Pr
     throw fromSystemError(err, "connect to", a.endpoint);
   }
   let timer: NodeJS.Timeout | undefined;
-  const ok = await Promise.race([
-    Promise.all(handshakes).then(() => true),
-    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-  ]);
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  // With an answer channel, the receiver registers this producer (and answers)
+  // before connect() resolves, so it knows whom to report lost even if this
+  // process dies with its first batches still inside libzmq.
+  const registered = ack
+    ? () =>
+        ack
+          .send(helloMessage(process.pid, session))
+          .then(() => ack.receive())
+          .then(() => true)
+    : () => true;
+  const ok = await Promise.race([Promise.all(handshakes).then(registered), expired]).catch((err: unknown) => {
+    clearTimeout(timer);
+    for (const s of sockets) s.close();
+    throw fromSystemError(err, "connect to", a.endpoint);
+  });
   clearTimeout(timer);
   if (!ok) {
     for (const s of sockets) s.close();
-    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver there after ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
+    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver answered within ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
   }
   const sender = new ZeromqSender(
     push,

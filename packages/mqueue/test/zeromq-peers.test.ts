@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { Push } from "zeromq";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
@@ -69,6 +70,30 @@ describe("zeromq receiver: producers that go away", () => {
     expect(took).toBeGreaterThan(1000);
     expect(took).toBeLessThan(10_000);
     expect(receiver.producers).toMatchObject({ attached: 1, lost: 1, closed: 0 });
+  });
+
+  it.each(["ipc", "tcp"] as const)("reports a producer killed the moment connect() resolved, before any batch left it (%s)", async (listen) => {
+    // connect() resolves only once the receiver has registered the producer, so
+    // it is known even though its HELLO and data die inside the killed process.
+    const lost: ChannelError[] = [];
+    receiver = await zeromqTransport.listen({ listen, expectedProducers: 1, onPeerLost: (e) => lost.push(e) });
+    const dist = new URL("../dist/index.js", import.meta.url).href;
+    const src = `const { zeromqTransport } = await import(${JSON.stringify(dist)});
+      const s = await zeromqTransport.connect(JSON.parse(process.argv[1]));
+      s.write(new Uint8Array(64));
+      process.kill(process.pid, "SIGKILL");`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", src, JSON.stringify(receiver.address)], { stdio: "inherit" });
+    const exited = new Promise((r) => child.on("exit", (_code, signal) => r(signal)));
+    let received = 0;
+    const ended = (async () => {
+      for await (const _ of receiver!) received++;
+    })();
+    expect(await exited).toBe("SIGKILL");
+    const finished = await Promise.race([ended.then(() => "ended"), new Promise((r) => setTimeout(() => r("still waiting"), 8000))]);
+    expect(finished).toBe("ended");
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.code).toBe("EPEERGONE");
+    expect(received).toBe(0);
   });
 
   it("tells a dropped remote producer from an idle one that still heartbeats", async () => {
