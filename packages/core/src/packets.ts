@@ -146,6 +146,14 @@ export abstract class PacketSender implements Sender {
   protected abstract stopWaiting(): void;
   /** Closes the kernel object's descriptor and watchers (once, after close() or a failure). */
   protected abstract releaseResources(): void;
+  /**
+   * After close() handed everything to the kernel object and before it is
+   * released: an error when what was sent can no longer reach a receiver
+   * (a kernel object that outlives its reader, such as a message queue).
+   */
+  protected undeliverable(): ChannelError | undefined {
+    return undefined;
+  }
 
   /** Sends the HELLO packet that attaches this producer; the subclass's constructor ends with it. */
   protected hello(): void {
@@ -356,7 +364,9 @@ export abstract class PacketSender implements Sender {
     }).then(
       () => {
         this.isClosed = true;
+        const stranded = this.undeliverable();
         this.release();
+        if (stranded) throw stranded;
       },
       (err) => {
         this.isClosed = true;

@@ -38,6 +38,7 @@ import {
   mqClose,
   mqCreate,
   mqExists,
+  mqGetAttr,
   mqLimits,
   mqList,
   mqOpen,
@@ -160,6 +161,22 @@ export class MqueueSender extends PacketSender {
     }
     this.probe = setTimeout(this.onProbe, PROBE_MS).unref();
   };
+
+  /**
+   * The receiver unlinks its queue when it closes, but a queue stays writable
+   * through open descriptors: kernel messages left in a queue whose name is
+   * gone will never be read.
+   */
+  protected override undeliverable(): ChannelError | undefined {
+    try {
+      if (mqExists(this.queue.name)) return undefined;
+      const left = mqGetAttr(this.queue.mqd, this.queue.name).curmsgs;
+      if (left === 0) return undefined;
+      return this.gone(`the receiver closed the queue with ${left} kernel message${left === 1 ? "" : "s"} unread`);
+    } catch {
+      return undefined; // cannot tell
+    }
+  }
 
   protected releaseResources(): void {
     this.waitingSince = 0;

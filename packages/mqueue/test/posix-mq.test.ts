@@ -177,6 +177,25 @@ describe("mqueue: names", () => {
     expect(mqExists(name)).toBe(true);
   });
 
+  it("a producer's close() rejects EPEERGONE when the receiver closed the queue with its messages unread, and resolves when they were read", async () => {
+    // A queue stays writable through open descriptors after the receiver unlinks it.
+    const gone = await mqueueTransport.listen({});
+    const lost = await mqueueTransport.connect(gone.address);
+    for (let i = 0; i < 3; i++) lost.write(new Uint8Array(100));
+    await gone.close();
+    await expect(lost.close()).rejects.toMatchObject({ code: "EPEERGONE", message: expect.stringMatching(/closed the queue with \d+ kernel messages? unread/) });
+
+    const r = await mqueueTransport.listen({ expectedProducers: 1 });
+    const ok = await mqueueTransport.connect(r.address);
+    for (let i = 0; i < 3; i++) ok.write(new Uint8Array(100));
+    const closing = ok.close();
+    let n = 0;
+    for await (const b of r.batches()) n += b.count;
+    await r.close();
+    await closing;
+    expect(n).toBe(3);
+  });
+
   it("gives up attaching after timeoutMs with ETIMEDOUT when no queue exists", async () => {
     const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10, pid: process.pid };
     await expect(mqueueTransport.connect(address, { timeoutMs: 150 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
