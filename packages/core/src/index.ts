@@ -10,3 +10,4 @@ export * from "./packets.js";
 export * from "./retry.js";
 export * from "./send.js";
 export * from "./producer-tally.js";
+export * from "./file-kind.js";

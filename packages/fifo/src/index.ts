@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -19,6 +19,8 @@ import {
   type Receiver,
   type Sender,
   type Transport,
+  fdIsFifo,
+  pathIsFifo,
 } from "@ipc-sampler/core";
 import { growPipe, mkfifo } from "@ipc-sampler/posix";
 import { FifoReceiver } from "./receiver.js";
@@ -104,7 +106,7 @@ async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
   try {
     readFd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
     writeFd = openSync(p, constants.O_WRONLY | constants.O_NONBLOCK);
-    if (!fstatSync(readFd).isFIFO()) throw new ChannelError("EPROTO", `cannot listen on ${p}: it was replaced by something that is not a FIFO`, { resource: p });
+    if (!fdIsFifo(readFd)) throw new ChannelError("EPROTO", `cannot listen on ${p}: it was replaced by something that is not a FIFO`, { resource: p });
   } catch (err) {
     if (readFd >= 0) closeQuietly(readFd);
     if (writeFd >= 0) closeQuietly(writeFd);
@@ -154,7 +156,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     timedOut: (code, err) => new ChannelError("ETIMEDOUT", `cannot attach to FIFO ${a.path}: no receiver within ${timeoutMs} ms (${code})`, { errno: code, syscall: "open", resource: a.path, cause: err }),
     failed: (err) => fromSystemError(err, "attach to FIFO", a.path),
   });
-  if (!fstatSync(fd).isFIFO()) {
+  if (!fdIsFifo(fd)) {
     closeSync(fd);
     throw new ChannelError("EPROTO", `cannot attach to ${a.path}: it is not a FIFO`, { resource: a.path });
   }
@@ -174,7 +176,7 @@ async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<stri
     .map((n) => path.join(directory, n))
     .filter((p) => {
       try {
-        return lstatSync(p).isFIFO();
+        return pathIsFifo(p);
       } catch {
         return false;
       }

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, readdirSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -29,6 +29,7 @@ import {
   type Receiver,
   type Sender,
   type Transport,
+  pathIsSocket,
 } from "@ipc-sampler/core";
 import { Dealer, Pull, Push, Router } from "zeromq";
 
@@ -979,7 +980,7 @@ async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<stri
     .map((n) => path.join(directory, n))
     .filter((p) => {
       try {
-        return lstatSync(p).isSocket();
+        return pathIsSocket(p);
       } catch {
         return false;
       }

@@ -1,6 +1,5 @@
-import { fstatSync } from "node:fs";
 import { Socket } from "node:net";
-import { ChannelError, type Address, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { ChannelError, fdIsFifo, type Address, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { closeFd, growPipe, pipe2 } from "@ipc-sampler/posix";
 
@@ -83,7 +82,7 @@ async function connect(address: Address): Promise<Sender> {
   }
   let isPipe = false;
   try {
-    isPipe = fstatSync(a.fd).isFIFO();
+    isPipe = fdIsFifo(a.fd);
   } catch (err) {
     throw new ChannelError("EPEERGONE", `cannot attach to pipe fd ${a.fd}: this process did not inherit it`, { resource: `fd ${a.fd}`, cause: err });
   }

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,6 +20,7 @@ import {
   type Receiver,
   type Sender,
   type Transport,
+  pathIsSocket,
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
@@ -142,7 +143,7 @@ async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<stri
     .map((n) => path.join(directory, n))
     .filter((p) => {
       try {
-        return lstatSync(p).isSocket();
+        return pathIsSocket(p);
       } catch {
         return false;
       }
