@@ -162,9 +162,12 @@ export class StreamSender implements Sender {
       this.flushChunk();
       const bye = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
       writeFrameHeader(bye, 0, GOODBYE);
-      this.socket.end(bye, () => {
+      // end()'s callback also reports a failed last write (EPIPE: the receiver
+      // is gone): close() must not resolve over bytes that never arrived.
+      this.socket.end(bye, (err?: Error | null) => {
         this.isClosed = true;
-        resolve();
+        if (err || this.failure) reject(this.failure ?? fromSystemError(err, "send to", this.options.resource));
+        else resolve();
       });
       this.waiters.push({ resolve: () => {}, reject });
       this.socket.once("error", reject);

@@ -313,6 +313,17 @@ export function runConformance(target: ConformanceTarget): void {
       expect(await withTimeout(p.exit, 10_000, "producer exit")).toEqual({ code: 0, signal: null });
     });
 
+    it("a producer that comes after the receiver closed fails with a typed error within its timeout", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "late", timeoutMs: 500 });
+      await r.close(); // long before the producer process has loaded its module
+      const line = await withTimeout(p.waitFor((l) => "error" in l || "done" in l || "fatal" in l), 10_000, "the late producer");
+      expect(line.error, JSON.stringify(line)).toMatchObject({ name: "ChannelError" });
+      expect(["ETIMEDOUT", "EPEERGONE", "ECLOSED"]).toContain((line.error as { code: string }).code);
+      expect(line.ms).toBeLessThan(500 + 3000);
+      expect(await withTimeout(p.exit, 10_000, "producer exit")).toEqual({ code: 0, signal: null });
+    });
+
     it("leaves no resource and no descriptor behind after close", async () => {
       const before = openFds();
       const r = await target.transport.listen({ ...target.listenOptions, expectedProducers: 1 });

@@ -9,7 +9,9 @@ export type ProducerPlan =
   /** `count` scenario messages, print "ready", then large messages until killed. */
   | { kind: "kill-mid"; count: number; size: number; bigSize: number }
   /** Scenario messages until sending fails; report the error and exit 0. */
-  | { kind: "until-gone"; size: number };
+  | { kind: "until-gone"; size: number }
+  /** Connect with this timeout, send one message and close; report the first error (and when) or done. */
+  | { kind: "late"; timeoutMs: number };
 
 /** Deterministic bytes for raw messages, so both sides can check them. */
 export function fillPattern(target: Uint8Array, seed: number): Uint8Array {

@@ -25,6 +25,18 @@ async function main(): Promise<void> {
   if (!transport) throw new Error(`${moduleUrl} has no export ${exportName}`);
   const address = JSON.parse(addressJson!) as Address;
   const plan = JSON.parse(planJson!) as ProducerPlan;
+  if (plan.kind === "late") {
+    const started = Date.now();
+    try {
+      const s = await transport.connect(address, { timeoutMs: plan.timeoutMs });
+      await s.send(Uint8Array.of(1));
+      await s.close();
+      report({ done: true });
+    } catch (err) {
+      report({ error: describeError(err), ms: Date.now() - started });
+    }
+    return;
+  }
   const sender: Sender = await transport.connect(address);
 
   switch (plan.kind) {
