@@ -2,8 +2,20 @@ import { ChannelError } from "./errors.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver } from "./interface.js";
 import { ProducerTally } from "./producer-tally.js";
 
+// The consumer is behind when more than HIGH_BATCHES batches or HIGH_BYTES
+// bytes wait, and has caught up at LOW_BATCHES and LOW_BYTES. Batches bound
+// the cost of many small reads, bytes the memory of a few large ones.
 const HIGH_BATCHES = 64;
 const LOW_BATCHES = 8;
+const HIGH_BYTES = 16 * 1024 * 1024;
+const LOW_BYTES = 4 * 1024 * 1024;
+
+/** Bytes the messages of a batch span in its data (O(1): first start to last end). */
+function spanOf(batch: MessageBatch): number {
+  if (batch.count === 0) return 0;
+  const last = 2 * (batch.count - 1);
+  return batch.offsets[last]! + batch.offsets[last + 1]! - batch.offsets[0]!;
+}
 
 export interface ReceiverCoreOptions {
   expectedProducers?: number | undefined;
@@ -25,6 +37,8 @@ export class ReceiverCore {
   private waiter: ((value: void) => void) | undefined;
   private readonly tally: ProducerTally;
   private high = false;
+  /** Bytes spanned by the batches waiting in the queue. */
+  private bytes = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
 
@@ -52,6 +66,7 @@ export class ReceiverCore {
   push(batch: MessageBatch): void {
     if (this.isClosed) return;
     this.queue.push(batch);
+    this.bytes += spanOf(batch);
     this.afterPush();
   }
 
@@ -68,7 +83,7 @@ export class ReceiverCore {
   }
 
   private afterPush(): void {
-    if (!this.high && this.queue.length - this.head > HIGH_BATCHES) {
+    if (!this.high && (this.queue.length - this.head > HIGH_BATCHES || this.bytes > HIGH_BYTES)) {
       this.high = true;
       this.options.onPressure?.(true);
     }
@@ -89,11 +104,12 @@ export class ReceiverCore {
       if (this.head < this.queue.length) {
         const item = this.queue[this.head]!;
         this.queue[this.head++] = undefined as never;
+        if (!(item instanceof ChannelError)) this.bytes -= spanOf(item);
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
-        if (this.high && this.queue.length - this.head <= LOW_BATCHES) {
+        if (this.high && this.queue.length - this.head <= LOW_BATCHES && this.bytes <= LOW_BYTES) {
           this.high = false;
           this.options.onPressure?.(false);
         }
@@ -148,6 +164,7 @@ export class ReceiverCore {
     this.isClosed = true;
     this.queue = [];
     this.head = 0;
+    this.bytes = 0;
     this.wake();
     this.closing = Promise.resolve().then(() => this.options.close());
     return this.closing;
