@@ -5,4 +5,5 @@ export default packageConfig({
   stream: "src/stream.ts",
   conformance: "src/conformance/index.ts",
   "conformance-producer": "src/conformance/producer.ts",
+  "conformance-receiver": "src/conformance/receiver.ts",
 }, { external: ["vitest"] });

@@ -155,15 +155,6 @@ describe("fifo: cleanup", () => {
     setTimeout(() => {}, 15000);
   `;
 
-  it.each(["SIGINT", "SIGTERM"] as const)("removes the FIFO when the receiver process gets %s", async (signal) => {
-    const rec = run(receiverScript("ipcs-term-"));
-    const address = JSON.parse(await rec.line) as FifoAddress;
-    expect(lstatSync(address.path).isFIFO()).toBe(true);
-    rec.child.kill(signal);
-    expect(await rec.exit).toBe(signal);
-    expect(existsSync(address.path)).toBe(false);
-  });
-
   it("lists FIFOs by prefix and removes the ones whose owner died (SIGKILL)", async () => {
     const prefix = "ipcs-stale-";
     const rec = run(receiverScript(prefix));

@@ -203,19 +203,24 @@ describe("mqueue: names", () => {
 });
 
 describe("mqueue: cleanup", () => {
-  const receiverScript = (prefix: string) => `
+  const receiverScript = (prefix: string, end = "signal") => `
     const { mqueueTransport } = await import(${JSON.stringify(DIST)});
     const r = await mqueueTransport.listen({ prefix: ${JSON.stringify(prefix)} });
     console.log(JSON.stringify(r.address));
-    setTimeout(() => {}, 15000);
+    // "exit": a normal exit without close(), once the test has seen the address.
+    if (${JSON.stringify(end)} === "exit") setTimeout(() => process.exit(0), 300);
+    else setTimeout(() => {}, 15000);
   `;
 
-  it.each(["SIGINT", "SIGTERM"] as const)("unlinks the queue when the receiver process gets %s", async (signal) => {
-    const rec = run(receiverScript("ipcs-term-"));
+  it.each(["SIGINT", "SIGTERM", "exit"] as const)("unlinks the queue when the receiver process ends by %s (exit: normally, without close)", async (signal) => {
+    const rec = run(receiverScript("ipcs-term-", signal === "exit" ? "exit" : "signal"));
     const address = JSON.parse(await rec.line) as MqueueAddress;
     expect(mqExists(address.name)).toBe(true);
-    rec.child.kill(signal);
-    expect(await rec.exit).toBe(signal);
+    if (signal === "exit") expect(await rec.exit).toBe(0);
+    else {
+      rec.child.kill(signal);
+      expect(await rec.exit).toBe(signal);
+    }
     expect(mqExists(address.name)).toBe(false);
   });
 

@@ -14,5 +14,8 @@ runConformance({
   transport: zeromqTransport,
   module: new URL("../dist/index.js", import.meta.url),
   exportName: "zeromqTransport",
-  leftovers: (r) => [(r.address as ZeromqAddress).endpoint.slice("ipc://".length)],
+  leftovers: (r) => {
+    const a = r.address as ZeromqAddress;
+    return [a.endpoint, a.ackEndpoint!].map((e) => e.slice("ipc://".length));
+  },
 });

@@ -98,16 +98,6 @@ describe("zeromq ipc:// endpoint", () => {
     expect(lstatSync(endpoint.slice("ipc://".length)).isSocket()).toBe(true);
   });
 
-  it.each(["SIGINT", "SIGTERM"] as const)("removes both socket files when the receiving process gets %s", async (signal) => {
-    const { child, file, ackFile } = await receiverProcess();
-    expect(lstatSync(file).isSocket()).toBe(true);
-    expect(lstatSync(ackFile).isSocket()).toBe(true);
-    child.kill(signal);
-    await exited(child);
-    expect(existsSync(file)).toBe(false);
-    expect(existsSync(ackFile)).toBe(false);
-  });
-
   it("lists a file left by a SIGKILLed receiver and removeStale removes it", async () => {
     const { child, file, ackFile } = await receiverProcess();
     child.kill("SIGKILL");

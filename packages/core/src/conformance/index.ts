@@ -5,11 +5,11 @@
  * Node processes that import the transport's built module.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
-import type { ListenOptions, Receiver, Transport } from "../interface.js";
+import type { Address, ListenOptions, Receiver, Transport } from "../interface.js";
 import { checksum32 } from "../checksum.js";
 import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
@@ -29,13 +29,14 @@ export interface ConformanceTarget {
   listenOptions?: ListenOptions & Record<string, unknown>;
   /** Skip every test, printing this reason (the machine cannot run the mechanism). */
   skip?: string | undefined;
-  /** Names or paths that must be gone once the receiver has closed. */
-  leftovers?: (receiver: Receiver) => string[] | Promise<string[]>;
+  /** Names or paths a receiver creates, which must be gone once it has closed or its process has ended. */
+  leftovers?: (receiver: Pick<Receiver, "address">) => string[] | Promise<string[]>;
   /** How long a producer may take at most (ms, default 30 000). */
   producerTimeoutMs?: number;
 }
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
+const RECEIVER_SCRIPT = fileURLToPath(new URL("./conformance-receiver.js", import.meta.url));
 
 /** A child process that reports on stdout, one JSON object per line. */
 export interface WatchedProcess {
@@ -324,6 +325,22 @@ export function runConformance(target: ConformanceTarget): void {
       expect(await withTimeout(p.exit, 10_000, "producer exit")).toEqual({ code: 0, signal: null });
     });
 
+    if (target.leftovers) {
+      const leftovers = target.leftovers;
+      it.each(["SIGINT", "SIGTERM", "exit"] as const)("removes what the receiver created when its process ends by %s (exit: process.exit without close())", async (end) => {
+        const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
+        const p = startProcess([RECEIVER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(target.listenOptions ?? {}), end === "exit" ? "exit" : "signal"], { timeoutMs: 20_000 });
+        const line = await withTimeout(p.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
+        expect(line.fatal).toBeUndefined();
+        const names = await leftovers({ address: line.address as Address });
+        expect(names.length).toBeGreaterThan(0);
+        expect(names.filter((n) => !existsSync(n))).toEqual([]); // all there while it runs
+        if (end !== "exit") p.child.kill(end);
+        expect(await withTimeout(p.exit, 10_000, "the receiving process's exit")).toEqual(end === "exit" ? { code: 0, signal: null } : { code: null, signal: end });
+        expect(names.filter((n) => existsSync(n))).toEqual([]);
+      });
+    }
+
     it("leaves no resource and no descriptor behind after close", async () => {
       const before = openFds();
       const r = await target.transport.listen({ ...target.listenOptions, expectedProducers: 1 });
@@ -335,7 +352,6 @@ export function runConformance(target: ConformanceTarget): void {
       await r.close();
       expect(r.closed).toBe(true);
       if (target.leftovers) {
-        const { existsSync } = await import("node:fs");
         expect(names.filter((n) => existsSync(n))).toEqual([]);
       }
       const prefix = (target.listenOptions?.prefix as string | undefined) ?? undefined;
