@@ -5,9 +5,11 @@ import {
   ChannelError,
   attachWithRetry,
   DEFAULT_PREFIX,
+  fdIsFifo,
   fromSystemError,
   isProcessAlive,
   ownerPidOf,
+  pathIsFifo,
   removeOnExit,
   uniqueName,
   validateName,
@@ -19,8 +21,6 @@ import {
   type Receiver,
   type Sender,
   type Transport,
-  fdIsFifo,
-  pathIsFifo,
 } from "@ipc-sampler/core";
 import { growPipe, mkfifo } from "@ipc-sampler/posix";
 import { FifoReceiver } from "./receiver.js";

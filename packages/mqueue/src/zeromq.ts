@@ -11,6 +11,7 @@ import {
   fromSystemError,
   isProcessAlive,
   ownerPidOf,
+  pathIsSocket,
   parseFrames,
   removeOnExit,
   uniqueName,
@@ -29,7 +30,6 @@ import {
   type Receiver,
   type Sender,
   type Transport,
-  pathIsSocket,
 } from "@ipc-sampler/core";
 import { Dealer, Pull, Push, Router } from "zeromq";
 

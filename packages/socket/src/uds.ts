@@ -9,6 +9,7 @@ import {
   fromSystemError,
   isProcessAlive,
   ownerPidOf,
+  pathIsSocket,
   removeOnExit,
   uniqueName,
   validateName,
@@ -20,7 +21,6 @@ import {
   type Receiver,
   type Sender,
   type Transport,
-  pathIsSocket,
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
