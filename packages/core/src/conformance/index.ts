@@ -5,7 +5,7 @@
  * Node processes that import the transport's built module.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
@@ -33,6 +33,12 @@ export interface ConformanceTarget {
   leftovers?: (receiver: Pick<Receiver, "address">) => string[] | Promise<string[]>;
   /** How long a producer may take at most (ms, default 30 000). */
   producerTimeoutMs?: number;
+  /**
+   * Removes what a SIGKILLed receiver left that is not a path in `leftovers`
+   * (a POSIX message queue lives on in the kernel); the kit calls it after
+   * killing a receiving process, and removes the `leftovers` paths itself.
+   */
+  removeAfterKill?: (address: Address) => void | Promise<void>;
 }
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
@@ -339,6 +345,38 @@ export function runConformance(target: ConformanceTarget): void {
         expect(await withTimeout(p.exit, 10_000, "the receiving process's exit")).toEqual(end === "exit" ? { code: 0, signal: null } : { code: null, signal: end });
         expect(names.filter((n) => existsSync(n))).toEqual([]);
       });
+    }
+
+    if (!target.transport.descriptor.relatedProcessesOnly) {
+      it("a producer waiting on a receiver that is killed with SIGKILL fails with a typed error and exits", async () => {
+        const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
+        const options = { ...(target.listenOptions ?? {}), expectedProducers: 1 };
+        const rp = startProcess([RECEIVER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(options), "signal"], { timeoutMs: 30_000 });
+        const line = await withTimeout(rp.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
+        expect(line.fatal).toBeUndefined();
+        const address = line.address as Address;
+        try {
+          // The receiver never reads: the producer fills what the channel holds, then waits.
+          const p = startProcess([PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(address), JSON.stringify({ kind: "until-gone", size: 64 })], {
+            timeoutMs: 30_000,
+          });
+          const connected = await withTimeout(p.waitFor((l) => "connected" in l || "error" in l || "fatal" in l), 15_000, "the producer connecting");
+          expect(connected.connected, JSON.stringify(connected)).toBe(true);
+          await new Promise((res) => setTimeout(res, 300));
+          expect(p.lines.filter((l) => "error" in l || "fatal" in l)).toEqual([]); // still sending or waiting
+          rp.child.kill("SIGKILL");
+          await rp.exit;
+          const report = await withTimeout(p.waitFor((l) => "error" in l || "fatal" in l), 10_000, "the producer noticing");
+          expect(report.error, JSON.stringify(report)).toMatchObject({ name: "ChannelError" });
+          expect(["EPEERGONE", "ECLOSED"]).toContain((report.error as { code: string }).code);
+          expect(await withTimeout(p.exit, 10_000, "producer exit")).toEqual({ code: 0, signal: null });
+        } finally {
+          rp.child.kill("SIGKILL");
+          await rp.exit;
+          for (const n of target.leftovers ? await target.leftovers({ address }) : []) rmSync(n, { recursive: true, force: true });
+          await target.removeAfterKill?.(address);
+        }
+      }, 40_000);
     }
 
     it("leaves no resource and no descriptor behind after close", async () => {

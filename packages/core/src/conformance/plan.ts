@@ -8,7 +8,7 @@ export type ProducerPlan =
   | { kind: "oversize" }
   /** `count` scenario messages, print "ready", then large messages until killed. */
   | { kind: "kill-mid"; count: number; size: number; bigSize: number }
-  /** Scenario messages until sending fails; report the error and exit 0. */
+  /** Report "connected", then scenario messages until sending fails; report the error and exit 0. */
   | { kind: "until-gone"; size: number }
   /** Connect with this timeout, send one message and close; report the first error (and when) or done. */
   | { kind: "late"; timeoutMs: number };

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       for (;;) await sender.send(big);
     }
     case "until-gone": {
+      report({ connected: true });
       const enc = new ScenarioEncoder(0, plan.size);
       let i = 0;
       const deadline = Date.now() + 20_000;
