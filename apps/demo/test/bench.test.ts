@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BENCH_SCHEMA, type BenchResults } from "../src/bench-schema.js";
 import { transports } from "../src/transports.js";
 
@@ -11,7 +11,11 @@ const BENCH = fileURLToPath(new URL("../dist/bench.js", import.meta.url));
 
 // Proves the harness works end to end; asserts shape and ok, never speed.
 describe("pnpm bench --quick", () => {
-  const out = mkdtempSync(path.join(tmpdir(), "ipcs-bench-"));
+  // Made in beforeAll, not at load: a run that filters every test out (vitest -t) runs no hooks.
+  let out = "";
+  beforeAll(() => {
+    out = mkdtempSync(path.join(tmpdir(), "ipcs-bench-"));
+  });
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it("runs every transport and reference, verifies every run, and writes a versioned JSON file with a markdown table", () => {

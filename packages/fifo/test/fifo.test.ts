@@ -2,12 +2,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import { fifoTransport, type FifoAddress } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const dir = mkdtempSync(path.join(tmpdir(), "ipcs-fifo-test-"));
+// Made in beforeAll, not at load: a run that filters every test out (vitest -t) runs no hooks.
+let dir = "";
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "ipcs-fifo-test-"));
+});
 const children = new Set<ChildProcess>();
 const receivers: Receiver[] = [];
 

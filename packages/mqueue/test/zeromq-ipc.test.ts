@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import type { ZeromqAddress } from "../src/zeromq.js";
 import { zeromqTransport } from "../src/zeromq.js";
@@ -11,7 +11,11 @@ import { zeromqTransport } from "../src/zeromq.js";
 const list = zeromqTransport.list as unknown as (prefix?: string, directory?: string) => Promise<string[]>;
 const removeStale = zeromqTransport.removeStale as unknown as (prefix?: string, directory?: string) => Promise<string[]>;
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
+// Made in beforeAll, not at load: a run that filters every test out (vitest -t) runs no hooks.
+let dir = "";
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
+});
 const children = new Set<ChildProcess>();
 
 /** A receiver in another process: prints its address, then waits. */
