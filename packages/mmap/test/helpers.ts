@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { startProcess, type WatchedProcess } from "@ipc-sampler/core/conformance";
 
-export { cpuTicks, killStartedProcesses as killAll } from "@ipc-sampler/core/conformance";
+export { cpuTicks, killStartedProcesses as killAll, settledCpu } from "@ipc-sampler/core/conformance";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.mjs", import.meta.url));
 

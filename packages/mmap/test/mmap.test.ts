@@ -6,7 +6,7 @@ import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc
 import { openSegment } from "@ipc-sampler/posix";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
-import { cpuTicks, killAll, start } from "./helpers.js";
+import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
 
 /**
  * 200,000 per producer locally, bounded in CI; STRESS_N overrides. A journal
@@ -270,7 +270,7 @@ describe("mmap journal", () => {
     const { address } = await c.waitFor((l) => "address" in l);
     const idle = start("idle", { address });
     await idle.waitFor((l) => l.attached === true);
-    await sleep(500);
+    await settledCpu([c.child.pid!]); // past the spins
     const before = cpuTicks(c.child.pid!);
     await sleep(2000);
     expect(cpuTicks(c.child.pid!) - before).toBeLessThanOrEqual(2);

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { SharedFloat64Array, SharedInt32Array, shmTransport, type ShmAddress } from "../src/index.js";
-import { cpuTicks, killAll, start } from "./helpers.js";
+import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
 
 /** Stress size: 1,000,000 per producer locally, bounded in CI; STRESS_N overrides. */
 const STRESS_N = Number(process.env.STRESS_N ?? (process.env.CI ? 20_000 : 1_000_000));
@@ -91,7 +91,8 @@ describe("shm ring", () => {
     // Producer side: this process listens but never reads, so the producer fills the ring and waits.
     const r = await listen({ expectedProducers: 1, ringBytes: 1 << 18 });
     const full = start("forever", { address: r.address, id: 0, seed: 9 });
-    await sleep(700); // past the spins and into the futex waits
+    // Past the spins and into the futex waits (the producer may still be filling the ring).
+    await settledCpu([c.child.pid!, full.child.pid!]);
     const before = [cpuTicks(c.child.pid!), cpuTicks(full.child.pid!)];
     await sleep(2000);
     const used = [cpuTicks(c.child.pid!) - before[0]!, cpuTicks(full.child.pid!) - before[1]!];

@@ -115,6 +115,21 @@ export function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
+/**
+ * Waits until none of these processes has used CPU for `quietMs` (at most
+ * `timeoutMs`; a process that spins never gets there): the start of an idle
+ * measurement, since a fixed delay can end too early on a loaded machine.
+ */
+export async function settledCpu(pids: readonly number[], quietMs = 300, timeoutMs = 10_000): Promise<void> {
+  let last = pids.map(() => -1);
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    const now = pids.map(cpuTicks);
+    if (now.every((t, i) => t === last[i])) return;
+    last = now;
+    await new Promise((res) => setTimeout(res, quietMs));
+  }
+}
+
 async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<WatchedProcess> {
   const admission = await receiver.admit();
   const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
