@@ -6,6 +6,7 @@ import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc
 import { openSegment } from "@ipc-sampler/posix";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
+import { G_REUSED, segmentFile } from "../src/layout.js";
 import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
 
 /**
@@ -24,25 +25,26 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** Segment index of a stream-0 segment file name, or -1 for any other file. */
+function indexOf(name: string): number {
+  const m = /^s0-(\d+)\.jnl$/.exec(name);
+  return m ? Number(m[1]) : -1;
+}
+
 /** The highest segment index of stream 0 on disk (-1: none yet). */
 function newestSegment(directory: string): number {
-  let max = -1;
-  for (const n of readdirSync(directory)) {
-    const m = /^s0-(\d+)\.jnl$/.exec(n);
-    if (m) max = Math.max(max, Number(m[1]));
-  }
-  return max;
+  return Math.max(-1, ...readdirSync(directory).map(indexOf));
 }
 
 /** Header word G_REUSED of segment `index`: how many generations of records the file held before (0: a new file, or none). */
 function reusedCount(directory: string, index: number): number {
-  const name = `s0-${index}.jnl`;
+  const name = segmentFile(0, index);
   try {
     // A file the producer is creating (or was killed creating) may still be empty.
     if (index < 0 || statSync(path.join(directory, name)).size < 64) return 0;
     const seg = openSegment(name, undefined, { directory });
     seg.close();
-    return new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 16)[6]!;
+    return new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 16)[G_REUSED]!;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0; // retired meanwhile
     throw err;
@@ -208,7 +210,7 @@ describe("mmap journal", () => {
       const names = readdirSync(directory).filter((n) => n.endsWith(".jnl"));
       expect(names.length).toBeLessThanOrEqual(2 + 4 + 2);
       // Header word G_REUSED: how many generations of records a file has held before this one.
-      const reused = names.map((n) => reusedCount(directory, Number(/^s0-(\d+)/.exec(n)![1])));
+      const reused = names.map((n) => reusedCount(directory, indexOf(n)));
       // Replay: consecutive sequence numbers ending exactly at the last record delivered live; no stale record after it.
       const journal = openJournal(directory);
       const replayed = new RandomVerifier();
