@@ -130,15 +130,26 @@ export async function settledCpu(pids: readonly number[], quietMs = 300, timeout
   }
 }
 
+function moduleUrlOf(target: ConformanceTarget): string {
+  return target.module instanceof URL ? target.module.href : target.module;
+}
+
 async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<WatchedProcess> {
   const admission = await receiver.admit();
-  const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
-  const run = startProcess([PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
+  const run = startProcess([PRODUCER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
     timeoutMs: target.producerTimeoutMs ?? 30_000,
     inherit: admission.inherit,
   });
   admission.release();
   return run;
+}
+
+/** A receiving process of its own (conformance-receiver.js) and the address it printed. */
+async function startReceiverProcess(target: ConformanceTarget, options: Record<string, unknown>, end: "signal" | "exit"): Promise<{ process: WatchedProcess; address: Address }> {
+  const p = startProcess([RECEIVER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(options), end], { timeoutMs: 30_000 });
+  const line = await withTimeout(p.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
+  expect(line.fatal).toBeUndefined();
+  return { process: p, address: line.address as Address };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -349,11 +360,8 @@ export function runConformance(target: ConformanceTarget): void {
     if (target.leftovers) {
       const leftovers = target.leftovers;
       it.each(["SIGINT", "SIGTERM", "exit"] as const)("removes what the receiver created when its process ends by %s (exit: process.exit without close())", async (end) => {
-        const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
-        const p = startProcess([RECEIVER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(target.listenOptions ?? {}), end === "exit" ? "exit" : "signal"], { timeoutMs: 20_000 });
-        const line = await withTimeout(p.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
-        expect(line.fatal).toBeUndefined();
-        const names = await leftovers({ address: line.address as Address });
+        const { process: p, address } = await startReceiverProcess(target, target.listenOptions ?? {}, end === "exit" ? "exit" : "signal");
+        const names = await leftovers({ address });
         expect(names.length).toBeGreaterThan(0);
         expect(names.filter((n) => !existsSync(n))).toEqual([]); // all there while it runs
         if (end !== "exit") p.child.kill(end);
@@ -364,15 +372,10 @@ export function runConformance(target: ConformanceTarget): void {
 
     if (!target.transport.descriptor.relatedProcessesOnly) {
       it("a producer waiting on a receiver that is killed with SIGKILL fails with a typed error and exits", async () => {
-        const moduleUrl = target.module instanceof URL ? target.module.href : target.module;
-        const options = { ...(target.listenOptions ?? {}), expectedProducers: 1 };
-        const rp = startProcess([RECEIVER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(options), "signal"], { timeoutMs: 30_000 });
-        const line = await withTimeout(rp.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
-        expect(line.fatal).toBeUndefined();
-        const address = line.address as Address;
+        const { process: rp, address } = await startReceiverProcess(target, { ...(target.listenOptions ?? {}), expectedProducers: 1 }, "signal");
         try {
           // The receiver never reads: the producer fills what the channel holds, then waits.
-          const p = startProcess([PRODUCER_SCRIPT, moduleUrl, target.exportName, JSON.stringify(address), JSON.stringify({ kind: "until-gone", size: 64 })], {
+          const p = startProcess([PRODUCER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(address), JSON.stringify({ kind: "until-gone", size: 64 })], {
             timeoutMs: 30_000,
           });
           const connected = await withTimeout(p.waitFor((l) => "connected" in l || "error" in l || "fatal" in l), 15_000, "the producer connecting");
