@@ -1,0 +1,396 @@
+import { EventEmitter } from "node:events";
+import { ChannelError } from "@ipc-sampler/core";
+import { abortError, closedError, decodeError, exitCodeOf, timedOut, WorkerLostError } from "./errors.js";
+import { spawnChild, type Exit, type Spawned, type SpawnOptions } from "./spawn.js";
+import { Samples, type PoolStats } from "./stats.js";
+import * as W from "./wire.js";
+
+/**
+ * The pool's engine: a queue of jobs (one message each: a single call or a
+ * chunk of a map), worker processes each holding up to `prefetch` of them,
+ * and what happens when a job is aborted or a worker dies. A worker runs its
+ * jobs in the order received, so the first job it holds is the one running:
+ * when it dies that job fails (WorkerLostError) and the others go back to the
+ * front of the queue. One callback per job settles it; no promise per job.
+ */
+const QUEUED = 0;
+const SENT = 1;
+const DONE = 2;
+const AHEAD_MS = 4;
+
+export interface CallOptions {
+  /** Aborts the call: queued jobs are dropped, a running one is asked to stop, then SIGTERM, then SIGKILL. */
+  signal?: AbortSignal | undefined;
+  /** Per job, from the moment a worker takes it; passing it stops the job like an abort, with ETIMEDOUT. */
+  timeoutMs?: number | undefined;
+}
+
+/** What jobs of one call share: its label, signal and timeout, and the jobs not yet settled. */
+export class Call {
+  readonly live = new Set<Job>();
+  private readonly onAbort = () => {
+    for (const job of [...this.live]) this.scheduler.abort(job, abortError(this.label, this.options.signal?.reason));
+  };
+  constructor(private readonly scheduler: Scheduler, readonly label: string, readonly options: CallOptions) {
+    options.signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+  /** No job will be added: drop the listener when the last one settles. */
+  settled(job: Job): void {
+    this.live.delete(job);
+    if (this.live.size === 0) this.options.signal?.removeEventListener("abort", this.onAbort);
+  }
+}
+
+export class Job {
+  state = QUEUED;
+  worker: Slot | undefined;
+  queuedAt = 0;
+  sentAt = 0;
+  timer: NodeJS.Timeout | undefined;
+  constructor(
+    readonly id: number,
+    readonly fn: W.FunctionRef,
+    readonly mode: W.TaskMode,
+    readonly payload: unknown,
+    readonly call: Call,
+    readonly settle: (error: unknown, value?: unknown) => void,
+  ) {}
+  /** Still waiting in the queue (false once a worker took it). */
+  get queued(): boolean {
+    return this.state === QUEUED;
+  }
+}
+
+class Slot {
+  spawned: Spawned | undefined;
+  readonly inflight: Job[] = [];
+  done = 0;
+  retiring = false;
+  /** The aborted job this worker still runs; no new job goes to it meanwhile. */
+  stopping: Job | undefined;
+  timers: NodeJS.Timeout[] = [];
+  busySince = 0;
+  /** Smoothed milliseconds per job at this worker, and when its last result came. */
+  serviceMs = 1;
+  lastDone = 0;
+  constructor(readonly name: string) {}
+}
+
+export interface SchedulerOptions extends Omit<SpawnOptions, "name" | "daemon" | "init"> {
+  processes: number;
+  init: W.Init;
+  maxTasksPerChild?: number | undefined;
+  maxQueue?: number | undefined;
+  prefetch?: number | undefined;
+  graceMs?: number | undefined;
+  namePrefix?: string | undefined;
+}
+
+export class Scheduler extends EventEmitter {
+  private readonly slots: Slot[] = [];
+  private queue: Array<Job | undefined> = [];
+  private head = 0;
+  private queued = 0;
+  private nextId = 1;
+  private workerCount = 0;
+  private startFailures = 0;
+  state: "run" | "close" | "terminate" = "run";
+  private joined: Promise<void> | undefined;
+  private resolveJoined: (() => void) | undefined;
+  private readonly started = performance.now();
+  private busyTotal = 0;
+  private readonly counts = { submitted: 0, completed: 0, failed: 0, aborted: 0, crashed: 0, recycled: 0 };
+  private readonly waitMs = new Samples();
+  private readonly runMs = new Samples();
+
+  constructor(private readonly options: SchedulerOptions) {
+    super();
+  }
+
+  /** Starts every worker; rejects with the first one's error (and stops the others). */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(Array.from({ length: this.options.processes }, () => this.startWorker(false)));
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+    if (failed) {
+      await this.terminate();
+      throw failed.reason;
+    }
+  }
+
+  private startWorker(replace: boolean): Promise<void> {
+    const slot = new Slot(`${this.options.namePrefix ?? "PoolWorker"}-${++this.workerCount}`);
+    this.slots.push(slot);
+    const { processes: _p, maxTasksPerChild: _m, maxQueue: _q, prefetch: _f, graceMs: _g, ...spawn } = this.options;
+    return spawnChild({ ...spawn, name: slot.name, daemon: true }, (m) => this.onMessage(slot, m)).then(
+      (spawned) => {
+        slot.spawned = spawned;
+        this.startFailures = 0;
+        void spawned.exited.then((exit) => this.onExit(slot, exit));
+        if (this.state !== "run") spawned.kill("SIGTERM");
+        this.dispatch();
+      },
+      (err: unknown) => {
+        this.slots.splice(this.slots.indexOf(slot), 1);
+        if (!replace) throw err;
+        // A replacement that cannot start: try again, but after three in a
+        // row fail what waits rather than spin.
+        if (++this.startFailures >= 3) this.failQueued(err);
+        else if (this.state === "run") void this.startWorker(true);
+        this.checkJoined();
+      },
+    );
+  }
+
+  submit(fn: W.FunctionRef, mode: W.TaskMode, payload: unknown, call: Call, settle: (error: unknown, value?: unknown) => void): Job {
+    if (this.state !== "run") throw closedError("this pool");
+    const max = this.options.maxQueue;
+    if (max !== undefined && this.queued >= max) throw new ChannelError("ELIMIT", `cannot queue ${call.label}: ${this.queued} tasks already wait (maxQueue ${max})`);
+    const job = new Job(this.nextId++, fn, mode, payload, call, settle);
+    call.live.add(job);
+    job.queuedAt = performance.now();
+    this.queue.push(job);
+    this.queued++;
+    this.counts.submitted++;
+    if (call.options.signal?.aborted) this.abort(job, abortError(call.label, call.options.signal.reason));
+    return job;
+  }
+
+  private finish(job: Job, error: unknown, value?: unknown): void {
+    if (job.state === DONE) return;
+    if (job.state === QUEUED) this.queued--;
+    job.state = DONE;
+    if (job.timer) clearTimeout(job.timer);
+    job.call.settled(job);
+    if (error === undefined) this.counts.completed++;
+    else this.counts.failed++;
+    job.settle(error, value);
+  }
+
+  /** Stops one job: dropped if queued, else asked to stop, then its worker is SIGTERMed, then SIGKILLed. */
+  abort(job: Job, error: unknown): void {
+    if (job.state === DONE) return;
+    const wasSent = job.state === SENT;
+    this.counts.aborted++;
+    this.finish(job, error);
+    const slot = job.worker;
+    if (!wasSent || !slot?.spawned) return;
+    try {
+      slot.spawned.link.write([W.ABORT, job.id]);
+    } catch {
+      // the worker is going away anyway
+    }
+    if (slot.inflight[0] !== job || slot.stopping) return;
+    slot.stopping = job;
+    const grace = this.options.graceMs ?? 1000;
+    slot.timers.push(
+      setTimeout(() => {
+        slot.spawned?.kill("SIGTERM");
+        slot.timers.push(setTimeout(() => slot.spawned?.kill("SIGKILL"), grace));
+      }, grace),
+    );
+  }
+
+  /** Drops a queued job (true), or tells that it had already gone to a worker (false). */
+  cancel(job: Job, error: unknown): boolean {
+    if (job.state !== QUEUED) return false;
+    this.finish(job, error);
+    return true;
+  }
+
+  /**
+   * Jobs a worker may hold: enough to cover about AHEAD_MS of its work, so
+   * tiny jobs are not bound by the round trip, but never more than a few long
+   * ones (which would leave other workers idle at the end).
+   */
+  private limit(s: Slot): number {
+    return this.options.prefetch ?? Math.max(2, Math.min(512, Math.ceil(AHEAD_MS / s.serviceMs)));
+  }
+
+  private pick(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (!s.spawned || s.spawned.exit || s.retiring || s.stopping || s.inflight.length >= this.limit(s)) continue;
+      if (!best || s.inflight.length < best.inflight.length) best = s;
+    }
+    return best;
+  }
+
+  dispatch(): void {
+    while (this.head < this.queue.length) {
+      const job = this.queue[this.head];
+      if (job && job.state !== QUEUED) {
+        this.queue[this.head++] = undefined;
+        continue;
+      }
+      const slot = this.pick();
+      if (!slot || !job) break;
+      this.queue[this.head++] = undefined;
+      this.send(slot, job);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    if (this.state === "close" && this.queued === 0) for (const s of this.slots) if (s.inflight.length === 0) this.stopWorker(s);
+  }
+
+  private send(slot: Slot, job: Job): void {
+    this.queued--;
+    job.state = SENT;
+    job.worker = slot;
+    try {
+      slot.spawned!.link.write([W.TASK, job.id, job.fn, job.mode, job.payload]);
+    } catch (err) {
+      job.state = QUEUED; // finish() counts it out of the queue again
+      this.queued++;
+      this.finish(job, err);
+      return;
+    }
+    const now = performance.now();
+    job.sentAt = now;
+    this.waitMs.add(now - job.queuedAt);
+    if (slot.inflight.length === 0) slot.busySince = now;
+    slot.inflight.push(job);
+    const t = job.call.options.timeoutMs;
+    if (t !== undefined) job.timer = setTimeout(() => this.abort(job, timedOut(job.call.label, t)), t);
+    const max = this.options.maxTasksPerChild;
+    if (max !== undefined && slot.done + slot.inflight.length >= max && !slot.retiring) {
+      // Retire it after what it holds, with its replacement starting now.
+      slot.retiring = true;
+      if (this.state === "run") void this.startWorker(true);
+    }
+  }
+
+  private stopWorker(slot: Slot): void {
+    try {
+      slot.spawned?.link.write([W.STOP]);
+    } catch {
+      slot.spawned?.kill("SIGTERM");
+    }
+  }
+
+  private onMessage(slot: Slot, m: unknown[]): void {
+    if (m[0] !== W.RESULT && m[0] !== W.ERROR) return;
+    const id = m[1];
+    const i = slot.inflight[0]?.id === id ? 0 : slot.inflight.findIndex((j) => j.id === id);
+    if (i < 0) return; // not a job of ours: ignore
+    const job = slot.inflight.splice(i, 1)[0]!;
+    const now = performance.now();
+    if (slot.inflight.length === 0) this.busyTotal += now - slot.busySince;
+    slot.serviceMs = 0.8 * slot.serviceMs + 0.2 * Math.max(0.001, now - Math.max(slot.lastDone, job.sentAt));
+    slot.lastDone = now;
+    slot.done++;
+    if (slot.stopping === job) {
+      for (const t of slot.timers) clearTimeout(t);
+      slot.timers = [];
+      slot.stopping = undefined;
+    }
+    if (job.state === SENT) {
+      this.runMs.add(now - job.sentAt);
+      if (m[0] === W.RESULT) this.finish(job, undefined, m[2]);
+      else this.finish(job, decodeError(m[2]));
+    }
+    if (slot.retiring && slot.inflight.length === 0) this.stopWorker(slot);
+    this.dispatch();
+  }
+
+  private onExit(slot: Slot, exit: Exit): void {
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    for (const t of slot.timers) clearTimeout(t);
+    const [running, ...waiting] = slot.inflight;
+    if (slot.inflight.length > 0) this.busyTotal += performance.now() - slot.busySince;
+    slot.inflight.length = 0;
+    const pid = slot.spawned?.pid;
+    if (running && running.state === SENT) this.finish(running, new WorkerLostError(slot.name, pid, exit.code, exit.signal, running.call.label));
+    // Jobs the worker had not started yet go back to the front of the queue.
+    const back = waiting.filter((j) => j.state === SENT);
+    for (const j of back) {
+      j.state = QUEUED;
+      j.worker = undefined;
+      if (j.timer) clearTimeout(j.timer);
+    }
+    this.queue.splice(this.head, 0, ...back);
+    this.queued += back.length;
+    const expected = this.state !== "run" || (slot.retiring && running === undefined) || slot.stopping !== undefined;
+    if (slot.retiring && running === undefined) this.counts.recycled++;
+    else if (!expected) this.counts.crashed++;
+    this.emit("workerExit", { name: slot.name, pid, exitCode: exitCodeOf(exit.code, exit.signal), signal: exit.signal });
+    if (this.state === "run" && !slot.retiring) void this.startWorker(true);
+    if (this.state === "terminate") this.failQueued(closedError("this pool"));
+    this.dispatch();
+    this.checkJoined();
+  }
+
+  private failQueued(error: unknown): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const job = this.queue[i];
+      if (job) this.finish(job, error);
+    }
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** No new work; workers stop once the queue and their jobs are done. */
+  close(): void {
+    if (this.state === "run") this.state = "close";
+    this.dispatch();
+  }
+
+  /** Stops every worker now (SIGTERM, then SIGKILL after the grace period); pending work fails with ECLOSED. */
+  async terminate(): Promise<void> {
+    this.state = "terminate";
+    this.failQueued(closedError("this pool"));
+    for (const s of this.slots) {
+      for (const j of s.inflight) this.finish(j, closedError("this pool"));
+      s.spawned?.kill("SIGTERM");
+      const t = setTimeout(() => s.spawned?.kill("SIGKILL"), this.options.graceMs ?? 1000);
+      void s.spawned?.exited.then(() => clearTimeout(t));
+    }
+    await this.join();
+  }
+
+  /** Resolves when every worker has exited (after close() or terminate()). */
+  join(): Promise<void> {
+    if (this.state === "run") return Promise.reject(new ChannelError("EPROTO", "join() needs close() or terminate() first"));
+    this.joined ??= new Promise((resolve) => (this.resolveJoined = resolve));
+    this.checkJoined();
+    return this.joined;
+  }
+
+  private checkJoined(): void {
+    if (this.state !== "run" && this.slots.length === 0) this.resolveJoined?.();
+  }
+
+  get processes(): number {
+    return this.options.processes;
+  }
+
+  /** The largest message a worker accepts (chunks are sized to fit it). */
+  get maxMessageSize(): number {
+    let m = Infinity;
+    for (const s of this.slots) if (s.spawned) m = Math.min(m, s.spawned.link.maxMessageSize);
+    return m;
+  }
+
+  stats(): PoolStats {
+    const now = performance.now();
+    let busy = 0;
+    let busyTime = this.busyTotal;
+    for (const s of this.slots) {
+      if (s.inflight.length > 0) {
+        busy++;
+        busyTime += now - s.busySince;
+      }
+    }
+    const elapsed = (now - this.started) * this.options.processes;
+    return {
+      processes: this.slots.filter((s) => s.spawned && !s.spawned.exit).length,
+      busy,
+      queued: this.queued,
+      ...this.counts,
+      utilization: elapsed > 0 ? Math.min(1, busyTime / elapsed) : 0,
+      waitMs: this.waitMs.summary(),
+      runMs: this.runMs.summary(),
+    };
+  }
+}
