@@ -105,16 +105,14 @@ export class Connection<T = unknown> {
     if (signal?.aborted) return Promise.reject(abortError("recv", signal.reason));
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => done(false), timeoutMs);
-      const onAbort = () => {
-        done(false);
-        reject(abortError("recv", signal?.reason));
-      };
+      const onAbort = () => done(abortError("recv", signal?.reason));
       signal?.addEventListener("abort", onAbort, { once: true });
-      const done = (ok: boolean) => {
+      const done = (outcome: boolean | Error) => {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         this.waiter = undefined;
-        resolve(ok);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
       };
       this.waiter = () => done(true);
     });
