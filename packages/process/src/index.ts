@@ -8,6 +8,6 @@ export type { CallOptions } from "./scheduler.js";
 export type { PoolStats } from "./stats.js";
 export { Executor, Future, CancelledError, asCompleted, wait, type ExecutorOptions, type ReturnWhen } from "./executor.js";
 export { getLogger, logToStderr, type Logger } from "./logging.js";
-export { currentProcess, taskSignal, type ProcessInfo, type LogLevel } from "./state.js";
+export { currentProcess, isMainModule, taskSignal, type ProcessInfo, type LogLevel } from "./state.js";
 export { defaultTransport, type TransportChoice, type TransportSource } from "./transport.js";
 export type { ModuleRef } from "./target.js";

@@ -53,3 +53,18 @@ export function taskSignal(): AbortSignal {
 export function nextName(prefix: string): string {
   return `${prefix}-${++shared().counter}`;
 }
+
+/**
+ * JavaScript's `if __name__ == "__main__"`: true in the program that was
+ * started (`node file.js`), false when a child imports the same module to
+ * find its target. Pass `import.meta.url`.
+ */
+export function isMainModule(moduleUrl: string): boolean {
+  const main = process.argv[1];
+  if (!main || shared().info.parentPid !== undefined) return false;
+  try {
+    return new URL(moduleUrl).pathname.replace(/\.[cm]?[jt]s$/, "") === new URL(`file://${main}`).pathname.replace(/\.[cm]?[jt]s$/, "");
+  } catch {
+    return false;
+  }
+}

@@ -10,7 +10,7 @@ describe("Executor", () => {
     await using ex = await Executor.create<typeof Tasks>({ module: tasks, maxWorkers: 2 });
     const slow = ex.submit("sleep", 300, "slow");
     const fast = ex.submit("sleep", 10, "fast");
-    const order: string[] = [];
+    const order: unknown[] = [];
     for await (const f of asCompleted([slow, fast], { timeoutMs: 10_000 })) order.push(await f.result());
     expect(order).toEqual(["fast", "slow"]);
     expect(slow.done()).toBe(true);
