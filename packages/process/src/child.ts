@@ -118,18 +118,51 @@ function keyOf(ref: W.FunctionRef): string {
   return typeof ref === "string" ? ref : `${ref[0]}#${ref[1]}`;
 }
 
-function finish(id: number, value: unknown): void {
+// Results of one run of tasks go back as one RESULTS message (one encode
+// for many); if it cannot be encoded, one by one, so only the bad one fails.
+const MAX_BATCH = 1024;
+let outIds: number[] = [];
+let outOks: number[] = [];
+let outValues: unknown[] = [];
+
+function flushResults(): void {
+  const ids = outIds;
+  const oks = outOks;
+  const values = outValues;
+  if (ids.length === 0) return;
+  outIds = [];
+  outOks = [];
+  outValues = [];
   unflushed = true;
-  try {
-    link.write([W.RESULT, id, value]);
-  } catch (err) {
-    tryWrite([W.ERROR, id, encodeError(err)]);
+  if (ids.length > 1) {
+    try {
+      link.write([W.RESULTS, ids, oks, values]);
+      return;
+    } catch {
+      // one by one below
+    }
+  }
+  for (let i = 0; i < ids.length; i++) {
+    try {
+      link.write([oks[i] === 1 ? W.RESULT : W.ERROR, ids[i], values[i]]);
+    } catch (err) {
+      tryWrite([W.ERROR, ids[i], encodeError(err)]);
+    }
   }
 }
 
+function finish(id: number, value: unknown): void {
+  outIds.push(id);
+  outOks.push(1);
+  outValues.push(value);
+  if (outIds.length >= MAX_BATCH) flushResults();
+}
+
 function fail(id: number, err: unknown): void {
-  unflushed = true;
-  tryWrite([W.ERROR, id, encodeError(err)]);
+  outIds.push(id);
+  outOks.push(0);
+  outValues.push(encodeError(err));
+  if (outIds.length >= MAX_BATCH) flushResults();
 }
 
 /** Runs one task: undefined when it finished synchronously, else the promise of its end. */
@@ -141,15 +174,18 @@ function run(task: Task, f: AnyFunction): Promise<void> | undefined {
   try {
     if (mode === W.APPLY) out = f(...(payload as unknown[]));
     else {
-      const items = payload as unknown[];
+      const items = payload as ArrayLike<unknown>;
       const results = new Array<unknown>(items.length);
       let async = false;
+      let numbers = true;
       for (let i = 0; i < items.length; i++) {
         const r = mode === W.MAP ? f(items[i]) : f(...(items[i] as unknown[]));
         if (r instanceof Promise) async = true;
+        else if (typeof r !== "number") numbers = false;
         results[i] = r;
       }
-      out = async ? Promise.all(results) : results;
+      // Numbers for numbers: a Float64Array goes back as one copy.
+      out = async ? Promise.all(results) : numbers && payload instanceof Float64Array ? Float64Array.from(results as number[]) : results;
     }
   } catch (err) {
     fail(id, err);
@@ -176,7 +212,8 @@ function pump(): void {
       continue;
     }
     const key = keyOf(task[2]);
-    if (unflushed && !((quick.get(key) ?? Infinity) < QUICK_MS)) {
+    if ((unflushed || outIds.length > 0) && !((quick.get(key) ?? Infinity) < QUICK_MS)) {
+      flushResults();
       unflushed = false;
       link.drain().catch(() => {});
     }
@@ -186,6 +223,7 @@ function pump(): void {
     if (!pending) quick.set(key, performance.now() - t0);
     if (pending) {
       quick.delete(key);
+      flushResults();
       void pending.then(() => {
         running = false;
         pump();
@@ -193,6 +231,7 @@ function pump(): void {
       return;
     }
   }
+  flushResults();
   queue.length = 0;
   head = 0;
   currentId = -1;
@@ -206,6 +245,11 @@ function onMessages(values: unknown[]): void {
       case W.TASK:
         queue.push(m as Task);
         break;
+      case W.TASKS: {
+        const [, ids, fns, modes, payloads] = m as [number, number[], W.FunctionRef[], W.TaskMode[], unknown[]];
+        for (let i = 0; i < ids.length; i++) queue.push([W.TASK, ids[i]!, fns[i]!, modes[i]!, payloads[i]]);
+        break;
+      }
       case W.ABORT:
         if (m[1] === currentId) (controller ??= new AbortController()).abort(abortError(`task ${m[1]}`));
         else abortedEarly.add(m[1] as number);

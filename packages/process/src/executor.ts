@@ -98,7 +98,9 @@ export class Executor<M = Record<string, AnyFunction>> implements AsyncDisposabl
 
   static async create<M = Record<string, AnyFunction>>(options: ExecutorOptions): Promise<Executor<M>> {
     const { maxWorkers, ...rest } = options;
-    return new Executor<M>(await Pool.create<M>({ ...rest, processes: maxWorkers }));
+    // One task per worker at a time by default: a future stays cancellable
+    // until a worker is free for it, as in Python.
+    return new Executor<M>(await Pool.create<M>({ prefetch: 1, ...rest, processes: maxWorkers }));
   }
 
   /** Schedules `fn(...args)`; the Future settles with its value or error. */

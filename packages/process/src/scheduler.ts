@@ -73,6 +73,8 @@ class Slot {
   /** Smoothed milliseconds per job at this worker, and when its last result came. */
   serviceMs = 1;
   lastDone = 0;
+  /** Jobs taken in this dispatch pass, written as one message at its end. */
+  outbox: Job[] = [];
   constructor(readonly name: string) {}
 }
 
@@ -225,8 +227,9 @@ export class Scheduler extends EventEmitter {
       const slot = this.pick();
       if (!slot || !job) break;
       this.queue[this.head++] = undefined;
-      this.send(slot, job);
+      this.take(slot, job);
     }
+    for (const s of this.slots) if (s.outbox.length > 0) this.send(s);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -234,18 +237,35 @@ export class Scheduler extends EventEmitter {
     if (this.state === "close" && this.queued === 0) for (const s of this.slots) if (s.inflight.length === 0) this.stopWorker(s);
   }
 
-  private send(slot: Slot, job: Job): void {
+  /** Writes a slot's outbox as one message; if that fails, job by job, so only the bad job fails. */
+  private send(slot: Slot): void {
+    const jobs = slot.outbox;
+    slot.outbox = [];
+    const link = slot.spawned!.link;
+    if (jobs.length > 1) {
+      try {
+        link.write([W.TASKS, jobs.map((j) => j.id), jobs.map((j) => j.fn), jobs.map((j) => j.mode), jobs.map((j) => j.payload)]);
+        return;
+      } catch {
+        // find the one that cannot go
+      }
+    }
+    for (const job of jobs) {
+      try {
+        link.write([W.TASK, job.id, job.fn, job.mode, job.payload]);
+      } catch (err) {
+        slot.inflight.splice(slot.inflight.indexOf(job), 1);
+        if (slot.inflight.length === 0) this.busyTotal += performance.now() - slot.busySince;
+        this.finish(job, err);
+      }
+    }
+  }
+
+  private take(slot: Slot, job: Job): void {
     this.queued--;
     job.state = SENT;
     job.worker = slot;
-    try {
-      slot.spawned!.link.write([W.TASK, job.id, job.fn, job.mode, job.payload]);
-    } catch (err) {
-      job.state = QUEUED; // finish() counts it out of the queue again
-      this.queued++;
-      this.finish(job, err);
-      return;
-    }
+    slot.outbox.push(job);
     const now = performance.now();
     job.sentAt = now;
     this.waitMs.add(now - job.queuedAt);
@@ -270,8 +290,16 @@ export class Scheduler extends EventEmitter {
   }
 
   private onMessage(slot: Slot, m: unknown[]): void {
-    if (m[0] !== W.RESULT && m[0] !== W.ERROR) return;
-    const id = m[1];
+    if (m[0] === W.RESULTS) {
+      const [, ids, oks, values] = m as [number, unknown, unknown, unknown];
+      if (!Array.isArray(ids) || !Array.isArray(oks) || !Array.isArray(values) || oks.length !== ids.length || values.length !== ids.length) return;
+      for (let i = 0; i < ids.length; i++) this.onResult(slot, ids[i], oks[i] === 1, values[i]);
+    } else if (m[0] === W.RESULT || m[0] === W.ERROR) this.onResult(slot, m[1], m[0] === W.RESULT, m[2]);
+    else return;
+    this.dispatch();
+  }
+
+  private onResult(slot: Slot, id: unknown, ok: boolean, value: unknown): void {
     const i = slot.inflight[0]?.id === id ? 0 : slot.inflight.findIndex((j) => j.id === id);
     if (i < 0) return; // not a job of ours: ignore
     const job = slot.inflight.splice(i, 1)[0]!;
@@ -287,11 +315,10 @@ export class Scheduler extends EventEmitter {
     }
     if (job.state === SENT) {
       this.runMs.add(now - job.sentAt);
-      if (m[0] === W.RESULT) this.finish(job, undefined, m[2]);
-      else this.finish(job, decodeError(m[2]));
+      if (ok) this.finish(job, undefined, value);
+      else this.finish(job, decodeError(value));
     }
     if (slot.retiring && slot.inflight.length === 0) this.stopWorker(slot);
-    this.dispatch();
   }
 
   private onExit(slot: Slot, exit: Exit): void {

@@ -9,6 +9,7 @@ import type { TransportSource } from "./transport.js";
  *   parent → child                         child → parent
  *   [INIT, Init]                           [READY, pid] | [INIT_FAILED, error]
  *   [TASK, id, fn, mode, payload]          [RESULT, id, value] | [ERROR, id, error]
+ *   [TASKS, ids, fns, modes, payloads]     [RESULTS, ids, oks, values]   (many at once)
  *   [ABORT, id]                            [TARGET_FAILED, error]   (Process only)
  *   [STOP]
  */
@@ -16,11 +17,13 @@ export const INIT = 0;
 export const TASK = 1;
 export const ABORT = 2;
 export const STOP = 3;
+export const TASKS = 4;
 export const READY = 10;
 export const INIT_FAILED = 11;
 export const RESULT = 12;
 export const ERROR = 13;
 export const TARGET_FAILED = 14;
+export const RESULTS = 15;
 
 /** How a task's payload is applied: f(...payload), payload.map(f), payload.map(a => f(...a)). */
 export const APPLY = 0;
