@@ -65,7 +65,7 @@ export const mqueueDescriptor: MechanismDescriptor = {
   naming: "kernel name",
   direction: "one-way",
   messageBoundaries: true,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: MQUEUE_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: false,

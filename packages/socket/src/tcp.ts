@@ -21,7 +21,7 @@ export const tcpDescriptor: MechanismDescriptor = {
   naming: "host and port",
   direction: "duplex",
   messageBoundaries: false,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: SOCKET_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: true,
