@@ -1,6 +1,6 @@
-import { existsSync, renameSync, statSync, statfsSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, fromSystemError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
@@ -87,6 +87,11 @@ export class JournalSender implements Sender {
   private readonly populate: boolean;
   private seq = 0;
   private unsynced = 0;
+  /** Earlier segment files holding records appended since the last sync(). */
+  private readonly unsyncedFiles: string[] = [];
+  /** A segment file was created or renamed in the directory since the last sync(). */
+  private namesUnsynced = false;
+  private parentSynced = false;
   private scheduled = false;
   private dirty = false;
   private lastOwnerCheck = performance.now();
@@ -142,6 +147,7 @@ export class JournalSender implements Sender {
       ino = statSync(seg.path).ino;
       seg.close(); // the mapping stays
     }
+    this.namesUnsynced = true;
     const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
     if (old) reused = (words[G_REUSED]! + 1) | 0;
     // Old records in a recycled file carry another index's marker; the header says which index it is now.
@@ -157,6 +163,7 @@ export class JournalSender implements Sender {
       // Close the old segment with a NEXT record, once the new file exists.
       this.commit(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
+      else if (this.off > this.syncedTo) this.unsyncedFiles.push(segmentFile(this.stream, this.index));
       // A producer writing in a loop yields no tick: wake a sleeping consumer now, so it follows (and retires files) at least once per segment.
       this.dirty = true;
       this.flush();
@@ -242,12 +249,50 @@ export class JournalSender implements Sender {
     return true;
   }
 
-  /** msync(MS_SYNC) of what was appended since the last sync: power-loss durability up to here. */
+  /**
+   * Power-loss durability up to here: msync(MS_SYNC) of what this segment
+   * gained since the last sync (Linux flushes the range as fdatasync would:
+   * data, and the size needed to read it), fdatasync(2) of earlier segment
+   * files that gained records meanwhile, and fsync(2) of the directory when
+   * a segment file was created or renamed since, so their names survive too
+   * (fsync(2): a file's fsync does not cover its directory entry).
+   */
   sync(): void {
+    try {
+      this.syncNow();
+    } catch (err) {
+      throw fromSystemError(err, "sync journal", this.directory);
+    }
+  }
+
+  private syncNow(): void {
+    for (const name of this.unsyncedFiles.splice(0)) {
+      let fd: number;
+      try {
+        fd = openSync(path.join(this.directory, name), constants.O_RDONLY);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // retired: its records were consumed
+        throw err;
+      }
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
     const from = this.syncedTo & ~4095;
     if (this.off > this.syncedTo) this.seg.sync(from, this.off - from, true);
     this.syncedTo = this.off;
     this.unsynced = 0;
+    if (this.namesUnsynced) {
+      fsyncDirectory(this.directory);
+      this.namesUnsynced = false;
+    }
+    if (!this.parentSynced) {
+      // The journal directory's own name, once: a journal made just before a power loss survives too.
+      fsyncDirectory(path.dirname(this.directory));
+      this.parentSynced = true;
+    }
   }
 
   /** Wakes the consumer if it sleeps; notices a receiver that closed or died. */
@@ -305,5 +350,15 @@ export class JournalSender implements Sender {
       }
     })();
     return this.closing;
+  }
+}
+
+/** fsync(2) of a directory: the names created or renamed in it reach the disk. */
+function fsyncDirectory(directory: string): void {
+  const fd = openSync(directory, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
