@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, renameSync, statSync, statfsSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, fromSystemError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
@@ -42,6 +42,9 @@ import {
 const OWNER_CHECK_MS = 200;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
 const POPULATE_FS = new Set([0x01021994, 0x858458f6]);
+
+/** Earlier unsynced segment files remembered by name; past this, sync() flushes every file of the stream. */
+const UNSYNCED_LIST = 64;
 
 export interface JournalSenderOptions {
   segmentBytes: number;
@@ -87,8 +90,10 @@ export class JournalSender implements Sender {
   private readonly populate: boolean;
   private seq = 0;
   private unsynced = 0;
-  /** Earlier segment files holding records appended since the last sync(). */
+  /** Earlier segment files holding records appended since the last sync() (at most UNSYNCED_LIST names). */
   private readonly unsyncedFiles: string[] = [];
+  /** More than UNSYNCED_LIST files went unsynced: the next sync() flushes every segment file of this stream. */
+  private unsyncedOverflow = false;
   /** A segment file was created or renamed in the directory since the last sync(). */
   private namesUnsynced = false;
   private parentSynced = false;
@@ -163,7 +168,13 @@ export class JournalSender implements Sender {
       // Close the old segment with a NEXT record, once the new file exists.
       this.commit(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
-      else if (this.off > this.syncedTo) this.unsyncedFiles.push(segmentFile(this.stream, this.index));
+      else if (this.off > this.syncedTo && !this.unsyncedOverflow) {
+        // A producer that never syncs must not collect names forever.
+        if (this.unsyncedFiles.push(segmentFile(this.stream, this.index)) > UNSYNCED_LIST) {
+          this.unsyncedFiles.length = 0;
+          this.unsyncedOverflow = true;
+        }
+      }
       // A producer writing in a loop yields no tick: wake a sleeping consumer now, so it follows (and retires files) at least once per segment.
       this.dirty = true;
       this.flush();
@@ -266,7 +277,12 @@ export class JournalSender implements Sender {
   }
 
   private syncNow(): void {
-    for (const name of this.unsyncedFiles.splice(0)) {
+    const current = segmentFile(this.stream, this.index);
+    const earlier = this.unsyncedOverflow
+      ? readdirSync(this.directory).filter((n) => n !== current && n.startsWith(`s${this.stream}-`) && n.endsWith(".jnl"))
+      : this.unsyncedFiles.splice(0);
+    this.unsyncedOverflow = false;
+    for (const name of earlier) {
       let fd: number;
       try {
         fd = openSync(path.join(this.directory, name), constants.O_RDONLY);
