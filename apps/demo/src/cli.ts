@@ -166,6 +166,7 @@ async function cleanStale(): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.some((a) => a === "pool-map" || a === "--scenario=pool-map")) return void (process.exitCode = await import("./pool-map.js").then((m) => m.runPoolMap(process.argv.slice(2))).catch((e: Error) => (process.stderr.write(`demo: ${e.message}\n`), 2)));
   let options: ReturnType<typeof parse>;
   try {
     options = parse(process.argv.slice(2));

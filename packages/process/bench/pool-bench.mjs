@@ -47,17 +47,21 @@ async function timed(f) {
   rt.sort((a, b) => a - b);
   out({ case: "apply round trip", p50us: rt[1000] * 1000, p99us: rt[1980] * 1000 });
   await pool.terminate();
+  // Interleaved with child_process.fork of the same module, so load changes hit both alike.
   const sj = [];
-  for (let i = 0; i < 5; i++) {
+  const fj = [];
+  for (let i = 0; i < 7; i++) {
     const p = new Process({ module, target: "nothing", transport: transports[id] });
     const [ms] = await timed(async () => {
       await p.start();
       await p.join();
     });
     sj.push(ms);
+    fj.push((await timed(() => new Promise((resolve) => fork(module.pathname, [], { stdio: "ignore" }).on("exit", resolve))))[0]);
   }
   sj.sort((a, b) => a - b);
-  out({ case: "Process start → join, empty target (median of 5)", ms: sj[2] });
+  fj.sort((a, b) => a - b);
+  out({ case: "Process start → join, empty target (median of 7)", ms: sj[3], forkMs: fj[3], ratio: sj[3] / fj[3] });
 }
 
 // ---- baseline: child_process.fork + process.send ----
@@ -82,12 +86,5 @@ if (id === "uds") {
   out({ case: `fork+send pool: map ${N} ints, ${Math.ceil(N / 8)} per message`, ms: fMs, perSec: N / (fMs / 1000) });
   const [f1Ms] = await timed(() => forkMap(ts, 1));
   out({ case: `fork+send pool: map ${T} tasks, 1 per message`, ms: f1Ms, perSec: T / (f1Ms / 1000) });
-  const sj = [];
-  for (let i = 0; i < 5; i++) {
-    const [ms] = await timed(() => new Promise((resolve) => fork(module.pathname, [], { stdio: "ignore" }).on("exit", resolve)));
-    sj.push(ms);
-  }
-  sj.sort((a, b) => a - b);
-  out({ case: "child_process.fork → exit of the same module (median of 5)", ms: sj[2] });
   for (const w of workers) w.kill();
 }

@@ -15,6 +15,8 @@ export interface TransportSource {
   /** Absolute file URL or path of the module, and the name it exports the transport under. */
   readonly module: string;
   readonly export: string;
+  /** The package name, which a child tries first: it resolves to the ESM build this package already loaded. */
+  readonly package?: string | undefined;
 }
 
 const known: Record<string, [string, string]> = {
@@ -56,14 +58,16 @@ export function transportSource(choice: TransportChoice): TransportSource {
   const bases = [__filename, process.argv[1] ? path.resolve(process.argv[1]) : undefined, path.join(process.cwd(), "index.js")];
   for (const base of bases) {
     const file = base && resolveFrom(base, entry[0]);
-    if (file) return { module: pathToFileURL(file).href, export: entry[1] };
+    if (file) return { module: pathToFileURL(file).href, export: entry[1], package: entry[0] };
   }
   throw new TypeError(`cannot find ${entry[0]} (for the ${transport.descriptor.id} transport) from this package, the main script or the working directory: install it, or pass transportModule`);
 }
 
 /** In the child: the transport the parent named. */
 export async function loadTransport(source: TransportSource): Promise<Transport> {
-  const mod = (await import(source.module)) as Record<string, unknown>;
+  let mod: Record<string, unknown> | undefined;
+  if (source.package) mod = (await import(source.package).catch(() => undefined)) as Record<string, unknown> | undefined;
+  mod ??= (await import(source.module)) as Record<string, unknown>;
   const t = (mod[source.export] ?? (mod.default as Record<string, unknown> | undefined)?.[source.export]) as Transport | undefined;
   if (!t || typeof t.listen !== "function") throw new TypeError(`${source.module} does not export a transport named ${source.export}`);
   return t;

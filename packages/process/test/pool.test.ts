@@ -83,8 +83,10 @@ describe("Pool", () => {
     setTimeout(() => ac.abort(), 50);
     await expect(coop).rejects.toMatchObject({ name: "AbortError" });
     const t0 = Date.now();
+    const stuckExit = new Promise<{ signal: string | null }>((resolve) => pool.on("workerExit", resolve));
     await expect(pool.apply("forever", [], { timeoutMs: 100 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
     expect(Date.now() - t0).toBeLessThan(1500);
+    expect((await stuckExit).signal).toBe("SIGTERM");
     // the stuck worker is SIGTERMed after graceMs and replaced
     expect(await pool.map("square", [1, 2, 3, 4, 5], { chunksize: 1 })).toEqual([1, 4, 9, 16, 25]);
     const aborted = new AbortController();
