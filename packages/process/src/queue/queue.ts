@@ -1,8 +1,8 @@
 import { deserialize, serialize } from "node:v8";
 import { ChannelError } from "@ipc-sampler/core";
-import { futexWake } from "@ipc-sampler/posix";
+import { futexWake, spinUntil } from "@ipc-sampler/posix";
 import { abortError } from "../errors.js";
-import { LOCK_WORDS, LockCore } from "../sync/lock.js";
+import { LOCK_WORDS, LockCore, SPIN_US } from "../sync/lock.js";
 import { createBlock, DATA_OFFSET, deadlineOf, HEADER_WORDS, openBlock, remaining, WordWaiter, type Block, type BlockOptions, type SharedHandle } from "../sync/shared.js";
 
 const L = HEADER_WORDS;
@@ -145,6 +145,7 @@ export class Queue<T = unknown> {
       if (!(await this.#lock.acquire({ timeoutMs: remaining(deadline), ...(o.signal ? { signal: o.signal } : {}) }))) throw new Full(true);
       if (this.#putLocked(bytes)) return;
       if (o.block === false) throw new Full(false);
+      if (spinUntil(() => Atomics.load(w, COUNT) < this.maxsize, SPIN_US)) continue;
       Atomics.add(w, PUTTERS, 1);
       const r = await this.#notFull.wait(seq, remaining(deadline), o.signal);
       Atomics.sub(w, PUTTERS, 1);
@@ -204,6 +205,7 @@ export class Queue<T = unknown> {
         if (out.ok) return v as T;
       }
       if (o.block === false) throw new Empty(false);
+      if (spinUntil(() => Atomics.load(w, COUNT) > 0, SPIN_US)) continue;
       Atomics.add(w, GETTERS, 1);
       const r = await this.#notEmpty.wait(seq, remaining(deadline), o.signal);
       Atomics.sub(w, GETTERS, 1);

@@ -1,10 +1,12 @@
 import { ChannelError } from "@ipc-sampler/core";
-import { watchProcessExit, futexWake, type ProcessExitWatch } from "@ipc-sampler/posix";
+import { futexWake, spinUntil, watchProcessExit, type ProcessExitWatch } from "@ipc-sampler/posix";
 import { abortError } from "../errors.js";
 import { createBlock, deadlineOf, HEADER_WORDS, holderGone, openBlock, remaining, selfIdentity, WordWaiter, type Block, type BlockOptions, type Identity, type SharedHandle } from "./shared.js";
 
 /** Words of a lock inside a block, from `base`: state, holder pid, start, pid ns, recursion, owner-died flag. */
 export const LOCK_WORDS = 8;
+/** How long a waiter spins before it sleeps, in microseconds (the cost of one futex wake-up here). */
+export const SPIN_US = 30;
 const S = 0, P = 1, T = 2, N = 3, C = 4, D = 5;
 
 /**
@@ -61,6 +63,8 @@ export class LockCore {
   async acquire(o: BlockOptions = {}): Promise<boolean> {
     if (this.tryAcquire()) return true;
     if (o.block === false) return false;
+    // Held for a few instructions as a rule: a short spin costs less than a sleep and a wake-up.
+    if (spinUntil(() => this.tryAcquire(), SPIN_US)) return true;
     const w = this.#w, b = this.#b, deadline = deadlineOf(o);
     let c = Atomics.compareExchange(w, b + S, 0, 2);
     while (c !== 0) {
