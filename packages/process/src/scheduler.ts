@@ -394,7 +394,7 @@ export class Scheduler extends EventEmitter {
 
   /** Resolves when every worker has exited (after close() or terminate()). */
   join(): Promise<void> {
-    if (this.state === "run") return Promise.reject(new ChannelError("EPROTO", "join() needs close() or terminate() first"));
+    if (this.state === "run") return Promise.reject(new Error("join() needs close() or terminate() first: the pool is still running"));
     this.joined ??= new Promise((resolve) => (this.resolveJoined = resolve));
     this.checkJoined();
     return this.joined;
