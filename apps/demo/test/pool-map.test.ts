@@ -8,7 +8,7 @@ const run = promisify(execFile);
 const cli = new URL("../dist/cli.js", import.meta.url).pathname;
 
 describe("demo --scenario pool-map", () => {
-  it.each(["uds", "mqueue"])("verifies the squares over %s", async (transport) => {
+  it.each(["uds", "fifo"])("verifies the squares over %s", async (transport) => {
     const { stdout } = await run(process.execPath, [cli, "--scenario", "pool-map", "--transport", transport, "--items", "20000", "--json"], { timeout: 60_000 });
     const record = JSON.parse(stdout.trim());
     expect(record).toMatchObject({ scenario: "pool-map", transport, items: 20000, ok: true, total: "2666466670000" });

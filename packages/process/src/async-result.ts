@@ -1,4 +1,3 @@
-import { ChannelError } from "@ipc-sampler/core";
 import { abortError, timedOut } from "./errors.js";
 
 export interface DeadlineOptions {
@@ -62,7 +61,7 @@ export class AsyncResult<T> {
 
   /** Whether it finished without an error; throws if it has not finished (as Python raises ValueError). */
   successful(): boolean {
-    if (this.state === "pending") throw new ChannelError("EPROTO", "successful() was called before the result was ready: await wait() first");
+    if (this.state === "pending") throw new Error("successful() was called before the result was ready: await wait() first");
     return this.state === "ok";
   }
 

@@ -128,7 +128,7 @@ export class Scheduler extends EventEmitter {
         slot.spawned = spawned;
         this.startFailures = 0;
         void spawned.exited.then((exit) => this.onExit(slot, exit));
-        if (this.state !== "run") spawned.kill("SIGTERM");
+        if (this.state !== "run") this.shutDown(slot);
         this.dispatch();
       },
       (err: unknown) => {
@@ -363,22 +363,38 @@ export class Scheduler extends EventEmitter {
     this.dispatch();
   }
 
-  /** Stops every worker now (SIGTERM, then SIGKILL after the grace period); pending work fails with ECLOSED. */
+  /** Stops every worker now (its link closed; SIGTERM, then SIGKILL, if it is still busy after the grace period); pending work fails with ECLOSED. */
   async terminate(): Promise<void> {
     this.state = "terminate";
     this.failQueued(closedError("this pool"));
     for (const s of this.slots) {
       for (const j of s.inflight) this.finish(j, closedError("this pool"));
-      s.spawned?.kill("SIGTERM");
-      const t = setTimeout(() => s.spawned?.kill("SIGKILL"), this.options.graceMs ?? 1000);
-      void s.spawned?.exited.then(() => clearTimeout(t));
+      this.shutDown(s);
     }
     await this.join();
   }
 
+  /**
+   * Closes a worker's link: an idle worker exits by itself and removes what
+   * its transport created (a signal would leave it behind). One still busy
+   * after the grace period is SIGTERMed, then SIGKILLed.
+   */
+  private shutDown(slot: Slot): void {
+    const spawned = slot.spawned;
+    if (!spawned || spawned.exit) return;
+    void spawned.link.close();
+    const grace = this.options.graceMs ?? 1000;
+    const t1 = setTimeout(() => spawned.kill("SIGTERM"), grace);
+    const t2 = setTimeout(() => spawned.kill("SIGKILL"), 2 * grace);
+    void spawned.exited.then(() => {
+      clearTimeout(t1);
+      clearTimeout(t2);
+    });
+  }
+
   /** Resolves when every worker has exited (after close() or terminate()). */
   join(): Promise<void> {
-    if (this.state === "run") return Promise.reject(new ChannelError("EPROTO", "join() needs close() or terminate() first"));
+    if (this.state === "run") return Promise.reject(new Error("join() needs close() or terminate() first: the pool is still running"));
     this.joined ??= new Promise((resolve) => (this.resolveJoined = resolve));
     this.checkJoined();
     return this.joined;

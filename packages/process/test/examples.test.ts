@@ -41,6 +41,7 @@ describe.concurrent("examples", () => {
 
   it("process-exit: good 0, failing 1 with its error, killed -15", async () => {
     const { stdout, stderr } = await example("process-exit");
+    expect(stdout).toMatch(/start name : goodJob, pid : \d+/); // currentProcess() in the child
     expect(stdout).toMatch(/process check : <Process\(goodJob, stopped\)> exit code : 0/);
     expect(stdout).toMatch(/process check : <Process\(failJob, stopped\)> exit code : 1/);
     expect(stdout).toMatch(/termination process : <Process\(killJob, started\)>/);

@@ -44,9 +44,10 @@ describe("Executor", () => {
 
   it("shutdown({ cancelFutures }) cancels what waits; a shut executor refuses with ECLOSED", async () => {
     const ex = await Executor.create<typeof Tasks>({ module: tasks, maxWorkers: 1, prefetch: 1 });
-    const first = ex.submit("sleep", 200, 1);
+    // submit hands the first to the only worker at once; the others wait in the queue.
+    const first = ex.submit("sleep", 500, 1);
     const rest = [ex.submit("add", 1, 1), ex.submit("add", 2, 2)];
-    await new Promise((r) => setTimeout(r, 50));
+    expect(first.running()).toBe(true);
     await ex.shutdown({ wait: true, cancelFutures: true });
     expect(await first.result()).toBe(1);
     expect(rest.every((f) => f.cancelled())).toBe(true);

@@ -24,6 +24,9 @@ describe("Pool", () => {
     expect(await pool.map("square", xs.slice(0, 10), { chunksize: 1 })).toEqual(xs.slice(0, 10).map((x) => x * x));
     expect(await pool.starmap("add", [[1, 2], [3, 4]])).toEqual([3, 7]);
     expect(await pool.apply("add", [20, 22])).toBe(42);
+    const me = await pool.apply("whoami", []);
+    expect(me).toMatchObject({ name: expect.stringMatching(/^PoolWorker-\d+$/), daemon: true, parentPid: process.pid });
+    await expect(pool.join()).rejects.toThrow(/still running/);
     async function* lazy() {
       for (let i = 0; i < 50; i++) yield i;
     }
