@@ -1,7 +1,8 @@
 // Shared-state benchmarks, one JSON line per case on stdout. Usage:
 //   node packages/process/bench/shared-state-bench.mjs [--quick]
 // Cases: Queue put/get of small objects, 1 producer → 1 consumer and 4 → 2
-// (processes; msgs/s from the first get to the last); Value increments under
+// (processes; msgs/s from the first get to the last), and 1 → 1 in runs of
+// 256 with putMany/getMany; with the v8 codec (default) and with json; Value increments under
 // its lock in one process and in two at once (ops/s); Event set → wait
 // wake-up between two processes (one-way latency, p50/p99 of 2,000, from a
 // CLOCK_MONOTONIC stamp taken just before set()).
@@ -21,6 +22,15 @@ export async function producer(q, from, count) {
   for (let i = from; i < from + count; i++) {
     const v = item(i);
     if (!queue.tryPut(v)) await queue.put(v);
+  }
+}
+
+export async function producerBatched(q, from, count) {
+  const queue = Queue.from(q);
+  for (let i = from; i < from + count; i += 256) {
+    const run = [];
+    for (let j = i; j < Math.min(i + 256, from + count); j++) run.push(item(j));
+    await queue.putMany(run);
   }
 }
 
@@ -54,8 +64,8 @@ export async function eventEcho(a, b, stamps, rounds) {
   }
 }
 
-async function queueCase(producers, consumers) {
-  const q = new Queue({ maxsize: 1024, itemBytes: 64 });
+async function queueCase(producers, consumers, codec = "v8") {
+  const q = new Queue({ maxsize: 1024, itemBytes: 64, codec });
   const per = M / producers;
   const cs = Array.from({ length: consumers - 1 }, () => new Process({ module: import.meta.url, target: "consumer", args: [q, M / consumers] }));
   const ps = Array.from({ length: producers }, (_, k) => new Process({ module: import.meta.url, target: "producer", args: [q, k * per, per] }));
@@ -72,7 +82,21 @@ async function queueCase(producers, consumers) {
   await Promise.all([...cs, ...ps].map((p) => p.join()));
   const ms = performance.now() - t;
   await starting;
-  out({ case: `queue put/get ${producers}→${consumers}`, messages: M, ms: Math.round(ms), msgsPerSec: Math.round(M / (ms / 1000)) });
+  out({ case: `queue put/get ${producers}→${consumers}, ${codec} codec`, messages: M, ms: Math.round(ms), msgsPerSec: Math.round(M / (ms / 1000)) });
+  q.close();
+}
+
+async function queueBatchedCase() {
+  const q = new Queue({ maxsize: 1024, itemBytes: 64 });
+  const p = new Process({ module: import.meta.url, target: "producerBatched", args: [q, 0, M] });
+  const starting = p.start();
+  let got = (await q.getMany(256)).length;
+  const t = performance.now();
+  while (got < M) got += (await q.getMany(256)).length;
+  await p.join();
+  const ms = performance.now() - t;
+  await starting;
+  out({ case: "queue putMany/getMany(256) 1→1", messages: M, ms: Math.round(ms), msgsPerSec: Math.round(M / (ms / 1000)) });
   q.close();
 }
 
@@ -118,6 +142,9 @@ async function eventCase() {
 if (isMainModule(import.meta.url)) {
   await queueCase(1, 1);
   await queueCase(4, 2);
+  await queueCase(1, 1, "json");
+  await queueCase(4, 2, "json");
+  await queueBatchedCase();
   await valueCase(1);
   await valueCase(2);
   await eventCase();

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { Barrier, Condition, Event, JoinableQueue, Lock, Process, Queue, RLock, Semaphore, SharedArray, Value, BoundedSemaphore } from "../dist/index.js";
+import { openSegment } from "@ipc-sampler/posix";
 import { killAll, track } from "./helpers.js";
 
 const tasks = new URL("./fixtures/sync-tasks.mjs", import.meta.url);
@@ -133,6 +134,34 @@ describe.concurrent("shared state across processes", () => {
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(q.qsize()).toBe(0);
     started.close();
+  });
+
+  it("Queue: putMany/getMany move runs in order; a slot whose length is corrupt is EPROTO, not a crash", async () => {
+    const q = new Queue<number>({ maxsize: 10, itemBytes: 16 });
+    const filling = q.putMany(Array.from({ length: 25 }, (_, i) => i), { timeoutMs: 10_000 });
+    const got: number[] = [];
+    while (got.length < 25) got.push(...(await q.getMany(7, { timeoutMs: 10_000 })));
+    await filling;
+    expect(got).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    await q.putMany([100, 101]);
+    const seg = openSegment(q.$shared.name);
+    const head = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 64)[24 + 0]!;
+    seg.buffer.writeUInt32LE(0xffffff, 256 + head * 24);
+    seg.close();
+    await expect(q.get()).rejects.toMatchObject({ code: "EPROTO" });
+    expect(await q.get()).toBe(101);
+    expect(q.qsize()).toBe(0);
+  });
+
+  it("Queue with the json codec: plain data crosses, a multi-byte string past itemBytes is EMSGSIZE", async () => {
+    const q = new Queue<unknown>({ maxsize: 4, itemBytes: 32, codec: "json" });
+    await q.put({ a: [1, "ü"], b: null });
+    await q.put(undefined);
+    expect(await q.get()).toEqual({ a: [1, "ü"], b: null });
+    expect(await q.get()).toBeNull();
+    expect(() => q.putNowait("ü".repeat(16))).toThrow(expect.objectContaining({ code: "EMSGSIZE" }));
+    q.putNowait("ü".repeat(15));
+    expect(Queue.from<string>({ $shared: q.$shared }).getNowait()).toBe("ü".repeat(15));
   });
 
   it("Queue edges: Full, Empty, EMSGSIZE, timeouts, abort", async () => {
