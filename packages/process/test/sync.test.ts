@@ -17,7 +17,7 @@ async function run(target: string, args: unknown[]): Promise<Process> {
 describe.concurrent("shared state across processes", () => {
   it("Value increments under its lock from three processes add up", async () => {
     const v = new Value("i32", 0);
-    const ps = await Promise.all([0, 1, 2].map(() => run("incrementLocked", [v, 2000])));
+    const ps = await Promise.all([0, 1, 2].map((i) => run("incrementLocked", [v, 2000, i === 2 ? v.getLock() : undefined])));
     expect(await Promise.all(ps.map((p) => p.join()))).toEqual([0, 0, 0]);
     expect(v.value).toBe(6000);
   });

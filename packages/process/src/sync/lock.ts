@@ -220,14 +220,21 @@ export class RLock extends LockLike {
   constructor(block?: Block) {
     super(block ?? createBlock("rlock", [], 64), true);
   }
+  /** Also takes the handle of a Value or SharedArray's own lock (what `getLock()` returned in the other process). */
   static from(value: unknown): RLock {
-    return value instanceof RLock ? value : new RLock(openBlock(value, "rlock"));
+    return value instanceof RLock ? value : new RLock(ownLockBlock(openBlock(value, ["rlock", "value", "array"])));
   }
+}
+
+/** A Value or SharedArray made with its own lock keeps it in its header, where an RLock's words are. */
+function ownLockBlock(block: Block): Block {
+  if (block.handle.kind !== "rlock" && block.words[4] !== 1) throw new TypeError(`this shared ${block.handle.kind} was made without a lock of its own`);
+  return block;
 }
 
 /** Lock or RLock from a handle, whichever it names. */
 export function openLock(value: unknown): Lock | RLock {
   if (value instanceof LockLike) return value as Lock | RLock;
-  const block = openBlock(value, ["lock", "rlock"]);
-  return block.handle.kind === "rlock" ? new RLock(block) : new Lock(block);
+  const block = openBlock(value, ["lock", "rlock", "value", "array"]);
+  return block.handle.kind === "lock" ? new Lock(block) : new RLock(ownLockBlock(block));
 }
