@@ -38,7 +38,7 @@ export const transports: readonly TransportEntry[] = [
     limitReason: "a message larger than one kernel message (mq_msgsize) is reassembled in a buffer the receiver bounds",
     limitLifts: true,
   },
-  { id: "zeromq", packageName: "@ipc-sampler/mqueue", exportName: "zeromqTransport", limitReason: `${FRAMED} (ZMQ_MAXMSGSIZE)`, limitLifts: true },
+  { id: "zeromq", packageName: "@ipc-sampler/zeromq", exportName: "zeromqTransport", limitReason: `${FRAMED} (ZMQ_MAXMSGSIZE)`, limitLifts: true },
   {
     id: "semaphore",
     packageName: "@ipc-sampler/semaphore",
