@@ -134,7 +134,7 @@ describe("a message size over a transport's limit", () => {
       expect(row, id).toMatch(/ SKIP .* over its [\d,]+-byte message limit: /);
     }
     expect(rows.find((l) => l.startsWith("uds "))).toMatch(/ OK /);
-    expect(r.stdout).toMatch(/\nWhat limits this table: at 2 MiB moving the bytes does .*\n$/);
+    expect(r.stdout).toMatch(/\nWhat limits this table: at 2 MiB copying the bytes does: .*\n$/);
   });
 });
 
