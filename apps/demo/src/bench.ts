@@ -288,7 +288,10 @@ export async function main(argv: string[]): Promise<number> {
   const refs = plan.references ? await loadReferences() : undefined;
   if (refs) {
     const built = await refs.buildReferences();
-    if (!built.ok) log(`bench: C references did not build: ${built.error}`);
+    // Without a C compiler the C rows are skipped with the build's reason, as a missing python3 skips the Python rows.
+    if (!built.ok) log(`bench: C references did not build, their rows are skipped: ${built.error}`);
+    const run = (cmd: ReferenceCommand): Promise<Record<string, unknown>> =>
+      cmd.kind === "reference-c" && !built.ok ? Promise.resolve({ skipped: built.error ?? "the C references did not build" }) : refs.runReference(cmd, { timeoutMs: 120_000 });
     const mechanisms = [...new Set(plan.transports.map((t) => t.id))];
     const seen = new Set<string>();
     for (const mechanism of [...mechanisms, ...OTHER_REFERENCES]) {
@@ -300,7 +303,7 @@ export async function main(argv: string[]): Promise<number> {
             if (seen.has(key)) continue;
             seen.add(key);
             const base = { transport: cmd.transport, kind: cmd.kind, mechanism: cmd.mechanism, producers, size, messages };
-            const row = await measure(plan, base, async () => fromRecord(await refs.runReference(cmd, { timeoutMs: 120_000 })));
+            const row = await measure(plan, base, async () => fromRecord(await run(cmd)));
             throughput.push(row);
             log(`  ${cmd.transport.padEnd(18)} P=${producers} ${String(size).padStart(7)} B  ${row.skipped ? "skipped" : row.ok ? `${Math.round(row.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s` : `FAILED ${row.error}`}`);
           }
@@ -312,7 +315,7 @@ export async function main(argv: string[]): Promise<number> {
         const where = referencePlacement(placement);
         for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, ...where, timeoutS: 110 })) {
           if (cmd.kind !== "reference-c") continue;
-          const rec = await refs.runReference(cmd, { timeoutMs: 120_000 });
+          const rec = await run(cmd);
           const misplaced = placementProblem(placement, rec);
           const res = misplaced ? { ...rec, ok: false, error: misplaced } : rec;
           const cpus = res.cpus as { pinger?: number[]; ponger?: number[] } | undefined;
