@@ -110,7 +110,7 @@ export function whatLimits(records: readonly RunRecord[], size: number, descript
       `What limits this table: at ${sizeLabel(size)} the scenario's per-message JavaScript (encode, checksum, verify${cpu}), not the mechanism, ` +
       (spread < 2
         ? `so the rows look alike (fastest/slowest ${spread.toFixed(1)}x). `
-        : `so the rows should look alike; these are ${spread.toFixed(1)}x apart, more than that explains: other load on the machine, most likely (rerun, or \`bench\` for repeated runs). `) +
+        : `so the rows should look alike; these are ${spread.toFixed(1)}x apart, more than that explains: other load on the machine or one transport's own per-message overhead (rerun, or \`bench\` for repeated runs). `) +
       `The mechanisms differ with large messages (--size 64KiB or --size 1MiB, where copies per message count) and in the rtt column.`
     );
   }
