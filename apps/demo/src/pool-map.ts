@@ -7,19 +7,31 @@
  */
 import { Pool } from "@ipc-sampler/process";
 import type { Transport } from "@ipc-sampler/core";
-import { UsageError, integerOption, parseArgs } from "./options.js";
+import { UsageError, formatHelp, integerOption, parseCommandLine, type OptionSpecs } from "./options.js";
 import { humanRate } from "./format.js";
 import { transports } from "./transports.js";
 
-const BOOLEANS = new Set(["json", "help"]);
-const VALUED = new Set(["scenario", "transport", "items", "processes", "chunksize"]);
+const SPECS = {
+  scenario: { type: "string", value: "name", help: "pool-map" },
+  transport: { type: "string", value: "id", help: "any transport but pipe, or all", default: "uds" },
+  items: { type: "string", value: "N", help: "integers to square", default: "1000000" },
+  processes: { type: "string", value: "P", help: "worker processes", default: "2" },
+  chunksize: { type: "string", value: "C", help: "items per message", default: "Python's rule" },
+  json: { type: "boolean", help: "one JSON record per transport on stdout" },
+  help: { type: "boolean", help: "this text" },
+} as const satisfies OptionSpecs;
 
+/** `demo --scenario pool-map …`: resolves with the exit code; usage errors throw UsageError. */
 export async function runPoolMap(argv: readonly string[]): Promise<number> {
-  const { flags } = parseArgs(argv, BOOLEANS, VALUED);
-  const id = String(flags.get("transport") ?? "uds");
-  const items = integerOption(flags, "items", 1_000_000, 1, 50_000_000);
-  const processes = integerOption(flags, "processes", 2, 1, 64);
-  const chunksize = flags.has("chunksize") ? integerOption(flags, "chunksize", 1, 1, 50_000_000) : undefined;
+  const flags = parseCommandLine(argv, SPECS);
+  if (flags.help) {
+    process.stdout.write(formatHelp(["pnpm demo --scenario pool-map [options]"], "Squares N integers with Pool.map over a transport; checks the sum of squares.", SPECS));
+    return 0;
+  }
+  const id = flags.transport ?? "uds";
+  const items = integerOption(flags.items, "items", 1_000_000, 1, 50_000_000);
+  const processes = integerOption(flags.processes, "processes", 2, 1, 64);
+  const chunksize = flags.chunksize === undefined ? undefined : integerOption(flags.chunksize, "chunksize", 1, 1, 50_000_000);
   // The anonymous pipe cannot carry a child's channel back to its parent.
   const eligible = transports.filter((t) => t.id !== "pipe");
   const chosen = id === "all" ? eligible : eligible.filter((t) => t.id === id);
@@ -50,9 +62,9 @@ export async function runPoolMap(argv: readonly string[]): Promise<number> {
     }
     if (!record.ok) failures++;
     rows.push(record);
-    if (flags.has("json")) process.stdout.write(`${JSON.stringify(record)}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify(record)}\n`);
   }
-  if (!flags.has("json")) {
+  if (!flags.json) {
     for (const r of rows) {
       const result = r.ok ? "OK" : `FAILED: ${r.error ?? "wrong total"}`;
       const speed = r.tasksPerSec ? `start ${r.startMs} ms, map ${r.elapsedMs} ms, ${humanRate(Number(r.tasksPerSec))} tasks/s, sum of squares ${r.total}` : "";
