@@ -41,6 +41,7 @@ if (boot.daemon) {
 
 let link: Link;
 let processMode = false;
+let reportRss = false;
 
 async function closeAndExit(code: number): Promise<never> {
   log.info("process shutting down");
@@ -134,6 +135,7 @@ function flushResults(): void {
   outOks = [];
   outValues = [];
   unflushed = true;
+  if (reportRss) tryWrite([W.RSS, process.memoryUsage.rss()]);
   if (ids.length > 1) {
     try {
       link.write([W.RESULTS, ids, oks, values]);
@@ -260,6 +262,7 @@ function onMessages(values: unknown[]): void {
       case W.INIT: {
         const init = m[1] as W.Init;
         processMode = init.mode === "process";
+        reportRss = init.reportRss === true;
         if (processMode) void runProcess(init);
         else void initWorker(init);
         break;

@@ -1,7 +1,7 @@
 import { withDeadline, type DeadlineOptions } from "./async-result.js";
 import { closedError, timedOut } from "./errors.js";
 import { Pool, type FunctionName, type PoolOptions, type ResultOf } from "./pool.js";
-import { Call, type Job } from "./scheduler.js";
+import { Call, type Job } from "./job.js";
 import type { AnyFunction } from "./target.js";
 import * as W from "./wire.js";
 

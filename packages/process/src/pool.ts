@@ -19,6 +19,10 @@ export interface PoolOptions extends TransportChoice {
   initargs?: readonly unknown[];
   /** Tasks (a map chunk counts as one) a worker runs before it is replaced; the replacement starts ahead. */
   maxTasksPerChild?: number;
+  /** A worker older than this (checked when it takes a task) is replaced, its successor started ahead. */
+  maxLifetimeMs?: number;
+  /** A worker whose resident set size (process.memoryUsage.rss(), reported after each run of results) passes this is replaced. */
+  maxRssBytes?: number;
   /** Tasks that may wait for a worker; one more is refused with ELIMIT. */
   maxQueue?: number;
   /** Tasks a worker may hold at once; default: adaptive, about 4 ms of its work (2 to 512), to hide the round trip. */
@@ -63,6 +67,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     positiveInt(processes, "processes");
     positiveInt(options.maxTasksPerChild, "maxTasksPerChild");
     positiveInt(options.prefetch, "prefetch");
+    positiveInt(options.maxLifetimeMs, "maxLifetimeMs");
+    positiveInt(options.maxRssBytes, "maxRssBytes");
     if (options.maxQueue !== undefined && !(Number.isInteger(options.maxQueue) && options.maxQueue >= 0)) throw new RangeError("maxQueue must be an integer >= 0");
     const { module, initializer, initargs, ...rest } = options;
     const init: W.Init = { mode: "worker", module: moduleUrl(module), initializer, initargs };

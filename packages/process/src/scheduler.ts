@@ -4,6 +4,11 @@ import { abortError, closedError, decodeError, exitCodeOf, timedOut, WorkerLostE
 import { spawnChild, type Exit, type Spawned, type SpawnOptions } from "./spawn.js";
 import { Samples, type PoolStats } from "./stats.js";
 import * as W from "./wire.js";
+import { Call, DONE, Job, QUEUED, SENT, Slot, type CallOptions } from "./job.js";
+
+export { Call, type CallOptions } from "./job.js";
+
+const AHEAD_MS = 4;
 
 /**
  * The pool's engine: a queue of jobs (one message each: a single call or a
@@ -13,75 +18,12 @@ import * as W from "./wire.js";
  * when it dies that job fails (WorkerLostError) and the others go back to the
  * front of the queue. One callback per job settles it; no promise per job.
  */
-const QUEUED = 0;
-const SENT = 1;
-const DONE = 2;
-const AHEAD_MS = 4;
-
-export interface CallOptions {
-  /** Aborts the call: queued jobs are dropped, a running one is asked to stop, then SIGTERM, then SIGKILL. */
-  signal?: AbortSignal | undefined;
-  /** Per job, from the moment a worker takes it; passing it stops the job like an abort, with ETIMEDOUT. */
-  timeoutMs?: number | undefined;
-}
-
-/** What jobs of one call share: its label, signal and timeout, and the jobs not yet settled. */
-export class Call {
-  readonly live = new Set<Job>();
-  private readonly onAbort = () => {
-    for (const job of [...this.live]) this.scheduler.abort(job, abortError(this.label, this.options.signal?.reason));
-  };
-  constructor(private readonly scheduler: Scheduler, readonly label: string, readonly options: CallOptions) {
-    options.signal?.addEventListener("abort", this.onAbort, { once: true });
-  }
-  /** No job will be added: drop the listener when the last one settles. */
-  settled(job: Job): void {
-    this.live.delete(job);
-    if (this.live.size === 0) this.options.signal?.removeEventListener("abort", this.onAbort);
-  }
-}
-
-export class Job {
-  state = QUEUED;
-  worker: Slot | undefined;
-  queuedAt = 0;
-  sentAt = 0;
-  timer: NodeJS.Timeout | undefined;
-  constructor(
-    readonly id: number,
-    readonly fn: W.FunctionRef,
-    readonly mode: W.TaskMode,
-    readonly payload: unknown,
-    readonly call: Call,
-    readonly settle: (error: unknown, value?: unknown) => void,
-  ) {}
-  /** Still waiting in the queue (false once a worker took it). */
-  get queued(): boolean {
-    return this.state === QUEUED;
-  }
-}
-
-class Slot {
-  spawned: Spawned | undefined;
-  readonly inflight: Job[] = [];
-  done = 0;
-  retiring = false;
-  /** The aborted job this worker still runs; no new job goes to it meanwhile. */
-  stopping: Job | undefined;
-  timers: NodeJS.Timeout[] = [];
-  busySince = 0;
-  /** Smoothed milliseconds per job at this worker, and when its last result came. */
-  serviceMs = 1;
-  lastDone = 0;
-  /** Jobs taken in this dispatch pass, written as one message at its end. */
-  outbox: Job[] = [];
-  constructor(readonly name: string) {}
-}
-
 export interface SchedulerOptions extends Omit<SpawnOptions, "name" | "daemon" | "init"> {
   processes: number;
   init: W.Init;
   maxTasksPerChild?: number | undefined;
+  maxLifetimeMs?: number | undefined;
+  maxRssBytes?: number | undefined;
   maxQueue?: number | undefined;
   prefetch?: number | undefined;
   graceMs?: number | undefined;
@@ -122,8 +64,9 @@ export class Scheduler extends EventEmitter {
   private startWorker(replace: boolean): Promise<void> {
     const slot = new Slot(`${this.options.namePrefix ?? "PoolWorker"}-${++this.workerCount}`);
     this.slots.push(slot);
-    const { processes: _p, maxTasksPerChild: _m, maxQueue: _q, prefetch: _f, graceMs: _g, ...spawn } = this.options;
-    return spawnChild({ ...spawn, name: slot.name, daemon: true }, (m) => this.onMessage(slot, m)).then(
+    const { processes: _p, maxTasksPerChild: _m, maxLifetimeMs: _l, maxRssBytes: _r, maxQueue: _q, prefetch: _f, graceMs: _g, ...spawn } = this.options;
+    const init = { ...spawn.init, reportRss: this.options.maxRssBytes !== undefined };
+    return spawnChild({ ...spawn, init, name: slot.name, daemon: true }, (m) => this.onMessage(slot, m)).then(
       (spawned) => {
         slot.spawned = spawned;
         this.startFailures = 0;
@@ -274,11 +217,16 @@ export class Scheduler extends EventEmitter {
     const t = job.call.options.timeoutMs;
     if (t !== undefined) job.timer = setTimeout(() => this.abort(job, timedOut(job.call.label, t)), t);
     const max = this.options.maxTasksPerChild;
-    if (max !== undefined && slot.done + slot.inflight.length >= max && !slot.retiring) {
-      // Retire it after what it holds, with its replacement starting now.
-      slot.retiring = true;
-      if (this.state === "run") void this.startWorker(true);
-    }
+    const life = this.options.maxLifetimeMs;
+    if ((max !== undefined && slot.done + slot.inflight.length >= max) || (life !== undefined && now - slot.bornAt >= life)) this.retire(slot);
+  }
+
+  /** No more jobs for this worker: it stops after what it holds, and its replacement starts now (a warm spare). */
+  private retire(slot: Slot): void {
+    if (slot.retiring) return;
+    slot.retiring = true;
+    if (this.state === "run") void this.startWorker(true);
+    if (slot.inflight.length === 0) this.stopWorker(slot);
   }
 
   private stopWorker(slot: Slot): void {
@@ -295,7 +243,10 @@ export class Scheduler extends EventEmitter {
       if (!Array.isArray(ids) || !Array.isArray(oks) || !Array.isArray(values) || oks.length !== ids.length || values.length !== ids.length) return;
       for (let i = 0; i < ids.length; i++) this.onResult(slot, ids[i], oks[i] === 1, values[i]);
     } else if (m[0] === W.RESULT || m[0] === W.ERROR) this.onResult(slot, m[1], m[0] === W.RESULT, m[2]);
-    else return;
+    else if (m[0] === W.RSS) {
+      const limit = this.options.maxRssBytes;
+      if (limit !== undefined && typeof m[1] === "number" && m[1] > limit) this.retire(slot);
+    } else return;
     this.dispatch();
   }
 

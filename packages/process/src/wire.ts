@@ -24,6 +24,8 @@ export const RESULT = 12;
 export const ERROR = 13;
 export const TARGET_FAILED = 14;
 export const RESULTS = 15;
+/** [RSS, bytes]: the worker's resident set after a run of results, when the pool recycles on it. */
+export const RSS = 16;
 
 /** How a task's payload is applied: f(...payload), payload.map(f), payload.map(a => f(...a)). */
 export const APPLY = 0;
@@ -45,6 +47,8 @@ export interface Init {
   /** Worker: run once before the first task. */
   readonly initializer?: string | undefined;
   readonly initargs?: readonly unknown[] | undefined;
+  /** Worker: report the resident set size after each run of results. */
+  readonly reportRss?: boolean | undefined;
 }
 
 /** What a child reads from its environment (IPCS_PROCESS, JSON) before anything else. */

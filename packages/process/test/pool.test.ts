@@ -126,6 +126,22 @@ describe("Pool", () => {
   });
 
   it.each([
+    ["maxLifetimeMs", { maxLifetimeMs: 1 }],
+    ["maxRssBytes", { maxRssBytes: 1 }],
+  ])("%s recycles a worker, its successor started ahead", async (_, limit) => {
+    const p = await Pool.create<T>({ module: tasks, processes: 1, ...limit });
+    try {
+      const first = await p.apply("pid", []);
+      const second = await p.apply("pid", []);
+      [first, second].forEach(track);
+      expect(second).not.toBe(first);
+      expect(p.stats().recycled).toBeGreaterThanOrEqual(1);
+    } finally {
+      await p.terminate();
+    }
+  });
+
+  it.each([
     ["tcp", tcpTransport],
     ["fifo", fifoTransport],
   ])("runs over the %s transport", async (_, transport) => {
