@@ -1,5 +1,5 @@
 import { ChannelError, isProcessAlive, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLOSED,
@@ -57,7 +57,7 @@ export class ShmSender implements Sender {
   private closing: Promise<void> | undefined;
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
-  private readonly publishSoon = () => {
+  private readonly publish = () => {
     this.scheduled = false;
     this.flush();
   };
@@ -141,13 +141,16 @@ export class ShmSender implements Sender {
       if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        queueMicrotask(this.publishSoon);
+        publishSoon(this.publish);
       }
       return true;
     }
-    // The ring is full: keep a copy until drain() moves it in.
+    // The ring is full: keep a copy. It is queued like any other write: the
+    // pump moves it in as the receiver frees space, whether or not the caller
+    // awaits drain(); false only asks the caller to slow down.
     this.overflow.push(message.slice());
     this.flush();
+    this.pump();
     return false;
   }
 
@@ -213,7 +216,15 @@ export class ShmSender implements Sender {
       this.flush();
       return Promise.resolve();
     }
-    if (!this.draining) this.draining = this.waitForSpace().finally(() => (this.draining = undefined));
+    return this.pump();
+  }
+
+  /** Waits for space and moves the overflow in; one at a time. A failure is reported by the next call, so this one's rejection is handled here. */
+  private pump(): Promise<void> {
+    if (!this.draining) {
+      this.draining = this.waitForSpace().finally(() => (this.draining = undefined));
+      this.draining.catch(() => {});
+    }
     return this.draining;
   }
 
@@ -235,6 +246,8 @@ export class ShmSender implements Sender {
         Atomics.store(words, this.iSleeping, 0);
         continue;
       }
+      // ready() may have moved overflow in: publish it, or the receiver would sleep too.
+      this.flush();
       this.waiter ??= new FutexWaiter(words, this.iSpace);
       const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
       Atomics.store(words, this.iSleeping, 0);
