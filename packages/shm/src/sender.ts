@@ -57,6 +57,7 @@ export class ShmSender implements Sender {
   private closing: Promise<void> | undefined;
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
+  private pumping = false;
   private readonly publish = () => {
     this.scheduled = false;
     this.flush();
@@ -219,10 +220,16 @@ export class ShmSender implements Sender {
     return this.pump();
   }
 
-  /** Waits for space and moves the overflow in; one at a time. A failure is reported by the next call, so this one's rejection is handled here. */
+  /**
+   * Waits for space and moves the overflow in; one at a time. `pumping` is
+   * cleared synchronously as the wait returns, so a write in the same tick
+   * starts the next one. A failure is reported by the next call, so this
+   * one's rejection is handled here.
+   */
   private pump(): Promise<void> {
-    if (!this.draining) {
-      this.draining = this.waitForSpace().finally(() => (this.draining = undefined));
+    if (!this.pumping || !this.draining) {
+      this.pumping = true;
+      this.draining = this.waitForSpace();
       this.draining.catch(() => {});
     }
     return this.draining;
@@ -230,29 +237,34 @@ export class ShmSender implements Sender {
 
   private async waitForSpace(): Promise<void> {
     const words = this.words;
-    for (;;) {
-      if (this.failure) throw this.failure;
-      this.flush();
-      if (this.failure) throw this.failure;
-      if (spinUntil(() => this.ready() || this.receiverGone(), this.spinUs)) {
-        this.flush();
-        if (this.receiverGone()) this.fail(this.gone());
+    // try/finally in this function: `pumping` clears in the same turn the loop returns.
+    try {
+      for (;;) {
         if (this.failure) throw this.failure;
-        return;
-      }
-      Atomics.store(words, this.iSleeping, 1);
-      const seq = Atomics.load(words, this.iSpace);
-      if (this.ready() || this.receiverGone()) {
+        this.flush();
+        if (this.failure) throw this.failure;
+        if (spinUntil(() => this.ready() || this.receiverGone(), this.spinUs)) {
+          this.flush();
+          if (this.receiverGone()) this.fail(this.gone());
+          if (this.failure) throw this.failure;
+          return;
+        }
+        Atomics.store(words, this.iSleeping, 1);
+        const seq = Atomics.load(words, this.iSpace);
+        if (this.ready() || this.receiverGone()) {
+          Atomics.store(words, this.iSleeping, 0);
+          continue;
+        }
+        // ready() may have moved overflow in: publish it, or the receiver would sleep too.
+        this.flush();
+        this.waiter ??= new FutexWaiter(words, this.iSpace);
+        const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
         Atomics.store(words, this.iSleeping, 0);
-        continue;
+        if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
+        if (r === "cancelled" && !this.failure) this.fail(this.gone());
       }
-      // ready() may have moved overflow in: publish it, or the receiver would sleep too.
-      this.flush();
-      this.waiter ??= new FutexWaiter(words, this.iSpace);
-      const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
-      Atomics.store(words, this.iSleeping, 0);
-      if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
-      if (r === "cancelled" && !this.failure) this.fail(this.gone());
+    } finally {
+      this.pumping = false;
     }
   }
 
