@@ -225,7 +225,7 @@ interface ReferenceModule {
 }
 
 /** Reference rows besides the C one per mechanism. */
-const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "python-queue", "python-pipe"];
+const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "node-net-uds", "python-queue", "python-pipe"];
 
 async function loadReferences(): Promise<ReferenceModule | undefined> {
   const file = path.join(ROOT, "bench", "reference", "index.mjs");
