@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { monotonicNs, type Address, type Admission, type MessageBatch, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import type { TransportEntry } from "./transports.js";
+import { loadTransport, type TransportEntry } from "./transports.js";
 
 interface Job {
   entry: TransportEntry;
@@ -40,12 +40,6 @@ function emit(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
 
-async function load(entry: TransportEntry): Promise<Transport> {
-  const t = ((await import(entry.packageName)) as Record<string, Transport>)[entry.exportName];
-  if (!t) throw new Error(`${entry.packageName} does not export ${entry.exportName}`);
-  return t;
-}
-
 /** Awaits batches one at a time, counting messages. */
 function counter(receiver: Receiver) {
   const it = receiver.batches();
@@ -56,7 +50,7 @@ function counter(receiver: Receiver) {
 }
 
 async function ponger(job: Job): Promise<void> {
-  const transport = await load(job.entry);
+  const transport = await loadTransport(job.entry);
   const sender: Sender = await transport.connect(job.address!);
   const inherited = job.fromParent ? toChild(transport) : undefined;
   let receiver: Receiver;
@@ -79,7 +73,7 @@ async function ponger(job: Job): Promise<void> {
 }
 
 async function pinger(job: Job): Promise<void> {
-  const transport = await load(job.entry);
+  const transport = await loadTransport(job.entry);
   const receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
   const admission = await receiver.admit();
   const prefix = job.pongerPrefix ?? [];
