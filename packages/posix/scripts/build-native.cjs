@@ -3,11 +3,15 @@
 // Node is used as is; otherwise the addon is built from source with node-gyp
 // (against the Node headers beside the running node when they are installed,
 // so nothing is downloaded). `npm install --build-from-source` (or
-// IPC_SAMPLER_BUILD_FROM_SOURCE=1) skips the prebuilt binaries.
+// IPC_SAMPLER_BUILD_FROM_SOURCE=1) skips the prebuilt binaries, and so does
+// a checkout of the repository (the package is not inside a node_modules),
+// where the sources may be newer than any prebuilt binary.
 "use strict";
-const { addons, build } = require("./native.cjs");
+const path = require("node:path");
+const { addons, build, root } = require("./native.cjs");
 
-const fromSource = !!(process.env.npm_config_build_from_source || process.env.IPC_SAMPLER_BUILD_FROM_SOURCE);
+const installed = root.split(path.sep).includes("node_modules");
+const fromSource = !installed || !!(process.env.npm_config_build_from_source || process.env.IPC_SAMPLER_BUILD_FROM_SOURCE);
 
 function prebuiltLoads(addon) {
   process.env.PREBUILDS_ONLY = "1"; // node-gyp-build: skip build/, look only in prebuilds/

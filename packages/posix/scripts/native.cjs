@@ -10,9 +10,9 @@ const root = path.resolve(__dirname, "..");
 /** Each addon is a node-gyp-build directory: binding.gyp, build/Release, prebuilds/<platform>-<arch>. */
 const addons = [
   // N-API: one binary serves every Node version.
-  { name: "ipc_posix", dir: root, napi: true },
+  { name: "ipc_posix", dir: root, sources: ["binding.gyp", "native"], napi: true },
   // mmap-io 1.1.7's source (nan): one binary per Node ABI.
-  { name: "mmap_io", dir: path.join(root, "vendor", "mmap-io"), napi: false },
+  { name: "mmap_io", dir: path.join(root, "vendor", "mmap-io"), sources: ["binding.gyp", "src"], napi: false },
 ];
 
 /** Node's headers installed beside a node binary (a Debian /usr, an official tarball, the npm `node` package), if any. */
@@ -33,14 +33,20 @@ function nodeGyp() {
   }
 }
 
-/** `node-gyp rebuild` in an addon's directory for the Node at `nodeBinary`; returns node-gyp's exit status. */
-function build(addon, nodeBinary = process.execPath, stdio = "inherit") {
+/**
+ * `node-gyp rebuild` of an addon for the Node at `nodeBinary`, in the addon's
+ * directory or in `cwd` (a copy of its sources); returns node-gyp's exit status.
+ */
+function build(addon, nodeBinary = process.execPath, { stdio = "inherit", cwd = addon.dir } = {}) {
   const args = ["rebuild"];
   const nodedir = nodeDirOf(nodeBinary);
   if (nodedir) args.push(`--nodedir=${nodedir}`);
   const gyp = nodeGyp();
   const [cmd, argv] = gyp ? [nodeBinary, [...gyp, ...args]] : ["node-gyp", args];
-  const result = spawnSync(cmd, argv, { cwd: addon.dir, stdio });
+  // binding.gyp asks node for the nan and node-addon-api include paths: resolve them from here, wherever cwd is.
+  const modules = ["nan", "node-addon-api"].map((m) => path.dirname(path.dirname(require.resolve(`${m}/package.json`))));
+  const NODE_PATH = [...new Set(modules), process.env.NODE_PATH].filter(Boolean).join(path.delimiter);
+  const result = spawnSync(cmd, argv, { cwd, stdio, env: { ...process.env, NODE_PATH } });
   if (result.error) console.error(`@ipc-sampler/posix: cannot run node-gyp: ${result.error.message}`);
   return { status: result.status ?? 1, command: `node-gyp ${args.join(" ")}` };
 }
