@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import path from "node:path";
+import { ChannelError } from "@ipc-sampler/core";
 import type { NativeAddon } from "./native.js";
 import type { MmapIo } from "./mmap-io.js";
 
@@ -18,7 +19,8 @@ function loadAddon<T>(dir: string, what: string): T {
     return load(dir);
   } catch (err) {
     const tried = ["build/Release", "build/Debug", `prebuilds/${process.platform}-${process.arch}`].map((d) => path.join(dir, d));
-    throw new Error(
+    throw new ChannelError(
+      "EUNSUPPORTED",
       `@ipc-sampler/posix: ${what} is not built for Node ${process.version} (ABI ${process.versions.modules}, ${process.platform}-${process.arch}). Looked in:\n  ${tried.join("\n  ")}\n` +
         `${(err as Error).message.trim()}\n` +
         `Reinstall @ipc-sampler/posix on a machine with python3, make and a C++17 compiler (its install script builds from source when no prebuilt binary fits).`,
