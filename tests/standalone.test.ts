@@ -9,9 +9,10 @@
 //   pass 2: no compiler, make or python3 on PATH; the prebuilt binaries load.
 // Set IPC_SAMPLER_TEST_NODE=/path/to/node to install and run everything with
 // another Node (the prebuilt binaries are then made for it too).
-// Takes about 3 minutes on 2 busy cores, most of it compiling.
+// Takes 3 to 5 minutes on 2 busy cores, most of it compiling (twice: the
+// prebuilt binaries, then pass 1).
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, realpathSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,7 +60,7 @@ beforeAll(() => {
   const others = NODE === realpathSync(process.execPath) ? [] : [NODE];
   execFileSync("npx", [...PNPM, "-r", "--if-present", "run", "prebuilds", ...others], { cwd: ROOT, env: cleanEnv(), stdio: "pipe", maxBuffer: 64 << 20 });
   mkdirSync(path.join(work, "tarballs"));
-  for (const p of packages) tarballs.set(p.name, pack(p, path.join(work, "tarballs")));
+  for (const p of packages) tarballs.set(p.name, pack(p, path.join(work, "tarballs"), cleanEnv()));
 }, 600_000);
 
 afterAll(() => {
@@ -70,6 +71,12 @@ describe("packed tarballs", () => {
   it("cover every package under packages/*", () => {
     expect(packages.length).toBeGreaterThan(0);
     expect([...tarballs.keys()].sort()).toEqual(packages.map((p) => p.name).sort());
+  });
+
+  it("include every package the docs' start page tells users to npm install", () => {
+    const named = [...readFileSync(path.join(ROOT, "docs", "index.md"), "utf8").matchAll(/^npm install (@ipc-sampler\/[\w-]+)/gm)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(0);
+    for (const name of named) expect([...tarballs.keys()], name).toContain(name);
   });
 
   it("carry the shared metadata and LICENSE (node scripts/package-metadata.mjs --check)", () => {
@@ -138,7 +145,7 @@ describe.sequential("pass 1: npm install with a compiler, native code built from
     const r = await install;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     project = { dir, env: e, ok: true };
-    expect(r.stdout).toMatch(/gyp info ok/);
+    for (const addon of ["ipc_posix", "mmap_io"]) expect(r.stdout, `${addon} compiled`).toContain(`COPY Release/${addon}.node`);
     expect(r.stdout).not.toMatch(/using the prebuilt/);
   }, 420_000);
 
@@ -161,7 +168,7 @@ describe.sequential("pass 2: npm install with no compiler on PATH, prebuilt bina
     expect(r.code, r.stdout + r.stderr).toBe(0);
     project = { dir, env: e, ok: true };
     expect(r.stdout).toMatch(/using the prebuilt/);
-    expect(r.stdout).not.toMatch(/gyp info/);
+    expect(r.stdout + r.stderr).not.toMatch(/gyp info|COPY Release/);
   }, 420_000);
 
   exampleTests(() => project);

@@ -1,33 +1,10 @@
-// What a user gets from the registry: every publishable package under
-// packages/*, packed the way it is published, and the example its README
-// shows, as files a user would save and run.
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// What a user gets from the registry: the packed packages (scripts/packages.mjs),
+// the example each README shows as files a user would save and run, and
+// the environment of a user's shell.
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const PNPM = ["--yes", "pnpm@12.21.0"];
-
-export interface Publishable {
-  dir: string;
-  name: string;
-  manifest: Record<string, any>;
-}
-
-/** Every non-private package in packages/*, in name order. */
-export function publishablePackages(): Publishable[] {
-  const base = path.join(ROOT, "packages");
-  return readdirSync(base, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && existsSync(path.join(base, e.name, "package.json")))
-    .map((e) => {
-      const dir = path.join(base, e.name);
-      const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
-      return { dir, name: manifest.name as string, manifest };
-    })
-    .filter((p) => !p.manifest.private)
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
+export { listTarball, pack, PNPM, publishablePackages, readFromTarball, ROOT } from "../../scripts/packages.mjs";
 
 export interface ReadmeExample {
   /** File name -> contents, from fences written as ```js title="receiver.mjs"```. */
@@ -47,27 +24,6 @@ export function readmeExample(dir: string): ReadmeExample {
     else files.set(title, body);
   }
   return { files, output };
-}
-
-/** `pnpm pack` of one package into `destination` (workspace: and catalog: ranges become versions); returns the tarball path. */
-export function pack(pkg: Publishable, destination: string): string {
-  const out = execFileSync("npx", [...PNPM, "pack", "--pack-destination", destination], { cwd: pkg.dir, encoding: "utf8", env: cleanEnv() });
-  const tarball = out.trim().split("\n").reverse().find((l) => l.trim().endsWith(".tgz"));
-  if (!tarball) throw new Error(`pnpm pack of ${pkg.name} printed no tarball:\n${out}`);
-  return path.resolve(destination, path.basename(tarball.trim()));
-}
-
-/** A file of a packed tarball, read with tar. */
-export function readFromTarball(tarball: string, file: string): string {
-  return execFileSync("tar", ["-xzOf", tarball, `package/${file}`], { encoding: "utf8" });
-}
-
-/** The paths inside a packed tarball, without the leading package/. */
-export function listTarball(tarball: string): string[] {
-  return execFileSync("tar", ["-tzf", tarball], { encoding: "utf8", maxBuffer: 16 << 20 })
-    .split("\n")
-    .filter(Boolean)
-    .map((p) => p.replace(/^package\//, ""));
 }
 
 /**

@@ -38,7 +38,9 @@ for (const addon of addons) {
   if (status !== 0) {
     console.error(
       `@ipc-sampler/posix: building ${addon.name} from source failed (${command} in ${addon.dir}). ` +
-        `No prebuilt binary fits ${process.platform}-${process.arch} Node ${process.version} (ABI ${process.versions.modules}); ` +
+        (fromSource
+          ? "Building from source was asked for (a checkout, --build-from-source or IPC_SAMPLER_BUILD_FROM_SOURCE); "
+          : `No prebuilt binary fits ${process.platform}-${process.arch} Node ${process.version} (ABI ${process.versions.modules}); `) +
         `building needs python3, make and a C++17 compiler (Debian: apt-get install python3 make g++).`,
     );
     process.exit(status);

@@ -38,7 +38,7 @@ function nodeGyp() {
  * directory or in `cwd` (a copy of its sources); returns node-gyp's exit status.
  */
 function build(addon, nodeBinary = process.execPath, { stdio = "inherit", cwd = addon.dir } = {}) {
-  const args = ["rebuild"];
+  const args = ["rebuild", "--jobs=max"];
   const nodedir = nodeDirOf(nodeBinary);
   if (nodedir) args.push(`--nodedir=${nodedir}`);
   const gyp = nodeGyp();
