@@ -35,13 +35,20 @@ if (!majors.includes(running)) {
   console.error(`release: run this with one of the supported Node majors (${majors.join(", ")}); this is ${process.version}`);
   process.exit(1);
 }
-const others = majors
-  .filter((m) => m !== running)
-  .map((m) => {
-    const bin = execFileSync("npm", ["exec", "--yes", "--package", `node@${m}`, "--", "node", "-p", "process.execPath"], { cwd: root, encoding: "utf8" }).trim();
-    console.log(`node ${m}: ${bin}`);
-    return realpathSync(bin);
-  });
+const others = majors.filter((m) => m !== running).map((m) => nodeFromRegistry(m));
+
+/**
+ * A node binary of this major from the npm registry's `node` package,
+ * installed (not run through npx) so that its headers come with it:
+ * <tmp>/ipc-sampler-node-<major>/node_modules/node/bin/node.
+ */
+function nodeFromRegistry(major) {
+  const prefix = path.join(tmpdir(), `ipc-sampler-node-${major}`);
+  const bin = path.join(prefix, "node_modules", "node", "bin", "node");
+  execFileSync("npm", ["install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", `node@${major}`], { cwd: root, stdio: "ignore" });
+  console.log(`node ${major}: ${bin}`);
+  return realpathSync(bin);
+}
 
 step("build", "npx", ["turbo", "run", "build", "--output-logs=errors-only"]);
 step(`prebuilt binaries for Node ${majors.join(", ")}`, "npx", [...PNPM, "-r", "--if-present", "run", "prebuilds", ...others]);

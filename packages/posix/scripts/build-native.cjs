@@ -8,7 +8,7 @@
 // where the sources may be newer than any prebuilt binary.
 "use strict";
 const path = require("node:path");
-const { addons, build, root } = require("./native.cjs");
+const { addons, build, loadError, root } = require("./native.cjs");
 
 const installed = root.split(path.sep).includes("node_modules");
 const fromSource = !installed || !!(process.env.npm_config_build_from_source || process.env.IPC_SAMPLER_BUILD_FROM_SOURCE);
@@ -44,5 +44,11 @@ for (const addon of addons) {
         `building needs python3, make and a C++17 compiler (Debian: apt-get install python3 make g++).`,
     );
     process.exit(status);
+  }
+  const built = path.join(addon.dir, "build", "Release", `${addon.name}.node`);
+  const error = loadError(built);
+  if (error) {
+    console.error(`@ipc-sampler/posix: ${addon.name} was built but does not load in Node ${process.version}: ${error}`);
+    process.exit(1);
   }
 }

@@ -8,7 +8,7 @@
 const { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } = require("node:fs");
 const { tmpdir } = require("node:os");
 const path = require("node:path");
-const { addons, build, abiOf } = require("./native.cjs");
+const { addons, build, abiOf, loadError } = require("./native.cjs");
 
 if (process.platform !== "linux") {
   console.error("prebuild: prebuilt binaries are made on Linux only");
@@ -36,6 +36,12 @@ for (const addon of addons) {
     const file = path.join(out, `node.${tag}.glibc.node`);
     copyFileSync(path.join(stage, "build", "Release", `${addon.name}.node`), file);
     rmSync(stage, { recursive: true, force: true });
+    const error = loadError(file, node);
+    if (error) {
+      rmSync(file);
+      console.error(`prebuild: ${file} does not load in ${node}: ${error}`);
+      process.exit(1);
+    }
     console.log(`prebuild: ${path.relative(process.cwd(), file)}`);
   }
 }
