@@ -3,13 +3,12 @@
 // repository (with the package's directory), homepage, bugs, engines (the
 // root package.json's, which is what the tests run on), publishConfig, the
 // shared keywords, and a copy of the root LICENSE.
-//   node scripts/package-metadata.mjs          writes them into packages/*
+//   node scripts/package-metadata.mjs          writes them into every publishable package (packages/*, apps/*)
 //   node scripts/package-metadata.mjs --check  lists what differs, exits 1 if anything does
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { publishablePackages, ROOT as root } from "./packages.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
 const rootManifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const license = readFileSync(path.join(root, "LICENSE"), "utf8");
@@ -17,17 +16,13 @@ const repo = rootManifest.repository.url.replace(/^git\+/, "").replace(/\.git$/,
 const KEYWORDS = ["ipc", "inter-process communication", "linux", "ipc-sampler"];
 
 const problems = [];
-for (const entry of readdirSync(path.join(root, "packages"), { withFileTypes: true })) {
-  const dir = path.join(root, "packages", entry.name);
+for (const { dir, folder, manifest: m } of publishablePackages()) {
   const file = path.join(dir, "package.json");
-  if (!entry.isDirectory() || !existsSync(file)) continue;
   const text = readFileSync(file, "utf8");
-  const m = JSON.parse(text);
-  if (m.private) continue;
   const want = {
     license: "MIT",
-    repository: { type: "git", url: rootManifest.repository.url, directory: `packages/${entry.name}` },
-    homepage: `${repo}/tree/main/packages/${entry.name}#readme`,
+    repository: { type: "git", url: rootManifest.repository.url, directory: folder },
+    homepage: `${repo}/tree/main/${folder}#readme`,
     bugs: { url: `${repo}/issues` },
     keywords: [...new Set([...KEYWORDS, ...(m.keywords ?? [])])],
     engines: rootManifest.engines,

@@ -1,4 +1,5 @@
-// The publishable packages (every non-private package under packages/*) and
+// The publishable packages (every non-private package under packages/* and
+// apps/*) and
 // how they are packed: used by the release script and by the test that
 // installs the tarballs outside the workspace.
 import { execFileSync } from "node:child_process";
@@ -9,15 +10,18 @@ import { fileURLToPath } from "node:url";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const PNPM = ["--yes", "pnpm@12.21.0"];
 
-/** @returns {{ dir: string, name: string, manifest: Record<string, any> }[]} every non-private package in packages/*, by name */
+/** @returns {{ dir: string, folder: string, name: string, manifest: Record<string, any> }[]} every non-private package in packages/* and apps/*, by name */
 export function publishablePackages() {
-  const base = path.join(ROOT, "packages");
-  return readdirSync(base, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && existsSync(path.join(base, e.name, "package.json")))
-    .map((e) => {
-      const dir = path.join(base, e.name);
-      const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
-      return { dir, name: manifest.name, manifest };
+  return ["packages", "apps"]
+    .flatMap((group) => {
+      const base = path.join(ROOT, group);
+      return readdirSync(base, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && existsSync(path.join(base, e.name, "package.json")))
+        .map((e) => {
+          const dir = path.join(base, e.name);
+          const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
+          return { dir, folder: `${group}/${e.name}`, name: manifest.name, manifest };
+        });
     })
     .filter((p) => !p.manifest.private)
     .sort((a, b) => a.name.localeCompare(b.name));

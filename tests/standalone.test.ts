@@ -1,9 +1,10 @@
 // Every package installs and works on its own, outside this repository:
-// each package under packages/* is packed as it is published (prebuilt
-// binaries included), the tarballs are installed with plain npm into an
-// empty project in the system's temporary directory (no workspace, no
-// patches, only the npm registry), and each README's example runs there as
-// a receiver process that starts its sender process.
+// each publishable package under packages/* and apps/* is packed as it is
+// published (prebuilt binaries included), the tarballs are installed with
+// plain npm into an empty project in the system's temporary directory (no
+// workspace, no patches, only the npm registry), and each README's example
+// runs there as a receiver process that starts its sender process; a
+// package with a `bin` runs its command instead.
 //   pass 1: a machine with a compiler; the native addons are built from the
 //           packed source (the fallback when no prebuilt binary fits);
 //   pass 2: no compiler, make or python3 on PATH; the prebuilt binaries load.
@@ -68,7 +69,7 @@ afterAll(() => {
 });
 
 describe("packed tarballs", () => {
-  it("cover every package under packages/*", () => {
+  it("cover every publishable package under packages/* and apps/*", () => {
     expect(packages.length).toBeGreaterThan(0);
     expect([...tarballs.keys()].sort()).toEqual(packages.map((p) => p.name).sort());
   });
@@ -114,6 +115,20 @@ function installProject(name: string, env: NodeJS.ProcessEnv): { dir: string; in
 /** Saves a package's README example in the project and runs `node receiver.mjs`. */
 function exampleTests(project: () => Project | undefined) {
   for (const p of packages) {
+    if (p.manifest.bin) {
+      for (const bin of Object.keys(p.manifest.bin)) {
+        it(`${p.name}: \`${bin}\` runs the scenario over a pipe between processes`, async (ctx) => {
+          const installed = project();
+          if (!installed?.ok) return ctx.skip("npm install failed (reported above)");
+          const command = path.join(installed.dir, "node_modules", ".bin", bin);
+          const r = await run(command, ["--transport", "pipe", "--producers", "1", "--messages", "1000", "--round-trips", "0"], { cwd: installed.dir, env: installed.env, timeoutMs: 60_000 });
+          expect(r.stderr).toBe("");
+          expect(r.code, r.stdout).toBe(0);
+          expect(r.stdout).toMatch(/^\s*OK\b/m);
+        });
+      }
+      continue;
+    }
     it(`${p.name}: the README example runs between two processes`, async (ctx) => {
       const installed = project();
       if (!installed?.ok) return ctx.skip("npm install failed (reported above)");
