@@ -43,6 +43,7 @@ export default defineConfig({
         text: "Start",
         items: [
           { text: "What it is & which to pick", link: "/" },
+          { text: "Coming from Python multiprocessing", link: "/python" },
           { text: "Troubleshooting", link: "/troubleshooting" },
         ],
       },
