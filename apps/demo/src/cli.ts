@@ -3,12 +3,12 @@
  * pnpm demo [--transport <id>|all] [--producers P] [--messages M] [--size S] [--json]
  *           [--scenario stream|shared-counter] [--no-lock] [--clean-stale]
  */
-import type { Transport } from "@ipc-sampler/core";
 import { UsageError, integerOption, parseArgs } from "./options.js";
 import { defaultTimeoutMs, runScenario, type RunRecord } from "./run.js";
 import { formatTable, humanBytes, humanRate } from "./format.js";
 import { transports, type TransportEntry } from "./transports.js";
 import { runSharedCounter as sharedCounter } from "./shared-counter.js";
+import { runClean } from "./clean.js";
 
 const HELP = `Runs one producer/consumer scenario over an IPC transport between real processes,
 verifies every message and measures it.
@@ -25,6 +25,7 @@ verifies every message and measures it.
   --no-lock          shared-counter: without the lock, to show lost updates
   --timeout <s>      hard limit per run in seconds (default scales with the work)
   --clean-stale      remove resources left by crashed processes, then exit
+                     (the same as: ipc-sampler clean; see ipc-sampler clean --help)
   --help             this text
 `;
 
@@ -144,28 +145,11 @@ async function runSharedCounter(o: Options): Promise<number> {
   return o.lock && !record.ok ? 1 : 0;
 }
 
-async function cleanStale(): Promise<number> {
-  let removed = 0;
-  const seen = new Set<Transport>();
-  for (const entry of transports) {
-    let transport: Transport | undefined;
-    try {
-      transport = ((await import(entry.packageName)) as Record<string, Transport>)[entry.exportName];
-    } catch {
-      continue;
-    }
-    if (!transport?.removeStale || seen.has(transport)) continue;
-    seen.add(transport);
-    for (const name of await transport.removeStale()) {
-      process.stdout.write(`removed ${entry.id}: ${name}\n`);
-      removed++;
-    }
-  }
-  process.stdout.write(`${removed} stale resource(s) removed\n`);
-  return 0;
-}
-
 async function main(): Promise<void> {
+  if (process.argv[2] === "clean") {
+    process.exitCode = await runClean(process.argv.slice(3));
+    return;
+  }
   let options: ReturnType<typeof parse>;
   try {
     options = parse(process.argv.slice(2));
@@ -181,7 +165,7 @@ async function main(): Promise<void> {
     return;
   }
   if (options === "clean-stale") {
-    process.exitCode = await cleanStale();
+    process.exitCode = await runClean([]);
     return;
   }
   try {

@@ -1,13 +1,12 @@
 import { existsSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
   CRC_FROM,
   C_CLOSED,
   C_DOORBELL,
-  C_OWNER_PID,
   C_SLEEPING,
   G_BYTES,
   G_INDEX,
@@ -258,7 +257,7 @@ export class JournalSender implements Sender {
     const now = performance.now();
     if (now - this.lastOwnerCheck > OWNER_CHECK_MS) {
       this.lastOwnerCheck = now;
-      if (!isProcessAlive(c[C_OWNER_PID]!)) return this.fail();
+      if (!this.ctl.ownerAlive()) return this.fail();
     }
     if (this.dirty) {
       this.dirty = false;
