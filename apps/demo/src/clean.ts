@@ -6,13 +6,14 @@
  * kept and a dead owner's resource goes even when its pid was reused.
  *
  *   ipc-sampler clean [--list | --dry-run] [--prefix <p>] [--min-age-ms <ms>]
+ *   (in the repository: pnpm clean-stale)
  *
  * It never stops at a resource it may not remove: it says why and goes on.
  * Exit 0 unless no kind of resource could be read at all.
  */
 import { parseArgs } from "node:util";
-import type { NamedResources, StaleEntry, Transport } from "@ipc-sampler/core";
-import { transports } from "./transports.js";
+import type { NamedResources, StaleEntry } from "@ipc-sampler/core";
+import { loadTransport, transports } from "./transports.js";
 
 export const CLEAN_HELP = `usage: ipc-sampler clean [--list | --dry-run] [--prefix <p>] [--min-age-ms <ms>]
 
@@ -35,7 +36,7 @@ interface Source {
 function sources(): Source[] {
   const out: Source[] = transports.map((entry) => ({
     label: entry.id,
-    load: async () => ((await import(entry.packageName)) as Record<string, Transport | undefined>)[entry.exportName]?.named,
+    load: async () => (await loadTransport(entry)).named,
   }));
   out.push({ label: "shared values", load: async () => (await import("@ipc-sampler/shm")).sharedValues });
   // Any semaphore or /dev/shm segment with the prefix (a user's, made with the
