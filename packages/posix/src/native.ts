@@ -182,6 +182,20 @@ export interface MqNative {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends MqNative {}
 
+// ---- process.cc: process lifetime ---------------------------------------------
+
+export interface ProcessNative {
+  /**
+   * prctl(2) PR_SET_PDEATHSIG: the kernel sends `signal` to this process when
+   * its parent dies. Returns false when getppid() is no longer
+   * `expectedParentPid` (the parent died before the call: no signal will come).
+   */
+  setParentDeathSignal(signal: number, expectedParentPid: number): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends ProcessNative {}
+
 // ---- lock.cc: open-file-description locks ------------------------------------
 
 export interface LockNative {
