@@ -4,12 +4,14 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll } from "vitest";
 import { runNamedKindConformance } from "@ipc-sampler/core/conformance";
 import { fileNodes, journals, mqueueMountPoint, queues, segments, semaphores } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url);
 const dir = mkdtempSync(path.join(tmpdir(), "ipcs-named-"));
-process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+// The kit removes what it made; the directory goes after every test of this file.
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 runNamedKindConformance({ kind: segments, module: DIST, exportName: "segments", createOptions: { size: 4096 } });
 runNamedKindConformance({ kind: semaphores, module: DIST, exportName: "semaphores" });

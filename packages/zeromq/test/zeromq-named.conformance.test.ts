@@ -3,10 +3,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll } from "vitest";
 import { runNamedKindConformance } from "@ipc-sampler/core/conformance";
 import { zeromqIpcFiles } from "../src/index.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqnamed-"));
-process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+// The kit removes what it made; the directory goes after every test of this file.
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 runNamedKindConformance({ kind: zeromqIpcFiles, module: new URL("../dist/index.js", import.meta.url), exportName: "zeromqIpcFiles", createOptions: { directory: dir } });
