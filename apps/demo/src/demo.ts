@@ -178,6 +178,6 @@ export async function main(argv: string[], commands = ""): Promise<number> {
     process.stdout.write(demoHelp(commands));
     return 0;
   }
-  if (options === "clean-stale") return (await import("./clean-stale.js")).main([]);
+  if (options === "clean-stale") return (await import("./clean.js")).runClean([]);
   return options.scenario === "shared-counter" ? runSharedCounter(options) : runStream(options);
 }

@@ -2,7 +2,7 @@
 // descriptor its package exports. Nothing here restates a descriptor.
 import path from "node:path";
 import type { MechanismDescriptor } from "@ipc-sampler/core";
-import { transports } from "../../../apps/demo/src/transports";
+import { transports } from "@ipc-sampler/demo/registry";
 import { repoDir } from "./paths";
 
 export interface DescriptorRow {
@@ -37,6 +37,6 @@ export async function loadDescriptors(): Promise<DescriptorRow[]> {
 }
 
 export default {
-  watch: [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/src/transports.ts")],
+  watch: [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/dist/registry.js")],
   load: loadDescriptors,
 };

@@ -2,9 +2,9 @@
 // never typed by hand. Until that file exists the site says so.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import type { BenchResults, RoundTripRow, ThroughputRow } from "../../../apps/demo/src/bench-schema";
-import { BENCH_SCHEMA } from "../../../apps/demo/src/bench-schema";
-import { transports } from "../../../apps/demo/src/transports";
+import type { BenchResults, RoundTripRow, ThroughputRow } from "@ipc-sampler/demo/registry";
+import { BENCH_SCHEMA } from "@ipc-sampler/demo/registry";
+import { transports } from "@ipc-sampler/demo/registry";
 import { docsDir, repoDir, resultsPath } from "./paths";
 
 export interface Point {

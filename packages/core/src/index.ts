@@ -11,3 +11,4 @@ export * from "./retry.js";
 export * from "./send.js";
 export * from "./producer-tally.js";
 export * from "./file-kind.js";
+export * from "./named.js";

@@ -1,4 +1,5 @@
 import type { ChannelError } from "./errors.js";
+import type { NamedResources } from "./named.js";
 
 /**
  * Where a producer attaches. Plain JSON, so it crosses process boundaries in
@@ -194,8 +195,10 @@ export interface Transport<L extends ListenOptions = ListenOptions, C extends Co
   readonly descriptor: MechanismDescriptor;
   listen(options?: L): Promise<Receiver>;
   connect(address: Address, options?: C): Promise<Sender>;
-  /** Names of resources with this prefix that exist now (named mechanisms). */
+  /** The named resources this transport creates (named mechanisms only): list, removeStale, and each kind's verbs. */
+  readonly named?: NamedResources;
+  /** @deprecated Use `named.list({ prefix })`. Names of resources with this prefix that exist now. */
   list?(prefix?: string): Promise<string[]>;
-  /** Removes the resources with this prefix whose owner process is gone; returns what it removed. */
+  /** @deprecated Use `named.removeStale({ prefix })`. Removes the resources with this prefix no live process owns; returns what it removed. */
   removeStale?(prefix?: string): Promise<string[]>;
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readdirSync, unlinkSync } from "node:fs";
+import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -7,9 +7,9 @@ import {
   DEFAULT_PREFIX,
   fdIsFifo,
   fromSystemError,
-  isProcessAlive,
-  ownerPidOf,
+  namedResources,
   pathIsFifo,
+  removedNames,
   removeOnExit,
   uniqueName,
   validateName,
@@ -22,7 +22,7 @@ import {
   type Sender,
   type Transport,
 } from "@ipc-sampler/core";
-import { growPipe, mkfifo } from "@ipc-sampler/posix";
+import { fileNodeKind, growPipe, lockOwner, mkfifo } from "@ipc-sampler/posix";
 import { FifoReceiver } from "./receiver.js";
 import { FifoSender } from "./sender.js";
 
@@ -107,6 +107,8 @@ async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
     readFd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
     writeFd = openSync(p, constants.O_WRONLY | constants.O_NONBLOCK);
     if (!fdIsFifo(readFd)) throw new ChannelError("EPROTO", `cannot listen on ${p}: it was replaced by something that is not a FIFO`, { resource: p });
+    // The read end holds the FIFO's owner lock while the receiver lives (see @ipc-sampler/posix owner.ts).
+    lockOwner(readFd, p);
   } catch (err) {
     if (readFd >= 0) closeQuietly(readFd);
     if (writeFd >= 0) closeQuietly(writeFd);
@@ -168,39 +170,38 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   }
 }
 
-/** FIFOs whose name starts with `prefix` in `directory` (default os.tmpdir()). */
-async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  validatePrefix(prefix);
-  return readdirSync(directory)
-    .filter((n) => n.startsWith(prefix) && n.endsWith(FIFO_SUFFIX))
-    .map((n) => path.join(directory, n))
-    .filter((p) => {
-      try {
-        return pathIsFifo(p);
-      } catch {
-        return false;
-      }
-    });
-}
-
-/** Removes FIFOs with this prefix whose owner process (the pid in the name) is gone; returns their paths. */
-async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  for (const p of await list(prefix, directory)) {
-    const pid = ownerPidOf(path.basename(p, FIFO_SUFFIX), prefix);
-    if (pid !== undefined && !isProcessAlive(pid)) {
-      try {
-        unlinkSync(p);
-        removed.push(p);
-      } catch {
-        // raced with someone else
-      }
+/** The transport's FIFOs: `<prefix>…<FIFO_SUFFIX>` in os.tmpdir() (or `directory`), owned through the receiver's read end. */
+export const fifoFiles = fileNodeKind({
+  kind: "fs-node",
+  noun: "FIFO",
+  suffix: FIFO_SUFFIX,
+  isNode: (file) => {
+    try {
+      return pathIsFifo(file);
+    } catch {
+      return false;
     }
-  }
-  return removed;
+  },
+  make: (file, mode) => {
+    mkfifo(file, mode);
+    return { close() {} };
+  },
+  lockBeside: false,
+});
+
+const named = namedResources(fifoFiles);
+
+/** @deprecated named.list({ prefix, directory }). FIFOs whose name starts with `prefix`. */
+async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  return named.list({ prefix, directory });
 }
 
-export const fifoTransport: Transport<FifoListenOptions> = { descriptor: fifoDescriptor, listen, connect, list, removeStale };
+/** @deprecated named.removeStale({ prefix, directory }). Removes FIFOs with this prefix that no live receiver owns; returns their paths. */
+async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  return removedNames(await named.removeStale({ prefix, directory }));
+}
+
+export const fifoTransport: Transport<FifoListenOptions> = { descriptor: fifoDescriptor, named, listen, connect, list, removeStale };
 export default fifoTransport;
 export { FifoReceiver, type FifoReceiverOptions } from "./receiver.js";
 export { FifoSender } from "./sender.js";

@@ -169,8 +169,10 @@ describe("fifo: cleanup", () => {
     rec.child.kill("SIGKILL");
     await rec.exit;
     expect(existsSync(address.path)).toBe(true); // SIGKILL leaves it behind
-    const removeStale = fifoTransport.removeStale as (prefix: string, directory: string) => Promise<string[]>;
-    expect(await removeStale(prefix, dir)).toEqual([address.path]);
+    // minAgeMs 0: the crash came right after creation; only the owner's lock decides.
+    const entries = await fifoTransport.named!.removeStale({ prefix, directory: dir, minAgeMs: 0 });
+    expect(entries.filter((e) => e.outcome === "removed").map((e) => e.name)).toEqual([address.path]);
+    expect(entries).toContainEqual(expect.objectContaining({ name: (live.address as FifoAddress).path, outcome: "kept", reason: "owner alive" }));
     expect(existsSync(address.path)).toBe(false);
     expect(existsSync((live.address as FifoAddress).path)).toBe(true);
   });

@@ -1,13 +1,13 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   ChannelError,
   DEFAULT_PREFIX,
-  isProcessAlive,
-  ownerPidOf,
+  namedResources,
   removeOnExit,
+  removedNames,
+  waitForResource,
   uniqueName,
   validatePrefix,
   type Address,
@@ -18,7 +18,7 @@ import {
   type Sender,
   type Transport,
 } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -111,10 +111,6 @@ export interface MmapListenOptions extends ListenOptions {
   mode?: number;
 }
 
-function isTemporary(dir: string, prefix: string): boolean {
-  return path.basename(dir).startsWith(`${prefix}${TAG}-`);
-}
-
 async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
   const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
   const segmentBytes = options.segmentBytes ?? MMAP_DEFAULT_SEGMENT_BYTES;
@@ -140,10 +136,21 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
   } catch (err) {
     throw new ChannelError("EEXIST", `cannot create journal ${directory}: ${(err as Error).message}`, { resource: directory, cause: err });
   }
+  // The receiver owns the journal directory while it runs (a lock the kernel drops when it dies; see @ipc-sampler/posix owner.ts).
+  const owner = holdOwnerLock(directory);
   // Exclusive: a directory that already holds a journal is refused.
-  const ctl = createSegment(CTL_FILE, ctlBytes(slots), { directory, mode: options.mode ?? 0o600 });
+  let ctl;
+  try {
+    ctl = createSegment(CTL_FILE, ctlBytes(slots), { directory, mode: options.mode ?? 0o600 });
+  } catch (err) {
+    owner.release();
+    throw err;
+  }
   ctl.close();
-  const remove = () => rmSync(directory, { recursive: true, force: true });
+  const remove = () => {
+    owner.release();
+    rmSync(directory, { recursive: true, force: true });
+  };
   const unregister = keep ? () => {} : removeOnExit(remove);
   const c = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
   c[C_VERSION] = VERSION;
@@ -161,6 +168,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
     retainSegments: retain,
     cleanup: () => {
       if (!keep) remove();
+      owner.release();
       unregister();
     },
   });
@@ -169,24 +177,14 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
 async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
   const a = address as MmapAddress;
   if (a.transport !== "mmap" || typeof a.directory !== "string") throw new TypeError(`not an mmap address: ${JSON.stringify(address)}`);
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  let ctl;
-  for (;;) {
-    try {
-      ctl = openSegment(CTL_FILE, undefined, { directory: a.directory });
-      break;
-    } catch (err) {
-      if (!ChannelError.is(err, "ENOENT")) throw err;
-      if (Date.now() > deadline) throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: it has no receiver`, { resource: a.directory, cause: err });
-      await sleep(20);
-    }
-  }
+  const ctl = await waitForResource("journal", a.directory, options.timeoutMs ?? 10_000, () => openSegment(CTL_FILE, undefined, { directory: a.directory }));
   const c = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
   if (Atomics.load(c, C_MAGIC) !== CTL_MAGIC || c[C_VERSION] !== VERSION || c[C_SLOTS] !== a.slots) {
     ctl.close();
     throw new ChannelError("EPROTO", `cannot attach to journal ${a.directory}: its control file is not one this version understands`, { resource: a.directory });
   }
-  if (Atomics.load(c, C_CLOSED) !== 0 || !isProcessAlive(c[C_OWNER_PID]!)) {
+  // The receiver's mapping of the control file holds its owner lock: no pid is trusted.
+  if (Atomics.load(c, C_CLOSED) !== 0 || !ctl.ownerAlive()) {
     ctl.close();
     throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: the receiver went away`, { resource: a.directory });
   }
@@ -218,36 +216,21 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   return sender;
 }
 
-/** Temporary journal directories with this prefix in os.tmpdir(). */
+/** The temporary journal directories, `<prefix>mmap-…` in os.tmpdir() (or `directory`). */
+const named = namedResources([journals, TAG]);
+
+/** @deprecated named.list({ prefix, directory }). Temporary journal directories with this prefix. */
 async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  validatePrefix(prefix);
-  return readdirSync(directory)
-    .filter((n) => n.startsWith(`${prefix}${TAG}-`))
-    .map((n) => path.join(directory, n))
-    .filter((p) => {
-      try {
-        return statSync(p).isDirectory();
-      } catch {
-        return false;
-      }
-    });
+  return named.list({ prefix, directory });
 }
 
-/** Removes temporary journals whose receiver (the pid in the name) is gone. */
+/** @deprecated named.removeStale({ prefix, directory }). Removes temporary journals no live receiver owns; a journal this user may not remove is skipped (reported by named.removeStale). */
 async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  for (const p of await list(prefix, directory)) {
-    const pid = ownerPidOf(path.basename(p), prefix);
-    if (pid !== undefined && !isProcessAlive(pid) && isTemporary(p, prefix)) {
-      rmSync(p, { recursive: true, force: true });
-      removed.push(p);
-    }
-  }
-  return removed;
+  return removedNames(await named.removeStale({ prefix, directory }));
 }
 
 export const mmapTransport: Transport<MmapListenOptions> & {
   list(prefix?: string, directory?: string): Promise<string[]>;
   removeStale(prefix?: string, directory?: string): Promise<string[]>;
-} = { descriptor: mmapDescriptor, listen, connect, list, removeStale };
+} = { descriptor: mmapDescriptor, named, listen, connect, list, removeStale };
 export default mmapTransport;

@@ -1,13 +1,12 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, fromSystemError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, fromSystemError, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
   CRC_FROM,
   C_CLOSED,
   C_DOORBELL,
-  C_OWNER_PID,
   C_SLEEPING,
   G_BYTES,
   G_INDEX,
@@ -319,7 +318,7 @@ export class JournalSender implements Sender {
     const now = performance.now();
     if (now - this.lastOwnerCheck > OWNER_CHECK_MS) {
       this.lastOwnerCheck = now;
-      if (!isProcessAlive(c[C_OWNER_PID]!)) return this.fail();
+      if (!this.ctl.ownerAlive()) return this.fail();
     }
     if (this.dirty) {
       this.dirty = false;

@@ -17,8 +17,8 @@ import {
   PacketReader,
   PacketReceiver,
   PacketSender,
-  isProcessAlive,
-  ownerPidOf,
+  namedResources,
+  removedNames,
   posixName,
   removeOnExit,
   uniqueName,
@@ -40,7 +40,7 @@ import {
   mqExists,
   mqGetAttr,
   mqLimits,
-  mqList,
+  queues,
   mqOpen,
   mqReceiveBatch,
   mqSendBatch,
@@ -363,37 +363,22 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   }
 }
 
+/** The queues, `/<prefix>…`; owned through the receiver's queue descriptor. */
+const named = namedResources(queues);
+
 /**
+ * @deprecated named.list({ prefix, directory }).
  * Queues whose name starts with `prefix`, as `/name`. Linux lists queues only
  * through a mounted mqueue file system (`mount -t mqueue none /dev/mqueue`);
  * without one this returns [] (see mqueueMountPoint in @ipc-sampler/posix).
  */
 async function list(prefix = DEFAULT_PREFIX, directory?: string): Promise<string[]> {
-  validatePrefix(prefix);
-  return directory === undefined ? mqList(prefix) : mqList(prefix, directory);
+  return named.list({ prefix, directory });
 }
 
-/** Unlinks queues with this prefix whose owner process (the pid in the name) is gone; returns their names. */
+/** @deprecated named.removeStale({ prefix, directory }). Unlinks queues with this prefix that no live receiver owns (it holds a lock on its queue descriptor); returns their names. */
 async function removeStale(prefix = DEFAULT_PREFIX, directory?: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const name of await list(prefix, directory)) {
-    const pid = ownerPidOf(name, prefix);
-    if (pid !== undefined && !isProcessAlive(pid)) {
-      try {
-        mqUnlink(name);
-        removed.push(name);
-      } catch {
-        // raced with someone else
-      }
-    }
-  }
-  return removed;
+  return removedNames(await named.removeStale({ prefix, directory }));
 }
 
-/** The kernel limits this machine imposes on unprivileged queues (/proc/sys/fs/mqueue). */
-export function mqueueLimits(): { maxMessages: number; messageSize: number; queues: number } {
-  const l = mqLimits();
-  return { maxMessages: l.msgMax, messageSize: l.msgsizeMax, queues: l.queuesMax };
-}
-
-export const mqueueTransport: Transport<MqueueListenOptions> = { descriptor: mqueueDescriptor, listen, connect, list, removeStale };
+export const mqueueTransport: Transport<MqueueListenOptions> = { descriptor: mqueueDescriptor, named, listen, connect, list, removeStale };

@@ -244,7 +244,8 @@ describe("mqueue: cleanup", () => {
       const script = `
         const { mqueueTransport } = await import(${JSON.stringify(DIST)});
         const listed = await mqueueTransport.list(${JSON.stringify(prefix)});
-        const removed = await mqueueTransport.removeStale(${JSON.stringify(prefix)});
+        // minAgeMs 0: the crash came right after creation; only the owner's lock decides.
+        const removed = (await mqueueTransport.named.removeStale({ prefix: ${JSON.stringify(prefix)}, minAgeMs: 0 })).filter((e) => e.outcome === "removed").map((e) => e.name);
         console.log(JSON.stringify({ listed, removed }));
       `;
       const p = run(script, ["unshare", "-m", "sh", "-c", `mount -t mqueue none "$0" && exec "$@"`, mnt]);

@@ -8,3 +8,6 @@ export * from "./futex.js";
 export * from "./follower.js";
 export * from "./segment.js";
 export * from "./poll.js";
+export * from "./owner.js";
+export * from "./sweep.js";
+export * from "./named.js";

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { fromSystemError, posixName } from "@ipc-sampler/core";
+import { DEFAULT_PREFIX, fromSystemError, posixName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
 import { native } from "./loader.js";
+import { lockOwner, ownerHeldOn } from "./owner.js";
+import { sweepStale } from "./sweep.js";
 import type { MqAttr } from "./native.js";
 
 export type { MqAttr } from "./native.js";
@@ -58,6 +60,25 @@ export interface MqHandle {
   readonly mqd: number;
   readonly maxMessages: number;
   readonly messageSize: number;
+  /** mq_close(3) of `mqd` (for a creator: gives up ownership). Idempotent. */
+  close(): void;
+}
+
+function handleOf(name: string, mqd: number): MqHandle {
+  const attr = mqGetAttr(mqd, name);
+  let open = true;
+  return {
+    name,
+    mqd,
+    maxMessages: attr.maxmsg,
+    messageSize: attr.msgsize,
+    close() {
+      if (open) {
+        open = false;
+        mqClose(mqd);
+      }
+    },
+  };
 }
 
 function accessFlag(access: "read" | "write" | "readwrite"): number {
@@ -98,8 +119,14 @@ export function mqCreate(name: string, options: MqCreateOptions = {}): MqHandle 
       throw fromSystemError(again, "create message queue", q);
     }
   }
-  const attr = mqGetAttr(mqd, q);
-  return { name: q, mqd, maxMessages: attr.maxmsg, messageSize: attr.msgsize };
+  // The creator owns the queue while this descriptor is open (see owner.ts).
+  try {
+    lockOwner(mqd, q);
+  } catch (err) {
+    mqClose(mqd);
+    throw err;
+  }
+  return handleOf(q, mqd);
 }
 
 /** mq_open(3) of an existing queue, O_NONBLOCK | O_CLOEXEC (ENOENT if there is none). */
@@ -112,8 +139,24 @@ export function mqOpen(name: string, options: MqOpenOptions = {}): MqHandle {
   } catch (err) {
     throw fromSystemError(err, "open message queue", q);
   }
-  const attr = mqGetAttr(mqd, q);
-  return { name: q, mqd, maxMessages: attr.maxmsg, messageSize: attr.msgsize };
+  return handleOf(q, mqd);
+}
+
+/** Whether a live process owns the queue (holds the lock on it; see owner.ts); undefined when it cannot be opened. */
+export function mqOwnerAlive(name: string): boolean | undefined {
+  const q = posixName(name, "message queue");
+  const n = native();
+  let mqd: number;
+  try {
+    mqd = n.mqOpen(q, n.MQ_O_RDONLY | n.MQ_O_NONBLOCK | n.MQ_O_CLOEXEC, 0, 0, 0);
+  } catch {
+    return undefined;
+  }
+  try {
+    return ownerHeldOn(mqd);
+  } finally {
+    n.mqClose(mqd);
+  }
 }
 
 /** True when a queue of this name exists now (mq_open without O_CREAT succeeds or is refused for permission). */
@@ -213,20 +256,25 @@ export function mqUnlink(name: string): void {
  * cannot be listed.
  */
 export function mqueueMountPoint(): string | undefined {
+  let mounts: string;
   try {
-    for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-      const dash = line.indexOf(" - ");
-      if (dash < 0) continue;
-      if (line.slice(dash + 3).split(" ")[0] === "mqueue") return line.split(" ")[4];
-    }
+    mounts = readFileSync("/proc/self/mountinfo", "utf8");
   } catch {
-    // no /proc
+    // no /proc: guess from the directory
+    return existsSync(MQUEUE_DIR) ? MQUEUE_DIR : undefined;
   }
-  return existsSync(MQUEUE_DIR) ? MQUEUE_DIR : undefined;
+  for (const line of mounts.split("\n")) {
+    const dash = line.indexOf(" - ");
+    if (dash < 0) continue;
+    if (line.slice(dash + 3).split(" ")[0] === "mqueue") return line.split(" ")[4];
+  }
+  // An empty /dev/mqueue directory is not a mount: listing it would find nothing.
+  return undefined;
 }
 
 /** Queue names (`/name`) starting with `prefix`, read from the mqueue mount; [] when none is mounted. */
-export function mqList(prefix = "", directory = mqueueMountPoint()): string[] {
+export function mqList(prefix = DEFAULT_PREFIX, directory = mqueueMountPoint()): string[] {
+  validatePrefix(prefix);
   if (!directory) return [];
   try {
     return readdirSync(directory)
@@ -235,4 +283,22 @@ export function mqList(prefix = "", directory = mqueueMountPoint()): string[] {
   } catch {
     return [];
   }
+}
+
+/** mq_unlink(3) that is fine when the queue is gone already. */
+export function mqRemove(name: string): void {
+  try {
+    mqUnlink(name);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ENOENT") throw err;
+  }
+}
+
+/** Unlinks queues with this prefix that no live process owns (see owner.ts); needs a mounted mqueue file system to list them. */
+export function sweepQueues(options: RemoveStaleOptions = {}, directory = mqueueMountPoint()): StaleEntry[] {
+  return sweepStale("queue", mqList(options.prefix ?? DEFAULT_PREFIX, directory), options, {
+    pathOf: (name) => (directory ? `${directory}${name}` : undefined),
+    held: mqOwnerAlive,
+    remove: mqRemove,
+  });
 }

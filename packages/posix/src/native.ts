@@ -195,3 +195,15 @@ export interface ProcessNative {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends ProcessNative {}
+
+// ---- lock.cc: open-file-description locks ------------------------------------
+
+export interface LockNative {
+  /** fcntl(2) F_OFD_SETLK on bytes [start, start + length), never waiting: type 0 unlock, 1 read, 2 write; false when another open file description holds a conflicting lock. */
+  ofdLock(fd: number, type: 0 | 1 | 2, start: number, length: number): boolean;
+  /** fcntl(2) F_OFD_GETLK for a write lock on [start, start + length): true when another open file description holds a lock on any of those bytes. */
+  ofdHeld(fd: number, start: number, length: number): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends LockNative {}

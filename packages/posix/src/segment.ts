@@ -1,14 +1,8 @@
 import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
-import {
-  ChannelError,
-  DEFAULT_PREFIX,
-  fromSystemError,
-  isProcessAlive,
-  ownerPidOf,
-  validateName,
-  validatePrefix,
-} from "@ipc-sampler/core";
+import { ChannelError, DEFAULT_PREFIX, fromSystemError, validateName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
+import { LOCK_SUFFIX, lockOwner, ownerHeldOn, ownerLockHeld } from "./owner.js";
+import { sweepStale } from "./sweep.js";
 import { mmapAddon } from "./loader.js";
 
 /** Where POSIX shared memory objects live on Linux: shm_open(3) creates files here. */
@@ -26,6 +20,8 @@ export function pageSize(): number {
  * is reachable; `close()` drops this process's file descriptor.
  */
 export interface MappedSegment {
+  /** The segment's name: its file name in its directory. */
+  readonly name: string;
   /** Full path of the backing file. */
   readonly path: string;
   readonly size: number;
@@ -37,6 +33,12 @@ export interface MappedSegment {
   close(): void;
   /** Removes the backing file (other processes' mappings stay valid). */
   unlink(): void;
+  /**
+   * Whether another process owns the segment (holds the lock its creator
+   * takes; see owner.ts): false once the creator closed it or died, in any
+   * pid namespace. False after close().
+   */
+  ownerAlive(): boolean;
 }
 
 export interface SegmentOptions {
@@ -73,6 +75,7 @@ function mapFd(fd: number, p: string, size: number, populate = false): MappedSeg
   }
   let open = true;
   return {
+    name: path.basename(p),
     path: p,
     size,
     buffer,
@@ -84,6 +87,9 @@ function mapFd(fd: number, p: string, size: number, populate = false): MappedSeg
         open = false;
         closeSync(fd);
       }
+    },
+    ownerAlive() {
+      return open && ownerHeldOn(fd);
     },
     unlink() {
       try {
@@ -106,6 +112,8 @@ export function createSegment(name: string, size: number, options: SegmentOption
     throw fromSystemError(err, "create segment", p);
   }
   try {
+    // The creator owns the segment while this descriptor is open (see owner.ts).
+    lockOwner(fd, p);
     ftruncateSync(fd, size);
     if (options.preallocate) {
       for (let at = 0; at < size; ) at += writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - at), at);
@@ -154,29 +162,26 @@ export function removeSegment(name: string, options: SegmentOptions = {}): void 
   }
 }
 
-/** Segment names (not paths) with this prefix in `directory` (default /dev/shm). */
+/** Segment names (not paths) with this prefix in `directory` (default /dev/shm); glibc's semaphore files (`sem.*`) are not segments. */
 export function listSegments(prefix = DEFAULT_PREFIX, directory = SHM_DIR): string[] {
   validatePrefix(prefix);
   try {
-    return readdirSync(directory).filter((n) => n.startsWith(prefix));
+    return readdirSync(directory).filter((n) => n.startsWith(prefix) && !n.startsWith("sem.") && !n.endsWith(LOCK_SUFFIX));
   } catch {
     return [];
   }
 }
 
-/** Removes segments with this prefix whose owner (the pid in the name) is gone; returns their names. */
+/** Removes segments with this prefix that no live process owns (see owner.ts); returns what it decided for each. */
+export function sweepSegments(options: RemoveStaleOptions = {}, directory = SHM_DIR): StaleEntry[] {
+  return sweepStale("segment", listSegments(options.prefix ?? DEFAULT_PREFIX, directory), options, {
+    pathOf: (n) => path.join(directory, n),
+    held: (n) => ownerLockHeld(path.join(directory, n)),
+    remove: (n) => removeSegment(n, { directory }),
+  });
+}
+
+/** Removes segments with this prefix that no live process owns; returns their names. */
 export function removeStaleSegments(prefix = DEFAULT_PREFIX, directory = SHM_DIR): string[] {
-  const removed: string[] = [];
-  for (const n of listSegments(prefix, directory)) {
-    const pid = ownerPidOf(n, prefix);
-    if (pid !== undefined && !isProcessAlive(pid)) {
-      try {
-        unlinkSync(path.join(directory, n));
-        removed.push(n);
-      } catch {
-        // raced with another cleaner
-      }
-    }
-  }
-  return removed;
+  return sweepSegments({ prefix }, directory).filter((e) => e.outcome === "removed").map((e) => e.name);
 }

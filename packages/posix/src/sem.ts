@@ -1,5 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
-import { ChannelError, DEFAULT_PREFIX, fromSystemError, isProcessAlive, ownerPidOf, posixName, validatePrefix } from "@ipc-sampler/core";
+import { ChannelError, DEFAULT_PREFIX, fromSystemError, posixName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
+import { holdOwnerLock, ownerLockHeld, type OwnerLock } from "./owner.js";
+import { sweepStale } from "./sweep.js";
 import { native } from "./loader.js";
 import type { SemHandle } from "./native.js";
 
@@ -77,10 +79,20 @@ export function semOpen(name: string, options: SemOpenOptions = {}): PosixSemaph
   } catch (err) {
     throw fromSystemError(err, create ? "create semaphore" : "open semaphore", full);
   }
-  return wrap(full, handle);
+  // An exclusive creator owns the semaphore while this handle is open (see owner.ts).
+  let owner: OwnerLock | undefined;
+  if (create && options.exclusive) {
+    try {
+      owner = holdOwnerLock(semaphorePath(full));
+    } catch (err) {
+      n.semClose(handle);
+      throw err;
+    }
+  }
+  return wrap(full, handle, owner);
 }
 
-function wrap(name: string, handle: SemHandle): PosixSemaphore {
+function wrap(name: string, handle: SemHandle, owner: OwnerLock | undefined): PosixSemaphore {
   const n = native();
   let closed = false;
   let waiting = false;
@@ -147,6 +159,7 @@ function wrap(name: string, handle: SemHandle): PosixSemaphore {
       if (closed) return;
       closed = true;
       n.semClose(handle);
+      owner?.release();
       // The addon drops a pending wait on close: answer it here.
       waiting = false;
       const r = rejectPending;
@@ -184,18 +197,25 @@ export function listSemaphores(prefix = DEFAULT_PREFIX): string[] {
   return files.filter((f) => f.startsWith(head)).map((f) => "/" + f.slice(SEM_FILE_PREFIX.length));
 }
 
-/** Unlinks semaphores with this prefix whose owner (the pid in the name) is gone; returns their names. */
+/** Unlinks semaphores with this prefix that no live process owns (see owner.ts); returns what it decided for each. */
+export function sweepSemaphores(options: RemoveStaleOptions = {}): StaleEntry[] {
+  return sweepStale("semaphore", listSemaphores(options.prefix ?? DEFAULT_PREFIX), options, {
+    pathOf: semaphorePath,
+    held: (name) => ownerLockHeld(semaphorePath(name)),
+    remove: removeSemaphore,
+  });
+}
+
+/** Unlinks semaphores with this prefix that no live process owns; returns their names. */
 export function removeStaleSemaphores(prefix = DEFAULT_PREFIX): string[] {
-  const removed: string[] = [];
-  for (const name of listSemaphores(prefix)) {
-    const pid = ownerPidOf(name, prefix);
-    if (pid === undefined || isProcessAlive(pid)) continue;
-    try {
-      native().semUnlink(name);
-      removed.push(name);
-    } catch {
-      // raced with another cleaner
-    }
+  return sweepSemaphores({ prefix }).filter((e) => e.outcome === "removed").map((e) => e.name);
+}
+
+/** sem_unlink(3) that is fine when the semaphore is gone already. */
+export function removeSemaphore(name: string): void {
+  try {
+    semUnlink(name);
+  } catch (err) {
+    if (!ChannelError.is(err, "ENOENT")) throw err;
   }
-  return removed;
 }

@@ -51,8 +51,9 @@ export class Spawned {
         this.unregister();
         void link.close();
         // A child killed by a signal could not remove what it created (its
-        // socket file, queue, …): the names carry its pid, so removeStale finds them.
-        if (signal !== null) void transport.removeStale?.().catch(() => {});
+        // socket file, queue, …): no live process holds their owner lock any
+        // more, so removeStale finds them (minAgeMs 0: the child is known dead).
+        if (signal !== null) void (transport.named ? transport.named.removeStale({ minAgeMs: 0 }) : transport.removeStale?.())?.catch(() => {});
         resolve(this.exit);
       });
     });

@@ -5,8 +5,9 @@ import {
   type MechanismDescriptor,
   type Transport,
 } from "@ipc-sampler/core";
-import { listSegments, listSemaphores, removeStaleSegments, removeStaleSemaphores } from "@ipc-sampler/posix";
-import { SEMAPHORE_MAX_MESSAGE } from "./layout.js";
+import { namedResources, removedNames } from "@ipc-sampler/core";
+import { segments, semaphores } from "@ipc-sampler/posix";
+import { CHANNEL_TAG, SEMAPHORE_MAX_MESSAGE } from "./layout.js";
 import { listen } from "./receiver.js";
 import { connect } from "./sender.js";
 
@@ -49,16 +50,19 @@ export interface SemaphoreListenOptions extends ListenOptions {
   name?: string;
 }
 
-/** Names of this transport's segments and semaphores with the prefix (semaphores with their leading slash). */
+/** The channels' segments and semaphores, `<prefix>semch-…` (semaphores with their leading slash). */
+const named = namedResources([segments, CHANNEL_TAG], [semaphores, CHANNEL_TAG]);
+
+/** @deprecated named.list({ prefix }). */
 async function list(prefix = DEFAULT_PREFIX): Promise<string[]> {
-  return [...listSegments(prefix), ...listSemaphores(prefix)];
+  return named.list({ prefix });
 }
 
-/** Removes segments and semaphores with the prefix whose owner process (pid in the name) is gone. */
+/** @deprecated named.removeStale({ prefix }). Removes channel segments and semaphores no live receiver owns. */
 async function removeStale(prefix = DEFAULT_PREFIX): Promise<string[]> {
-  return [...removeStaleSegments(prefix), ...removeStaleSemaphores(prefix)];
+  return removedNames(await named.removeStale({ prefix }));
 }
 
-export const semaphoreTransport: Transport<SemaphoreListenOptions> = { descriptor: semaphoreDescriptor, listen, connect, list, removeStale };
+export const semaphoreTransport: Transport<SemaphoreListenOptions> = { descriptor: semaphoreDescriptor, named, listen, connect, list, removeStale };
 
 export default semaphoreTransport;

@@ -83,6 +83,9 @@ export interface Names {
   mutex: string;
 }
 
+/** Channel names are `<prefix>semch-<pid>-…`: list and removeStale see channels, not user semaphores or other segments. */
+export const CHANNEL_TAG = "semch";
+
 export function namesOf(name: string): Names {
   return { segment: name, empty: `/${name}.empty`, full: `/${name}.full`, mutex: `/${name}.mutex` };
 }

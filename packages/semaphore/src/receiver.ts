@@ -40,6 +40,7 @@ import {
   FLAG_GOODBYE,
   STATE_CLOSED,
   CHECK_MS,
+  CHANNEL_TAG,
   Names,
   namesOf,
   removeAll,
@@ -251,7 +252,7 @@ class SemaphoreReceiver extends CoreReceiver {
 export async function listen(options: SemaphoreListenOptions = {}): Promise<Receiver> {
   const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
   const { slots, slotSize, maxMessageSize } = sizing(options);
-  const name = options.name !== undefined ? validateName(options.name, "semaphore channel", 200) : uniqueName(prefix);
+  const name = options.name !== undefined ? validateName(options.name, "semaphore channel", 200) : uniqueName(prefix, CHANNEL_TAG);
   const names = namesOf(name);
   const size = HEADER_BYTES + slots * slotSize;
   const seg = createSegment(names.segment, size);

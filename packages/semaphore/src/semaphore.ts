@@ -1,24 +1,25 @@
 import {
   ChannelError,
   DEFAULT_PREFIX,
-  posixName,
+  prefixedName,
   removeOnExit,
+  type RemoveStaleOptions,
+  type StaleEntry,
 } from "@ipc-sampler/core";
-import {
-  SEM_VALUE_MAX,
-  listSemaphores,
-  removeStaleSemaphores,
-  semExists,
-  semOpen,
-  semUnlink,
-  type PosixSemaphore,
-} from "@ipc-sampler/posix";
+import { SEM_VALUE_MAX, removeSemaphore, semaphores, semOpen, type PosixSemaphore } from "@ipc-sampler/posix";
+
+/** The POSIX name of a semaphore: `/`, the prefix unless the name starts with it, the name. */
+function fullName(name: string, prefix?: string): string {
+  return "/" + prefixedName(name, "semaphore", prefix, 251);
+}
 
 export interface SemaphoreCreateOptions {
   /** value — sem_open(3). The initial count (default 0). */
   initial?: number;
   /** mode — sem_open(3). Permission bits, applied exactly (default 0o600). */
   mode?: number;
+  /** Added to a name that does not start with it, so list() sees it (default `ipcs-`). */
+  prefix?: string;
   /**
    * Keep the name after close() and process exit. By default the process
    * that created a semaphore removes its name (sem_unlink) on close(), on
@@ -60,20 +61,30 @@ export class Semaphore {
     /** This handle created the name and removes it on close (unless persistent). */
     readonly owner: boolean,
   ) {
-    if (owner) this.unregister = removeOnExit(() => semUnlink(name));
+    if (owner) this.unregister = removeOnExit(() => removeSemaphore(name));
   }
 
-  /** Creates a new semaphore; fails with ChannelError EEXIST when the name exists. */
+  /**
+   * Creates a new semaphore `/<prefix><name>` (the prefix is not added twice)
+   * and owns it while this handle is open; fails with ChannelError EEXIST
+   * when the name exists.
+   */
   static create(name: string, options: SemaphoreCreateOptions = {}): Semaphore {
-    const full = posixName(name, "semaphore");
+    const full = fullName(name, options.prefix);
     const sem = semOpen(full, { create: true, exclusive: true, mode: options.mode, value: checkInitial(options.initial) });
     return new Semaphore(sem, full, !options.persistent);
   }
 
-  /** Opens an existing semaphore; ChannelError ENOENT when there is none. */
-  static open(name: string): Semaphore {
-    const full = posixName(name, "semaphore");
+  /** Opens an existing semaphore now; ChannelError ENOENT when there is none (see `wait` to wait for one). */
+  static open(name: string, options: { prefix?: string } = {}): Semaphore {
+    const full = fullName(name, options.prefix);
     return new Semaphore(semOpen(full), full, false);
+  }
+
+  /** Opens a semaphore, waiting up to `timeoutMs` for it to appear; ETIMEDOUT after that. */
+  static async wait(name: string, options: { prefix?: string; timeoutMs?: number } = {}): Promise<Semaphore> {
+    const sem = await semaphores.open(name, options);
+    return new Semaphore(sem, sem.name, false);
   }
 
   /** Opens the semaphore, creating it (and owning its name) when it does not exist. */
@@ -85,7 +96,7 @@ export class Semaphore {
         if (!ChannelError.is(err, "EEXIST")) throw err;
       }
       try {
-        return Semaphore.open(name);
+        return Semaphore.open(name, options);
       } catch (err) {
         // Removed between our two calls: try again, a few times.
         if (!ChannelError.is(err, "ENOENT") || attempt >= 3) throw err;
@@ -93,29 +104,23 @@ export class Semaphore {
     }
   }
 
-  /** sem_unlink(3): removes the name; returns false when it did not exist. */
-  static remove(name: string): boolean {
-    try {
-      semUnlink(name);
-      return true;
-    } catch (err) {
-      if (ChannelError.is(err, "ENOENT")) return false;
-      throw err;
-    }
+  /** sem_unlink(3): removes the name; fine when it does not exist (idempotent, as every named resource's remove). */
+  static remove(name: string, options: { prefix?: string } = {}): void {
+    semaphores.remove(name, options);
   }
 
-  static exists(name: string): boolean {
-    return semExists(name);
+  static exists(name: string, options: { prefix?: string } = {}): boolean {
+    return semaphores.exists(name, options);
   }
 
   /** Names (with leading slash) of the semaphores whose name starts with `prefix`. */
   static list(prefix = DEFAULT_PREFIX): string[] {
-    return listSemaphores(prefix);
+    return semaphores.list({ prefix });
   }
 
-  /** Removes semaphores with this prefix whose owner process (pid in the name) is gone. */
-  static removeStale(prefix = DEFAULT_PREFIX): string[] {
-    return removeStaleSemaphores(prefix);
+  /** Removes semaphores with the prefix that no live process owns (the creator holds a lock while its handle is open); says what it decided for each. */
+  static removeStale(options: RemoveStaleOptions = {}): StaleEntry[] {
+    return semaphores.removeStale(options);
   }
 
   get closed(): boolean {
@@ -288,8 +293,9 @@ export class Lock {
     return new Lock(Semaphore.openOrCreate(name, { ...options, initial: 1 }));
   }
 
-  static remove(name: string): boolean {
-    return Semaphore.remove(name);
+  /** Idempotent, as Semaphore.remove. */
+  static remove(name: string, options: { prefix?: string } = {}): void {
+    Semaphore.remove(name, options);
   }
 
   static exists(name: string): boolean {

@@ -1,7 +1,7 @@
 import {
   ChannelError,
   FRAME_HEADER_BYTES,
-  isProcessAlive,
+  waitForResource,
   messageTooLarge,
   senderClosed,
   validateName,
@@ -21,7 +21,6 @@ import {
   H_VERSION,
   H_SLOTS,
   H_SLOT_SIZE,
-  H_RECEIVER,
   H_STATE,
   H_IN,
   H_MUTEX_OWNER,
@@ -159,9 +158,9 @@ class SemaphoreSender implements Sender {
       const gone = this.receiverGone();
       if (gone) throw gone;
       if (await sem.wait(CHECK_MS, mark)) return;
-      const pid = Atomics.load(this.w, H_RECEIVER);
-      if (!isProcessAlive(pid)) {
-        throw new ChannelError("EPEERGONE", `cannot send to semaphore channel ${this.a.name}: the receiver (pid ${pid}) went away while this producer waited for ${what}`, { resource: this.a.name });
+      // The receiver's mapping holds the segment's owner lock: no pid is trusted.
+      if (!this.seg.ownerAlive()) {
+        throw new ChannelError("EPEERGONE", `cannot send to semaphore channel ${this.a.name}: the receiver went away while this producer waited for ${what}`, { resource: this.a.name });
       }
     }
   }
@@ -274,22 +273,15 @@ export async function connect(address: Address, options: ConnectOptions = {}): P
   if (a.transport !== "semaphore" || typeof a.name !== "string" || !Number.isInteger(a.slots) || !Number.isInteger(a.slotSize)) {
     throw new TypeError(`not a semaphore address: ${JSON.stringify(address)}`);
   }
-  void options;
   const names = namesOf(validateName(a.name, "semaphore channel", 200));
-  let seg: MappedSegment;
-  try {
-    seg = openSegment(names.segment, HEADER_BYTES + a.slots * a.slotSize);
-  } catch (err) {
-    if (ChannelError.is(err, "ENOENT")) throw new ChannelError("EPEERGONE", `cannot attach to semaphore channel ${a.name}: it does not exist (the receiver is gone)`, { resource: a.name, cause: err });
-    throw err;
-  }
+  const seg = await waitForResource("semaphore channel", a.name, options.timeoutMs ?? 10_000, () => openSegment(names.segment, HEADER_BYTES + a.slots * a.slotSize));
   const opened: PosixSemaphore[] = [];
   try {
     const w = words(seg);
     if (Atomics.load(w, H_MAGIC) !== MAGIC || w[H_VERSION] !== VERSION || w[H_SLOTS] !== a.slots || w[H_SLOT_SIZE] !== a.slotSize) {
       throw new ChannelError("EPROTO", `cannot attach to semaphore channel ${a.name}: its header does not match the address`, { resource: a.name });
     }
-    if (Atomics.load(w, H_STATE) === STATE_CLOSED || !isProcessAlive(w[H_RECEIVER]!)) {
+    if (Atomics.load(w, H_STATE) === STATE_CLOSED || !seg.ownerAlive()) {
       throw new ChannelError("EPEERGONE", `cannot attach to semaphore channel ${a.name}: the receiver is gone`, { resource: a.name });
     }
     for (const n of [names.empty, names.full, names.mutex]) opened.push(semOpen(n));

@@ -121,18 +121,29 @@ describe("Semaphore", () => {
     expect(existsSync(semFile(name))).toBe(false);
   });
 
-  it("removeStale removes names whose owner pid is gone", async () => {
-    const owner = start("own", "placeholder");
-    await owner.line("created"); // its own name is removed on SIGKILL? no: SIGKILL skips cleanup
-    const pid = owner.child.pid!;
-    owner.child.kill("SIGKILL");
-    await owner.exit;
-    const stale = `/ipcs-t-${pid}-stale`;
-    Semaphore.create(stale, { persistent: true }).close();
-    expect(Semaphore.exists(stale)).toBe(true);
-    expect(Semaphore.removeStale("ipcs-t-")).toContain(stale);
-    expect(Semaphore.exists(stale)).toBe(false);
-    Semaphore.remove("placeholder");
+  it("removeStale removes a name whose creator died and keeps one whose creator lives, whatever pids the names carry", async () => {
+    // Names that carry this (live) process's pid: a pid decides nothing.
+    const dead = uniqueName("ipcs-t-");
+    const live = uniqueName("ipcs-t-");
+    const killed = start("own", dead);
+    const running = start("own", live);
+    await Promise.all([killed.line("created"), running.line("created")]);
+    killed.child.kill("SIGKILL"); // SIGKILL skips the creator's own cleanup
+    await killed.exit;
+    const entries = Semaphore.removeStale({ prefix: "ipcs-t-", minAgeMs: 0 });
+    expect(entries).toContainEqual(expect.objectContaining({ name: "/" + dead, outcome: "removed" }));
+    expect(entries).toContainEqual(expect.objectContaining({ name: "/" + live, outcome: "kept", reason: "owner alive" }));
+    expect(Semaphore.exists(dead)).toBe(false);
+    expect(Semaphore.exists(live)).toBe(true);
+    Semaphore.remove(dead); // idempotent
+  });
+
+  it("create adds the prefix once, so list() sees the name", () => {
+    const s = Semaphore.create(`orders-${process.pid}`);
+    opened.push(s);
+    expect(s.name).toBe(`/ipcs-orders-${process.pid}`);
+    expect(Semaphore.list()).toContain(s.name);
+    expect(Semaphore.create.bind(null, `ipcs-orders-${process.pid}`)).toThrow(expect.objectContaining({ code: "EEXIST" }));
   });
 });
 

@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   ChannelError,
   DEFAULT_PREFIX,
-  isProcessAlive,
-  ownerPidOf,
+  namedResources,
   removeOnExit,
+  removedNames,
+  waitForResource,
   uniqueName,
   validatePrefix,
   type Address,
@@ -15,7 +15,7 @@ import {
   type Sender,
   type Transport,
 } from "@ipc-sampler/core";
-import { SHM_DIR, createSegment, futexWake, listSegments, openSegment, removeSegment } from "@ipc-sampler/posix";
+import { SHM_DIR, createSegment, futexWake, openSegment, removeSegment, segments } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -142,20 +142,7 @@ async function listen(options: ShmListenOptions = {}): Promise<Receiver> {
 async function connect(address: Address, options: ShmConnectOptions = {}): Promise<Sender> {
   const a = address as ShmAddress;
   if (a.transport !== "shm" || typeof a.name !== "string") throw new TypeError(`not a shm address: ${JSON.stringify(address)}`);
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  let segment;
-  for (;;) {
-    try {
-      segment = openSegment(a.name);
-      break;
-    } catch (err) {
-      if (!ChannelError.is(err, "ENOENT") || Date.now() > deadline) {
-        if (ChannelError.is(err, "ENOENT")) throw new ChannelError("EPEERGONE", `cannot attach to shared memory ${a.path}: it does not exist (is the receiver running?)`, { resource: a.path, cause: err });
-        throw err;
-      }
-      await sleep(20);
-    }
-  }
+  const segment = await waitForResource("shared memory", a.path, options.timeoutMs ?? 10_000, () => openSegment(a.name));
   const buf = segment.buffer;
   const words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
   const bad = (why: string) => {
@@ -164,7 +151,8 @@ async function connect(address: Address, options: ShmConnectOptions = {}): Promi
   };
   if (Atomics.load(words, H_MAGIC) !== MAGIC || words[H_VERSION] !== VERSION) throw bad("it is not an ipc-sampler shm segment");
   if (words[H_RING_BYTES] !== a.ringBytes || words[H_SLOTS] !== a.slots || buf.length < segmentBytes(a.slots, a.ringBytes)) throw bad("its geometry differs from the address");
-  if (Atomics.load(words, H_CLOSED) !== 0 || !isProcessAlive(words[H_OWNER_PID]!)) {
+  // The receiver's mapping holds the segment's owner lock: no pid is trusted.
+  if (Atomics.load(words, H_CLOSED) !== 0 || !segment.ownerAlive()) {
     segment.close();
     throw new ChannelError("EPEERGONE", `cannot attach to shared memory ${a.path}: the receiver went away`, { resource: a.path });
   }
@@ -187,30 +175,21 @@ async function connect(address: Address, options: ShmConnectOptions = {}): Promi
   return new ShmSender(segment, slot, a.ringsOffset + slot * a.ringBytes, a.ringBytes, a.maxMessageSize, a.path, { spinUs: options.spinUs });
 }
 
-/** Ring segments with this prefix in /dev/shm (names, not paths). */
+/** The ring segments, `<prefix>shm-…` in /dev/shm. */
+const named = namedResources([segments, TAG]);
+
+/** @deprecated named.list(). Ring segments with this prefix (names, not paths). */
 async function list(prefix = DEFAULT_PREFIX): Promise<string[]> {
-  return listSegments(prefix).filter((n) => n.startsWith(`${prefix}${TAG}-`));
+  return named.list({ prefix });
 }
 
-/** Removes ring segments whose owning receiver (the pid in the name) is gone. */
+/** @deprecated named.removeStale(). Removes ring segments no live receiver owns; returns their paths. */
 async function removeStale(prefix = DEFAULT_PREFIX): Promise<string[]> {
-  const removed: string[] = [];
-  for (const n of await list(prefix)) {
-    const pid = ownerPidOf(n, prefix);
-    if (pid !== undefined && !isProcessAlive(pid)) {
-      try {
-        removeSegment(n);
-        removed.push(`${SHM_DIR}/${n}`);
-      } catch {
-        // raced with another cleaner
-      }
-    }
-  }
-  return removed;
+  return removedNames(await named.removeStale({ prefix })).map((n) => `${SHM_DIR}/${n}`);
 }
 
 export const shmTransport: Transport<ShmListenOptions, ShmConnectOptions> & {
   list(prefix?: string): Promise<string[]>;
   removeStale(prefix?: string): Promise<string[]>;
-} = { descriptor: shmDescriptor, listen, connect, list, removeStale };
+} = { descriptor: shmDescriptor, named, listen, connect, list, removeStale };
 export default shmTransport;

@@ -1,4 +1,4 @@
-import { ChannelError, isProcessAlive, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -6,7 +6,6 @@ import {
   FRAME_HEADER,
   H_CLOSED,
   H_DOORBELL,
-  H_OWNER_PID,
   H_SLEEPING,
   S_HEAD,
   S_SLEEPING,
@@ -260,7 +259,7 @@ export class ShmSender implements Sender {
         this.waiter ??= new FutexWaiter(words, this.iSpace);
         const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
         Atomics.store(words, this.iSleeping, 0);
-        if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
+        if (r === "timed-out" && !this.segment.ownerAlive()) this.fail(this.gone());
         if (r === "cancelled" && !this.failure) this.fail(this.gone());
       }
     } finally {

@@ -1,5 +1,5 @@
-import { ChannelError, DEFAULT_PREFIX, validatePrefix } from "@ipc-sampler/core";
-import { createSegment, listSegments, openSegment, removeSegment, segmentExists, type MappedSegment } from "@ipc-sampler/posix";
+import { ChannelError, DEFAULT_PREFIX, namedResources, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
+import { createSegment, listSegments, openSegment, removeSegment, segmentExists, segments, type MappedSegment } from "@ipc-sampler/posix";
 
 /**
  * Typed values shared between processes through a /dev/shm segment, with
@@ -78,6 +78,14 @@ export class SharedInt32Array extends SharedBase {
   static create(name: string, length: number, options: SharedArrayOptions = {}): SharedInt32Array {
     return new SharedInt32Array(createTyped(name, KIND_INT32, length, 4, options), length);
   }
+  /** Opens it, or creates it (`length` elements, zero-filled) when there is none. */
+  static openOrCreate(name: string, length: number, options: SharedArrayOptions = {}): SharedInt32Array {
+    return openOrCreateTyped(() => SharedInt32Array.create(name, length, options), () => SharedInt32Array.open(name, options));
+  }
+  /** Removes shared values with the prefix that no live process owns (the creator's mapping holds the lock); says what it decided for each. */
+  static removeStale(options: RemoveStaleOptions = {}): StaleEntry[] {
+    return removeStaleShared(options);
+  }
   static open(name: string, options: SharedArrayOptions = {}): SharedInt32Array {
     const { seg, length } = openTyped(name, KIND_INT32, options);
     return new SharedInt32Array(seg, length);
@@ -147,6 +155,14 @@ export class SharedFloat64Array extends SharedBase {
   static create(name: string, length: number, options: SharedArrayOptions = {}): SharedFloat64Array {
     return new SharedFloat64Array(createTyped(name, KIND_FLOAT64, length, 8, options), length);
   }
+  /** Opens it, or creates it (`length` elements, zero-filled) when there is none. */
+  static openOrCreate(name: string, length: number, options: SharedArrayOptions = {}): SharedFloat64Array {
+    return openOrCreateTyped(() => SharedFloat64Array.create(name, length, options), () => SharedFloat64Array.open(name, options));
+  }
+  /** Removes shared values with the prefix that no live process owns (the creator's mapping holds the lock); says what it decided for each. */
+  static removeStale(options: RemoveStaleOptions = {}): StaleEntry[] {
+    return removeStaleShared(options);
+  }
   static open(name: string, options: SharedArrayOptions = {}): SharedFloat64Array {
     const { seg, length } = openTyped(name, KIND_FLOAT64, options);
     return new SharedFloat64Array(seg, length);
@@ -201,4 +217,20 @@ function listShared(options: SharedArrayOptions): string[] {
   return listSegments(options.prefix ?? DEFAULT_PREFIX)
     .filter((n) => n.startsWith(lead))
     .map((n) => n.slice(lead.length));
+}
+
+function openOrCreateTyped<T>(create: () => T, open: () => T): T {
+  try {
+    return create();
+  } catch (err) {
+    if (!ChannelError.is(err, "EEXIST")) throw err;
+    return open();
+  }
+}
+
+/** Every shared value, `<prefix>val-…` in /dev/shm, as one named-resource capability (for listing and cleaning). */
+export const sharedValues = namedResources([segments, TAG.slice(0, -1)]);
+
+function removeStaleShared(options: RemoveStaleOptions): StaleEntry[] {
+  return segments.removeStale({ ...options, prefix: `${validatePrefix(options.prefix ?? DEFAULT_PREFIX)}${TAG}` });
 }

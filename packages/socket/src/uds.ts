@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,10 +7,9 @@ import {
   DEFAULT_PREFIX,
   UNIX_PATH_MAX,
   fromSystemError,
-  isProcessAlive,
-  ownerPidOf,
-  pathIsSocket,
+  namedResources,
   removeOnExit,
+  removedNames,
   uniqueName,
   validateName,
   validatePrefix,
@@ -23,6 +22,7 @@ import {
   type Transport,
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
+import { LOCK_SUFFIX, holdOwnerLock, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";
 
 export const SOCKET_MAX_MESSAGE = 16 * 1024 * 1024;
@@ -97,13 +97,19 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
   if (existsSync(p)) {
     throw new ChannelError("EEXIST", `cannot create Unix socket ${p}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: p });
   }
+  // A socket file cannot be opened: its owner lock is on <path>.lock beside it (see @ipc-sampler/posix owner.ts).
+  const owner = holdOwnerLock(p + LOCK_SUFFIX, { create: true });
   const server = createServer({ noDelay: true, pauseOnConnect: false });
   try {
     await listenServer(server, p, options.mode ?? 0o600);
   } catch (err) {
+    owner.release(true);
     throw fromSystemError(err, "create Unix socket", p);
   }
-  const unregister = removeOnExit(() => unlinkSync(p));
+  const unregister = removeOnExit(() => {
+    unlinkSync(p);
+    owner.release(true);
+  });
   const address: UdsAddress = { transport: "uds", path: p, maxMessageSize };
   const receiver = new StreamReceiver(address, {
     expectedProducers: options.expectedProducers,
@@ -118,6 +124,7 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
       } catch {
         // already gone
       }
+      owner.release(true);
       unregister();
     },
   });
@@ -135,36 +142,19 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
   return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource: a.path });
 }
 
-/** Socket files with this prefix in `directory` (default os.tmpdir()). */
+/** The transport's socket files, `<prefix>….sock` in os.tmpdir() (or `directory`), each with its owner's `.lock` beside it. */
+export const udsSocketFiles = socketFileKind("fs-node", "Unix socket", ".sock");
+
+const named = namedResources(udsSocketFiles);
+
+/** @deprecated named.list({ prefix, directory }). Socket files with this prefix. */
 async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  validatePrefix(prefix);
-  return readdirSync(directory)
-    .filter((n) => n.startsWith(prefix) && n.endsWith(".sock"))
-    .map((n) => path.join(directory, n))
-    .filter((p) => {
-      try {
-        return pathIsSocket(p);
-      } catch {
-        return false;
-      }
-    });
+  return named.list({ prefix, directory });
 }
 
-/** Removes socket files whose owning process (from the name) is gone. */
+/** @deprecated named.removeStale({ prefix, directory }). Removes socket files no live receiver owns. */
 async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  for (const p of await list(prefix, directory)) {
-    const pid = ownerPidOf(path.basename(p), prefix);
-    if (pid !== undefined && !isProcessAlive(pid)) {
-      try {
-        unlinkSync(p);
-        removed.push(p);
-      } catch {
-        // raced with someone else
-      }
-    }
-  }
-  return removed;
+  return removedNames(await named.removeStale({ prefix, directory }));
 }
 
-export const udsTransport: Transport<UdsListenOptions> = { descriptor: udsDescriptor, listen, connect, list, removeStale };
+export const udsTransport: Transport<UdsListenOptions> = { descriptor: udsDescriptor, named, listen, connect, list, removeStale };

@@ -1,5 +1,7 @@
 import type { Address, ConnectOptions, ListenOptions, MechanismDescriptor, Transport } from "@ipc-sampler/core";
-import { connect, list, listen, removeStale } from "./lifecycle.js";
+import { connect, list, listen, named, removeStale } from "./lifecycle.js";
+
+export { zeromqIpcFiles } from "./lifecycle.js";
 import { ZEROMQ_MAX_MESSAGE } from "./wire.js";
 
 export { ZEROMQ_MAX_MESSAGE, ZEROMQ_MAX_MESSAGE_CEILING } from "./wire.js";
@@ -56,6 +58,7 @@ export interface ZeromqConnectOptions extends ConnectOptions {
 
 export const zeromqTransport: Transport<ZeromqListenOptions, ZeromqConnectOptions> = {
   descriptor: zeromqDescriptor,
+  named,
   listen,
   connect,
   list,

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
+import { LOCK_SUFFIX, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -7,9 +8,9 @@ import {
   FRAME_HEADER_BYTES,
   UNIX_PATH_MAX,
   fromSystemError,
-  ownerPidOf,
-  pathIsSocket,
+  namedResources,
   removeOnExit,
+  removedNames,
   uniqueName,
   validateName,
   validatePrefix,
@@ -34,7 +35,6 @@ import {
   ackRoutingId,
   helloMessage,
   positiveInt,
-  processGone,
 } from "./wire.js";
 
 // Binding, connecting and the ipc socket files' lifecycle.
@@ -129,12 +129,20 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
   let endpoint: string;
   let ackEndpoint: string;
   const files: string[] = [];
+  const locks: OwnerLock[] = [];
+  // Socket files cannot be opened: each one's owner lock is on <file>.lock beside it (see @ipc-sampler/posix owner.ts).
+  const dropFiles = () => {
+    files.forEach(unlinkQuietly);
+    for (const l of locks) l.release(true);
+  };
   try {
     if (isIpc) {
       const [file, ackFile] = ipcPaths(options, prefix);
       const mode = options.mode ?? 0o600;
+      locks.push(holdOwnerLock(file + LOCK_SUFFIX, { create: true }));
       endpoint = bindIpc(pull, file, mode);
       files.push(file);
+      locks.push(holdOwnerLock(ackFile + LOCK_SUFFIX, { create: true }));
       ackEndpoint = bindIpc(router, ackFile, mode);
       files.push(ackFile);
     } else {
@@ -147,18 +155,18 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
       s.linger = 0;
       s.close();
     }
-    for (const f of files) unlinkQuietly(f);
+    dropFiles();
     if (err instanceof ChannelError || err instanceof TypeError || err instanceof RangeError) throw err;
     throw fromSystemError(err, "bind ZeroMQ socket to", files[0] ?? spec);
   }
-  const unregister = files.length ? removeOnExit(() => files.forEach(unlinkQuietly)) : () => {};
+  const unregister = files.length ? removeOnExit(dropFiles) : () => {};
   const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize };
   return new ZeromqReceiver(address, pull, router, isIpc, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     cleanup: () => {
       // libzmq unlinks them too, later, on its I/O thread.
-      files.forEach(unlinkQuietly);
+      dropFiles();
       unregister();
     },
   });
@@ -226,35 +234,31 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
   return sender;
 }
 
-/** ipc socket files with this prefix in `directory` (default os.tmpdir()). */
-export async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  validatePrefix(prefix);
-  return readdirSync(directory)
-    .filter((n) => n.startsWith(prefix) && n.endsWith(IPC_SUFFIX))
-    .map((n) => path.join(directory, n))
-    .filter((p) => {
-      try {
-        return pathIsSocket(p);
-      } catch {
-        return false;
-      }
-    });
-}
-
-/** Removes ipc socket files whose owning process (from the name) is gone, dying or a zombie. */
-export async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  for (const p of await list(prefix, directory)) {
-    const pid = ownerPidOf(path.basename(p), prefix);
-    if (pid !== undefined && processGone(pid)) {
-      try {
-        unlinkSync(p);
-        removed.push(p);
-      } catch {
-        // raced with someone else
-      }
-    }
+/** The ipc socket files, `<prefix>….zmq` (data) and `….ack.zmq` in os.tmpdir() (or `directory`), each with its owner's `.lock` beside it. */
+export const zeromqIpcFiles = socketFileKind("zmq-ipc", "ZeroMQ ipc socket", IPC_SUFFIX, (file, mode) => {
+  const pull = new Pull();
+  try {
+    bindIpc(pull, file, mode);
+  } catch (err) {
+    pull.close();
+    throw fromSystemError(err, "bind ZeroMQ socket to", file);
   }
-  return removed;
+  return {
+    close() {
+      pull.linger = 0;
+      pull.close();
+    },
+  };
+});
+
+export const named = namedResources(zeromqIpcFiles);
+
+/** @deprecated named.list({ prefix, directory }). ipc socket files with this prefix. */
+export async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  return named.list({ prefix, directory });
 }
 
+/** @deprecated named.removeStale({ prefix, directory }). Removes ipc socket files no live receiver owns. */
+export async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  return removedNames(await named.removeStale({ prefix, directory }));
+}

@@ -474,3 +474,4 @@ export function runConformance(target: ConformanceTarget): void {
     });
   });
 }
+export { runNamedKindConformance, pidNamespaceUnavailable, type NamedKindTarget } from "./lifecycle.js";

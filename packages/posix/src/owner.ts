@@ -1,0 +1,115 @@
+import { closeSync, constants, openSync, statSync, unlinkSync } from "node:fs";
+import { ChannelError, fromSystemError } from "@ipc-sampler/core";
+import { native } from "./loader.js";
+
+/**
+ * Ownership of a named resource: the creator holds an open-file-description
+ * read lock (fcntl F_OFD_SETLK) on the resource itself, or on a lock file
+ * beside it where the resource cannot be opened (a socket file). The kernel
+ * drops the lock when the creator's last descriptor closes, so when it dies;
+ * the lock is a property of the file, the same from every pid namespace.
+ * Descriptors are opened O_CLOEXEC (libuv's default), so a child that execs
+ * does not keep a dead owner alive.
+ */
+
+/**
+ * The owner locks byte 0 only (locks may lie past the end of a file): other
+ * bytes stay free for per-peer locks (a producer's slot, say) that a probe of
+ * the owner must not mistake for it.
+ */
+export const OWNER_BYTE = 0;
+
+/** The lock file beside a resource that cannot be opened itself. */
+export const LOCK_SUFFIX = ".lock";
+
+/** Takes the owner lock on an open descriptor (read lock on OWNER_BYTE). EEXIST when another process holds one already. */
+export function lockOwner(fd: number, resource: string): void {
+  let taken: boolean;
+  try {
+    taken = native().ofdLock(fd, 1, OWNER_BYTE, 1);
+  } catch (err) {
+    throw fromSystemError(err, "lock", resource);
+  }
+  // Two read locks do not conflict: ask whether someone else held one first.
+  if (!taken || native().ofdHeld(fd, OWNER_BYTE, 1)) {
+    throw new ChannelError("EEXIST", `cannot own ${resource}: a live process owns it already`, { resource, syscall: "fcntl" });
+  }
+}
+
+/** An owner lock this process holds on a file of its own (a lock file, or a node opened for the purpose). */
+export interface OwnerLock {
+  readonly path: string;
+  /** Drops the lock (closes its descriptor); with `unlink`, removes the lock file too. Idempotent. */
+  release(unlink?: boolean): void;
+}
+
+/**
+ * Opens `path` (creating it as a lock file with `mode` when `create`) and
+ * takes the owner lock on it. FIFOs open without waiting for a writer.
+ */
+export function holdOwnerLock(path: string, options: { create?: boolean; mode?: number } = {}): OwnerLock {
+  let fd: number;
+  try {
+    const flags = options.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY | constants.O_NONBLOCK;
+    fd = openSync(path, flags, options.mode ?? 0o600);
+  } catch (err) {
+    throw fromSystemError(err, "open for locking", path);
+  }
+  try {
+    lockOwner(fd, path);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  let held = true;
+  return {
+    path,
+    release(unlink = false) {
+      if (!held) return;
+      held = false;
+      if (unlink) {
+        try {
+          unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      }
+      closeSync(fd);
+    },
+  };
+}
+
+/**
+ * Whether a live process holds the owner lock of `path`: true or false, or
+ * undefined when the file cannot be opened to ask (gone, a socket, or no
+ * permission).
+ */
+export function ownerLockHeld(path: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    return native().ofdHeld(fd, OWNER_BYTE, 1);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether a descriptor's file has an owner lock held by another open file description. */
+export function ownerHeldOn(fd: number): boolean {
+  return native().ofdHeld(fd, OWNER_BYTE, 1);
+}
+
+/** Milliseconds since the file's status last changed (creation, for what is never rewritten); Infinity when it is gone. */
+export function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).ctimeMs;
+  } catch {
+    return Infinity;
+  }
+}
