@@ -100,5 +100,6 @@ void InitMq(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
+void InitPeerCred(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

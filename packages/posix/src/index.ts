@@ -8,3 +8,4 @@ export * from "./futex.js";
 export * from "./follower.js";
 export * from "./segment.js";
 export * from "./poll.js";
+export * from "./peercred.js";

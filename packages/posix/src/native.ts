@@ -185,3 +185,20 @@ export interface NativeAddon extends MqNative {}
 // Every function above checks its arguments before any system call: a wrong
 // type throws TypeError, an out-of-range number RangeError (see native/args.h).
 // Timeouts: negative, or above 1e12 ms, wait without a deadline; NaN is refused.
+
+// ---- peercred.cc: who is at the other end of a Unix socket --------------------
+
+/** struct ucred — SO_PEERCRED, socket(7). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface PeerCredNative {
+  /** getsockopt(SO_PEERCRED) on a connected Unix socket: the peer's pid, uid and gid at connect(2). */
+  peerCredentials(fd: number): PeerCredentials;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends PeerCredNative {}

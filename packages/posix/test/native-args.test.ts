@@ -83,6 +83,8 @@ const probes: Array<[string, string]> = [
   ["writeEach overflowing from", `n.writeEach(fd, b, p, 1e19, 1)`],
   ["writeEach from+count past pairs", `n.writeEach(fd, b, p, 2, 3)`],
   ["writeEach pairs not Int32Array", `n.writeEach(fd, b, new Uint32Array(8), 0, 1)`],
+  ["peerCredentials string fd", `n.peerCredentials("x")`],
+  ["peerCredentials negative fd", `n.peerCredentials(-1)`],
 ];
 
 const program = `
