@@ -1,3 +1,3 @@
 import { packageConfig } from "../../tsup.base";
 
-export default packageConfig({ index: "src/index.ts", "shared-counter-child": "src/shared-counter-child.ts" });
+export default packageConfig();

@@ -8,6 +8,7 @@ import { UsageError, integerOption, parseArgs } from "./options.js";
 import { defaultTimeoutMs, runScenario, type RunRecord } from "./run.js";
 import { formatTable, humanBytes, humanRate } from "./format.js";
 import { transports, type TransportEntry } from "./transports.js";
+import { runSharedCounter as sharedCounter } from "./shared-counter.js";
 
 const HELP = `Runs one producer/consumer scenario over an IPC transport between real processes,
 verifies every message and measures it.
@@ -129,12 +130,7 @@ async function runStream(o: Options): Promise<number> {
 
 async function runSharedCounter(o: Options): Promise<number> {
   if (o.transport !== "semaphore") throw new UsageError("the shared-counter scenario runs over --transport semaphore");
-  const mod = (await import("@ipc-sampler/semaphore")) as Record<string, unknown>;
-  const run = mod.runSharedCounter as
-    | ((opts: { processes: number; increments: number; lock: boolean }) => Promise<{ expected: number; actual: number; ok: boolean; elapsedMs: number }>)
-    | undefined;
-  if (!run) throw new Error("@ipc-sampler/semaphore does not provide runSharedCounter");
-  const result = await run({ processes: o.producers, increments: o.increments, lock: o.lock });
+  const result = await sharedCounter({ processes: o.producers, increments: o.increments, lock: o.lock });
   const record = { scenario: "shared-counter", transport: "semaphore", processes: o.producers, increments: o.increments, lock: o.lock, ...result, ok: o.lock ? result.actual === result.expected : false };
   if (o.json) {
     process.stdout.write(JSON.stringify(record) + "\n");

@@ -19,7 +19,7 @@ export const transports: readonly TransportEntry[] = [
   { id: "tcp", packageName: "@ipc-sampler/socket", exportName: "tcpTransport" },
   { id: "fifo", packageName: "@ipc-sampler/fifo", exportName: "fifoTransport" },
   { id: "mqueue", packageName: "@ipc-sampler/mqueue", exportName: "mqueueTransport" },
-  { id: "zeromq", packageName: "@ipc-sampler/mqueue", exportName: "zeromqTransport" },
+  { id: "zeromq", packageName: "@ipc-sampler/zeromq", exportName: "zeromqTransport" },
   { id: "semaphore", packageName: "@ipc-sampler/semaphore", exportName: "semaphoreTransport" },
   { id: "shm", packageName: "@ipc-sampler/shm", exportName: "shmTransport" },
   { id: "mmap", packageName: "@ipc-sampler/mmap", exportName: "mmapTransport" },

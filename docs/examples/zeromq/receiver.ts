@@ -3,7 +3,7 @@
 // and the same sender code works across machines.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { zeromqTransport } from "@ipc-sampler/mqueue";
+import { zeromqTransport } from "@ipc-sampler/zeromq";
 
 const receiver = await zeromqTransport.listen({ listen: "ipc", expectedProducers: 3 });
 console.log(`bound ${String(receiver.address.endpoint)}`);

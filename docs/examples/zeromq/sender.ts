@@ -1,5 +1,5 @@
 // Each sender connects a PUSH socket; ZeroMQ fans the three in to one PULL socket.
-import { zeromqTransport, type ZeromqAddress } from "@ipc-sampler/mqueue";
+import { zeromqTransport, type ZeromqAddress } from "@ipc-sampler/zeromq";
 
 const address = JSON.parse(process.argv[2] ?? "") as ZeromqAddress;
 const sender = await zeromqTransport.connect(address, { timeoutMs: 5000, lingerMs: 5000 });

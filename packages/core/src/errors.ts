@@ -12,6 +12,8 @@ export type ChannelErrorCode =
   | "ETIMEDOUT" // a wait ran past its deadline
   | "EPROTO" // bytes on the wire do not form a valid frame
   | "EACCES" // permission denied by the operating system
+  | "EPERM" // this handle may not do that (releasing a lock it does not hold)
+  | "EBUSY" // one at a time: another wait or consumer is already active
   | "ELIMIT" // an operating-system limit refused the request
   | "EUNSUPPORTED" // the machine cannot run this mechanism
   | "ESYSCALL"; // any other failed system call (see errno)

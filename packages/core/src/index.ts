@@ -6,7 +6,7 @@ export * from "./checksum.js";
 export * from "./scenario.js";
 export * from "./receiver-core.js";
 export * from "./cleanup.js";
-export * from "./packets.js";
+export * from "./packets/index.js";
 export * from "./retry.js";
 export * from "./send.js";
 export * from "./producer-tally.js";

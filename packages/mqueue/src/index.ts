@@ -1,2 +1,1 @@
 export * from "./posix-mq.js";
-export * from "./zeromq.js";

@@ -9,11 +9,10 @@
 // most kSliceMs so that a cancel (or close) is noticed within one slice, and
 // reports back through a thread-safe function. The libuv pool is never used.
 //
-// "Marks": tryWait/wait/post optionally take (Int32Array, index, value). On
-// a successful acquire the value is stored at that index right after the
-// semaphore call, on the thread that made it; post stores the value right
-// before posting. A crash-tolerant protocol over shared memory uses this to
-// record who holds a unit, with no window longer than a few instructions.
+// "Marks": tryWait/wait/post optionally take (Int32Array, index, value),
+// stored right after a successful acquire (on the thread that made it) or
+// right before a post: a crash-tolerant protocol over shared memory records
+// who holds a unit with no window longer than a few instructions.
 #include <limits.h>
 #include <semaphore.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-import { ProducerTally, type ChannelError, type ProducerCounts } from "@ipc-sampler/core";
+import { ChannelError, ProducerTally, type ProducerCounts } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake } from "./futex.js";
 
 /**
@@ -121,7 +121,7 @@ export class FutexFollower<B> {
 
   /** Next batch, or undefined once every producer has finished or the follower closed. */
   async next(): Promise<B | undefined> {
-    if (this.busy) throw new Error("one batches()/iteration consumer at a time");
+    if (this.busy) throw new ChannelError("EBUSY", "cannot start a second batches() or iteration: one consumer at a time");
     this.busy = true;
     const producers = this.producers;
     try {

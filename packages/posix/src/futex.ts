@@ -83,7 +83,7 @@ export class FutexWaiter {
    */
   wait(expected: number, timeoutMs = -1): Promise<FutexWaitResult> {
     if (this.isClosed) return Promise.reject(new ChannelError("ECLOSED", "cannot wait on the futex: this waiter is closed"));
-    if (this.resolve) return Promise.reject(new Error("this futex waiter is already waiting; one wait at a time"));
+    if (this.resolve) return Promise.reject(new ChannelError("EBUSY", "cannot wait on this futex waiter: it is already waiting, one wait at a time"));
     if (!this.handle) {
       const { FutexWaiter: Native } = native();
       this.handle = new Native(this.words, this.index * 4, this.deliver);

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { ChannelError } from "@ipc-sampler/core";
 import type { NativeAddon } from "./native.js";
 
 let addon: NativeAddon | undefined;
@@ -22,7 +23,8 @@ export function native(): NativeAddon {
     addon = load(root);
     return addon;
   } catch (err) {
-    throw new Error(
+    throw new ChannelError(
+      "EUNSUPPORTED",
       `@ipc-sampler/posix: the native addon is not built. Looked in:\n  ${tried.join("\n  ")}\n  node-gyp-build(${root}): ${(err as Error).message}\n` +
         `Build it with: pnpm --filter @ipc-sampler/posix run install`,
       { cause: err },

@@ -324,7 +324,7 @@ export class Lock {
   }
 
   release(): void {
-    if (!this.isHeld) throw new Error(`cannot release lock ${this.name}: this handle does not hold it`);
+    if (!this.isHeld) throw new ChannelError("EPERM", `cannot release lock ${this.name}: this handle does not hold it`, { resource: this.name });
     this.isHeld = false;
     this.semaphore.release();
   }

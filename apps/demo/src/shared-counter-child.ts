@@ -5,7 +5,7 @@
  * the segment `increments` times with a plain load and a plain store.
  */
 import { openSegment } from "@ipc-sampler/posix";
-import { Lock, Semaphore } from "./semaphore.js";
+import { Lock, Semaphore } from "@ipc-sampler/semaphore";
 
 async function main(): Promise<void> {
   const [segName, lockName, goName, incText, lockText, spinText] = process.argv.slice(2);

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
-import type { ZeromqAddress } from "../src/zeromq.js";
-import { zeromqTransport } from "../src/zeromq.js";
+import type { ZeromqAddress } from "../src/index.js";
+import { zeromqTransport } from "../src/index.js";
 
 // list/removeStale take a directory after the prefix (the interface names only the prefix).
 const list = zeromqTransport.list as unknown as (prefix?: string, directory?: string) => Promise<string[]>;

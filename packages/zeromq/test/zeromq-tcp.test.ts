@@ -2,8 +2,8 @@ import { runConformance } from "@ipc-sampler/core/conformance";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Pull } from "zeromq";
 import type { Receiver } from "@ipc-sampler/core";
-import type { ZeromqAddress } from "../src/zeromq.js";
-import { zeromqTransport } from "../src/zeromq.js";
+import type { ZeromqAddress } from "../src/index.js";
+import { zeromqTransport } from "../src/index.js";
 
 // The same behaviour over tcp:// on loopback, the endpoint that reaches other machines.
 // libzmq's process-wide context (its I/O and reaper threads, a few descriptors)

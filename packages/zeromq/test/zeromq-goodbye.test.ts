@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MessageBatch, Receiver } from "@ipc-sampler/core";
-import { zeromqTransport } from "../src/zeromq.js";
+import { zeromqTransport } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
 const children = new Set<ChildProcess>();

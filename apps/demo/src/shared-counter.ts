@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ChannelError, DEFAULT_PREFIX, removeOnExit, uniqueName } from "@ipc-sampler/core";
 import { createSegment } from "@ipc-sampler/posix";
-import { Lock, Semaphore } from "./semaphore.js";
+import { Lock, Semaphore } from "@ipc-sampler/semaphore";
 
 export interface SharedCounterOptions {
   /** Child processes that each add to the counter (default 2). */
@@ -84,14 +84,14 @@ export async function runSharedCounter(options: SharedCounterOptions = {}): Prom
             text += t;
             if (text.includes("ready\n")) resolve();
           });
-          child.once("exit", () => reject(new Error(`shared-counter child ${i} exited before it was ready`)));
+          child.once("exit", () => reject(new ChannelError("EPEERGONE", `shared-counter child ${i} exited before it was ready`)));
         }),
       );
       exits.push(
         new Promise<void>((resolve, reject) => {
           child.once("exit", (code, signal) => {
             if (code === 0) resolve();
-            else reject(new Error(`shared-counter child ${i} failed (${signal ?? `exit code ${code}`})`));
+            else reject(new ChannelError("EPEERGONE", `shared-counter child ${i} failed (${signal ?? `exit code ${code}`})`));
           });
         }),
       );

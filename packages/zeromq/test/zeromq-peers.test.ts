@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { Push } from "zeromq";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
-import type { ZeromqAddress } from "../src/zeromq.js";
-import { zeromqTransport } from "../src/zeromq.js";
+import type { ZeromqAddress } from "../src/index.js";
+import { zeromqTransport } from "../src/index.js";
 
 // The wire format (see src/zeromq.ts): a 20-byte header, then frames.
 function header(kind: number, pid: number, session: number, seq: number, count: number, body = Buffer.alloc(0)): Buffer {

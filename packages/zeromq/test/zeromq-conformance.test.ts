@@ -1,8 +1,8 @@
 import { runConformance } from "@ipc-sampler/core/conformance";
 import { beforeAll } from "vitest";
 import { Pull } from "zeromq";
-import type { ZeromqAddress } from "../src/zeromq.js";
-import { zeromqTransport } from "../src/zeromq.js";
+import type { ZeromqAddress } from "../src/index.js";
+import { zeromqTransport } from "../src/index.js";
 
 // libzmq's process-wide context (its I/O and reaper threads, a few descriptors)
 // starts with the first socket and lives as long as the process. Start it before

@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 // The built module: its children are dist/shared-counter-child.js (build first).
-import { runSharedCounter } from "../dist/index.js";
+const { runSharedCounter } = (await import(new URL("../dist/shared-counter.js", import.meta.url).href)) as typeof import("../src/shared-counter.js");
 describe("shared counter", () => {
   it("with the lock every increment counts", async () => {
     const r = await runSharedCounter({ processes: 2, increments: 5_000, lock: true, prefix: "ipcs-sc-", timeoutMs: 30_000 });

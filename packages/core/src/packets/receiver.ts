@@ -1,0 +1,107 @@
+import { ChannelError } from "../errors.js";
+import type { Address, Admission } from "../interface.js";
+import { CoreReceiver, ReceiverCore } from "../receiver-core.js";
+import { PacketReader, type ProcessWatch } from "./reader.js";
+
+/** Reads per readiness callback before yielding to the event loop (readiness is level-triggered: it calls again). */
+const READS_PER_TURN = 4;
+
+export interface PacketReceiverOptions {
+  expectedProducers?: number | undefined;
+  onPeerLost?: ((e: ChannelError) => void) | undefined;
+  /** Names the kind of channel in producers' error messages: "FIFO", "message queue". */
+  noun: string;
+  /** Names the channel in the receiver's own error messages: "/tmp/x.fifo", "message queue /x". */
+  describe: string;
+  /** The kernel object's name. */
+  resource: string;
+  /** See PacketReaderOptions.capacity. */
+  capacity: number;
+  /** Calls `onExit` once when process `pid` has exited (watchProcessExit from @ipc-sampler/posix). */
+  watchExit: (pid: number, onExit: () => void) => ProcessWatch;
+}
+
+/**
+ * A Receiver for a packet channel: `ReceiverCore` (batches, backpressure,
+ * producer counts) and a `PacketReader`, read a few times per readiness
+ * callback. A transport extends it with the kernel object: `watch` (start or
+ * stop watching for readable), `readSome` (one non-blocking read, its packets
+ * handed to `reader`), and `release`; its readiness callback calls `pump()`,
+ * or `breakAll(error)` when the object itself failed.
+ */
+export abstract class PacketReceiver extends CoreReceiver {
+  readonly core: ReceiverCore;
+  protected readonly reader: PacketReader;
+  private readonly describe: string;
+  private paused = false;
+  /** Why the kernel object failed; set once by breakAll(). */
+  protected broken: ChannelError | undefined;
+
+  protected constructor(readonly address: Address, options: PacketReceiverOptions) {
+    super();
+    this.describe = options.describe;
+    this.core = new ReceiverCore({
+      expectedProducers: options.expectedProducers,
+      onPeerLost: options.onPeerLost,
+      onPressure: (high) => this.setPaused(high),
+      close: () => {
+        this.reader.close();
+        return this.release();
+      },
+    });
+    this.reader = new PacketReader({
+      core: this.core,
+      maxMessageSize: address.maxMessageSize,
+      noun: options.noun,
+      resource: options.resource,
+      capacity: options.capacity,
+      watchExit: options.watchExit,
+      onExit: () => this.pump(),
+    });
+  }
+
+  /** Starts (true) or stops (false) watching the kernel object for readable. */
+  protected abstract watch(on: boolean): void;
+  /**
+   * Reads once without blocking and hands the packets to `reader` (`packet()`
+   * each, `flush()`, and `read()` / `empty()` for what it took). Returns false
+   * when there is nothing more to read for now.
+   */
+  protected abstract readSome(): boolean;
+  /** Closes the kernel object (and removes what the receiver created); called once by close(). */
+  protected abstract release(): Promise<void> | void;
+
+  admit(): Promise<Admission> {
+    if (this.core.closed) return Promise.reject(new ChannelError("ECLOSED", `cannot admit a producer: the receiver of ${this.describe} is closed`, { resource: this.reader.resource }));
+    return Promise.resolve({ address: this.address, inherit: [], release: () => {} });
+  }
+
+  private setPaused(high: boolean): void {
+    if (high === this.paused || this.core.closed) return;
+    this.paused = high;
+    if (high) this.watch(false);
+    else {
+      this.watch(true);
+      this.pump();
+    }
+  }
+
+  /** Reads what the kernel object holds (a few reads at most), then settles exited producers. */
+  protected pump(): void {
+    if (this.core.closed || this.broken) return;
+    for (let i = 0; i < READS_PER_TURN && !this.paused; i++) {
+      const more = this.readSome();
+      if (this.broken || this.core.closed) return;
+      if (!more) break;
+    }
+    this.reader.settle();
+  }
+
+  /** The kernel object itself failed: every producer is lost with the reason. */
+  protected breakAll(error: ChannelError): void {
+    if (this.broken) return;
+    this.broken = error;
+    this.watch(false);
+    this.reader.failAll(error);
+  }
+}

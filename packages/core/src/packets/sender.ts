@@ -1,0 +1,339 @@
+import { ChannelError } from "../errors.js";
+import { FRAME_HEADER_BYTES as FRAME_BYTES, writeFrameHeader as writeU32 } from "../framing.js";
+import type { Sender } from "../interface.js";
+import { messageTooLarge, senderClosed, writeOrDrain } from "../send.js";
+import { PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
+
+// ---- producing end -----------------------------------------------------------
+
+export interface PacketSenderOptions {
+  /** Largest packet, header included: PIPE_BUF for a FIFO, mq_msgsize for a queue. */
+  packetBytes: number;
+  /** Packets per chunk; the transport gets at most one chunk per `sendPackets` call. */
+  packetsPerChunk: number;
+  /** `write()` returns false above this many bytes waiting to be sent. */
+  highWaterMark: number;
+  /** Written chunks kept for reuse. */
+  maxPooledChunks: number;
+  /** Put the body length in the header word (a byte stream) instead of 0 (a message queue). */
+  lengthInHeader: boolean;
+  maxMessageSize: number;
+  /** Names the channel in error messages: "/tmp/x.fifo", "message queue /x". */
+  describe: string;
+  /** The kernel object's name, for ChannelError's `resource`. */
+  resource: string;
+}
+
+interface Chunk {
+  readonly buf: Buffer;
+  /** (start, length) of each sealed packet. */
+  readonly pairs: Int32Array;
+  sealed: number;
+  sent: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+let streams = 0;
+
+/**
+ * The producing end of a packet channel. Messages are copied into packets
+ * (many small messages per packet, a large message split over several), and
+ * packets are handed to the transport at the next turn of the event loop, or
+ * as soon as a chunk fills: no allocation and no promise per message.
+ *
+ * A transport extends it with the kernel object: `sendPackets` (one write(2)
+ * or mq_send(3) per packet, stopping when the object is full), `startWaiting`
+ * / `stopWaiting` (watch for room; call `resume()` when there is some), and
+ * `releaseResources`. Its constructor ends with `hello()`.
+ */
+export abstract class PacketSender implements Sender {
+  readonly maxMessageSize: number;
+  private readonly pid = process.pid;
+  private readonly stream = streams++ & 0xffff;
+  private readonly slot: number;
+  private readonly slots: number;
+  private readonly bodyMax: number;
+  private readonly highWater: number;
+  private readonly maxPooled: number;
+  private readonly lengthInHeader: boolean;
+  private readonly describe: string;
+  /** The kernel object's name. */
+  readonly resource: string;
+  private readonly chunks: Chunk[] = [];
+  private readonly pool: Chunk[] = [];
+  /** Bytes in the open packet (header included); 0: no open packet. */
+  private fill = 0;
+  /** Bytes in sealed packets not yet sent. */
+  private queued = 0;
+  private scheduled = false;
+  private waiting = false;
+  private released = false;
+  /** Why this sender failed; set once. */
+  protected failure: ChannelError | undefined;
+  private closing: Promise<void> | undefined;
+  private isClosed = false;
+  private drainWaiters: Waiter[] = [];
+  private emptyWaiter: Waiter | undefined;
+  private readonly flushSoon = () => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  protected constructor(options: PacketSenderOptions) {
+    this.maxMessageSize = options.maxMessageSize;
+    this.slot = options.packetBytes;
+    this.slots = options.packetsPerChunk;
+    this.bodyMax = options.packetBytes - PACKET_HEADER_BYTES;
+    this.highWater = options.highWaterMark;
+    this.maxPooled = options.maxPooledChunks;
+    this.lengthInHeader = options.lengthInHeader;
+    this.describe = options.describe;
+    this.resource = options.resource;
+  }
+
+  /**
+   * Sends up to `count` packets, described by (start, length) pairs from
+   * pair `from` of `pairs`, one kernel write each. Returns how many went: fewer
+   * when the kernel object is full. Throws a ChannelError.
+   */
+  protected abstract sendPackets(buf: Buffer, pairs: Int32Array, from: number, count: number): number;
+  /** The kernel object is full: watch for room and call `resume()` then. */
+  protected abstract startWaiting(): void;
+  /** Everything was sent after a wait: stop watching. */
+  protected abstract stopWaiting(): void;
+  /** Closes the kernel object's descriptor and watchers (once, after close() or a failure). */
+  protected abstract releaseResources(): void;
+  /**
+   * After close() handed everything to the kernel object and before it is
+   * released: an error when what was sent can no longer reach a receiver
+   * (a kernel object that outlives its reader, such as a message queue).
+   */
+  protected undeliverable(): ChannelError | undefined {
+    return undefined;
+  }
+
+  /** Sends the HELLO packet that attaches this producer; the subclass's constructor ends with it. */
+  protected hello(): void {
+    this.openPacket(PACKET_HELLO);
+    this.seal();
+    this.resume();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.isClosed || this.closing) throw senderClosed(this.describe, this.resource);
+  }
+
+  write(message: Uint8Array): boolean {
+    this.check();
+    const len = message.length;
+    if (len > this.maxMessageSize) {
+      throw messageTooLarge(len, this.maxMessageSize, this.describe, this.resource);
+    }
+    const frame = FRAME_BYTES + len;
+    if (frame <= this.bodyMax) {
+      if (this.fill !== 0 && this.fill + frame > this.slot) this.seal();
+      if (this.fill === 0) this.openPacket(PACKET_FRAMES);
+      const chunk = this.chunks[this.chunks.length - 1]!;
+      const at = chunk.sealed * this.slot + this.fill;
+      writeU32(chunk.buf, at, len);
+      chunk.buf.set(message, at + FRAME_BYTES);
+      this.fill += frame;
+    } else {
+      this.fragment(message);
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushSoon);
+    }
+    return this.queued + this.fill <= this.highWater;
+  }
+
+  private fragment(message: Uint8Array): void {
+    if (this.fill !== 0) this.seal();
+    let pos = 0;
+    let first = true;
+    while (pos < message.length) {
+      this.openPacket(first ? PACKET_FRAGMENT_FIRST : PACKET_FRAGMENT_MORE);
+      const chunk = this.chunks[this.chunks.length - 1]!;
+      let at = chunk.sealed * this.slot + PACKET_HEADER_BYTES;
+      let room = this.bodyMax;
+      if (first) {
+        writeU32(chunk.buf, at, message.length);
+        at += FRAME_BYTES;
+        room -= FRAME_BYTES;
+        this.fill += FRAME_BYTES;
+        first = false;
+      }
+      const take = Math.min(room, message.length - pos);
+      chunk.buf.set(message.subarray(pos, pos + take), at);
+      this.fill += take;
+      pos += take;
+      this.seal();
+    }
+  }
+
+  private openPacket(kind: number): void {
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (!chunk || chunk.sealed === this.slots) {
+      chunk = this.pool.pop() ?? { buf: Buffer.allocUnsafeSlow(this.slots * this.slot), pairs: new Int32Array(2 * this.slots), sealed: 0, sent: 0 };
+      this.chunks.push(chunk);
+    }
+    const buf = chunk.buf;
+    const at = chunk.sealed * this.slot;
+    const pid = this.pid;
+    buf[at] = pid & 0xff;
+    buf[at + 1] = (pid >>> 8) & 0xff;
+    buf[at + 2] = (pid >>> 16) & 0xff;
+    buf[at + 3] = (pid >>> 24) & 0xff;
+    buf[at + 4] = this.stream & 0xff;
+    buf[at + 5] = this.stream >>> 8;
+    // With the length in the header word, seal() fills it in below the kind.
+    buf[at + 6] = this.lengthInHeader ? 0 : kind;
+    buf[at + 7] = this.lengthInHeader ? kind << 4 : 0;
+    this.fill = PACKET_HEADER_BYTES;
+  }
+
+  private seal(): void {
+    const chunk = this.chunks[this.chunks.length - 1]!;
+    const start = chunk.sealed * this.slot;
+    if (this.lengthInHeader) {
+      const body = this.fill - PACKET_HEADER_BYTES;
+      chunk.buf[start + 6] = body & 0xff;
+      chunk.buf[start + 7] = (chunk.buf[start + 7]! & 0xf0) | (body >>> 8);
+    }
+    chunk.pairs[2 * chunk.sealed] = start;
+    chunk.pairs[2 * chunk.sealed + 1] = this.fill;
+    chunk.sealed++;
+    this.queued += this.fill;
+    this.fill = 0;
+    // A full chunk goes out at once, unless the kernel object is already full.
+    if (chunk.sealed === this.slots && !this.waiting) this.resume();
+  }
+
+  private flush(): void {
+    if (this.failure) return;
+    if (this.fill !== 0) this.seal();
+    this.resume();
+  }
+
+  /** Sends sealed packets until done or the kernel object is full (then waits for room). */
+  protected resume(): void {
+    if (this.failure) return;
+    while (this.chunks.length > 0) {
+      const chunk = this.chunks[0]!;
+      const pending = chunk.sealed - chunk.sent;
+      if (pending > 0) {
+        let n: number;
+        try {
+          n = this.sendPackets(chunk.buf, chunk.pairs, chunk.sent, pending);
+        } catch (err) {
+          return this.fail(err as ChannelError);
+        }
+        for (let i = chunk.sent; i < chunk.sent + n; i++) this.queued -= chunk.pairs[2 * i + 1]!;
+        chunk.sent += n;
+        if (n < pending) {
+          if (!this.waiting) {
+            this.waiting = true;
+            this.startWaiting();
+          }
+          this.wake();
+          return;
+        }
+      }
+      if (this.chunks.length === 1 && this.fill !== 0) break; // the open packet lives in this chunk
+      this.chunks.shift();
+      chunk.sealed = 0;
+      chunk.sent = 0;
+      if (this.pool.length < this.maxPooled) this.pool.push(chunk);
+    }
+    if (this.waiting) {
+      this.waiting = false;
+      this.stopWaiting();
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.queued + this.fill <= this.highWater && this.drainWaiters.length > 0) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const x of w) x.resolve();
+    }
+    if (this.queued === 0 && this.fill === 0 && this.emptyWaiter) {
+      const w = this.emptyWaiter;
+      this.emptyWaiter = undefined;
+      w.resolve();
+    }
+  }
+
+  /** Fails the sender: pending and later calls reject with `err`. */
+  protected fail(err: ChannelError): void {
+    if (this.failure || this.released) return;
+    this.failure = err;
+    this.release();
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const x of w) x.reject(err);
+    const e = this.emptyWaiter;
+    this.emptyWaiter = undefined;
+    e?.reject(err);
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.waiting = false;
+    this.releaseResources();
+    this.chunks.length = 0;
+    this.pool.length = 0;
+  }
+
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.flush();
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.queued + this.fill <= this.highWater) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    return writeOrDrain(this, message);
+  }
+
+  /** Sends what is queued and a GOODBYE; resolves once the kernel object took all of it. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.failure) {
+      this.isClosed = true;
+      return Promise.reject(this.failure);
+    }
+    this.closing = new Promise<void>((resolve, reject) => {
+      if (this.fill !== 0) this.seal();
+      this.openPacket(PACKET_GOODBYE);
+      this.seal();
+      this.emptyWaiter = { resolve, reject };
+      this.resume();
+    }).then(
+      () => {
+        this.isClosed = true;
+        const stranded = this.undeliverable();
+        this.release();
+        if (stranded) throw stranded;
+      },
+      (err) => {
+        this.isClosed = true;
+        throw err;
+      },
+    );
+    return this.closing;
+  }
+}

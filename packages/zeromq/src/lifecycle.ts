@@ -1,0 +1,260 @@
+import { existsSync, readdirSync, unlinkSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import path from "node:path";
+import {
+  ChannelError,
+  DEFAULT_PREFIX,
+  FRAME_HEADER_BYTES,
+  UNIX_PATH_MAX,
+  fromSystemError,
+  ownerPidOf,
+  pathIsSocket,
+  removeOnExit,
+  uniqueName,
+  validateName,
+  validatePrefix,
+  type Address,
+  type Receiver,
+  type Sender,
+} from "@ipc-sampler/core";
+import { Dealer, Pull, Push, Router } from "zeromq";
+import type { ZeromqAddress, ZeromqConnectOptions, ZeromqListenOptions } from "./index.js";
+import { ZeromqReceiver } from "./receiver.js";
+import { ZeromqSender } from "./sender.js";
+import {
+  ACK_LINGER_MS,
+  CHUNK,
+  DEFAULT_HWM,
+  DEFAULT_LINGER_MS,
+  DEFAULT_RCV_HWM,
+  HEADER_BYTES,
+  JS_HIGH_WATER,
+  ZEROMQ_MAX_MESSAGE,
+  ZEROMQ_MAX_MESSAGE_CEILING,
+  ackRoutingId,
+  helloMessage,
+  positiveInt,
+  processGone,
+} from "./wire.js";
+
+// Binding, connecting and the ipc socket files' lifecycle.
+
+const IPC_SUFFIX = ".zmq";
+
+const IPC_ACK_SUFFIX = ".ack.zmq";
+
+function checkIpcPath(p: string): string {
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
+    throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
+  }
+  if (existsSync(p)) {
+    throw new ChannelError("EEXIST", `cannot create ZeroMQ ipc socket ${p}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: p });
+  }
+  return p;
+}
+
+/** The data socket's file and the acknowledgement socket's file beside it. */
+function ipcPaths(options: ZeromqListenOptions, prefix: string): [string, string] {
+  let p: string;
+  if (options.listen && options.listen.startsWith("ipc://")) {
+    p = path.resolve(options.listen.slice("ipc://".length));
+    validateName(path.basename(p), "ipc socket");
+  } else {
+    p = path.join(options.directory ?? tmpdir(), uniqueName(prefix, "zmq") + IPC_SUFFIX);
+  }
+  const ack = p.endsWith(IPC_SUFFIX) ? p.slice(0, -IPC_SUFFIX.length) + IPC_ACK_SUFFIX : p + ".ack";
+  return [checkIpcPath(p), checkIpcPath(ack)];
+}
+
+function tcpEndpoint(spec: string): string {
+  if (spec === "tcp") return "tcp://127.0.0.1:*";
+  const m = /^tcp:\/\/(.+):(\d+|\*)$/.exec(spec);
+  if (!m) throw new TypeError(`listen must be "ipc", "tcp", "ipc:///path" or "tcp://host:port"; got ${JSON.stringify(spec)}`);
+  const port = m[2] === "*" ? "*" : Number(m[2]);
+  if (port !== "*" && (port > 65535 || port < 0)) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
+  return `tcp://${m[1]}:${port === 0 ? "*" : port}`;
+}
+
+/** zmq_bind(3) to a socket file, created with `mode` from the start (libzmq binds in this thread: a narrowed umask applies). */
+function bindIpc(socket: Pull | Router, file: string, mode: number): string {
+  const endpoint = `ipc://${file}`;
+  const old = process.umask(0o777 & ~mode);
+  try {
+    socket.bindSync(endpoint);
+  } finally {
+    process.umask(old);
+  }
+  return endpoint;
+}
+
+/** zmq_bind(3) to a tcp endpoint; returns the endpoint producers should connect to. */
+async function bindTcp(socket: Pull | Router, bindTo: string, advertiseHost: string | undefined): Promise<string> {
+  await socket.bind(bindTo);
+  const endpoint = socket.lastEndpoint ?? bindTo;
+  const m = /^tcp:\/\/(.+):(\d+)$/.exec(endpoint);
+  if (m && (m[1] === "0.0.0.0" || m[1] === "[::]" || m[1] === "*")) return `tcp://${advertiseHost ?? hostname()}:${m[2]}`;
+  return endpoint;
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+export async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
+  const maxMessageSize = options.maxMessageSize ?? ZEROMQ_MAX_MESSAGE;
+  if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > ZEROMQ_MAX_MESSAGE_CEILING) {
+    throw new RangeError(`maxMessageSize must be an integer from 0 to ${ZEROMQ_MAX_MESSAGE_CEILING}; got ${maxMessageSize}`);
+  }
+  const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
+  const spec = options.listen ?? "ipc";
+  const isIpc = spec === "ipc" || spec.startsWith("ipc://");
+  const rcvHwm = positiveInt(options.rcvHwm, DEFAULT_RCV_HWM, "rcvHwm");
+  const pull = new Pull({
+    receiveHighWaterMark: rcvHwm,
+    // ZMQ_MAXMSGSIZE: a peer sending more than one batch can hold is cut off.
+    maxMessageSize: Math.max(CHUNK, HEADER_BYTES + FRAME_HEADER_BYTES + maxMessageSize),
+    // No ZMTP heartbeats from the receiving side: a PING written to a
+    // producer that has exited fails, and libzmq then drops the connection
+    // with whatever it had not yet read (its pipe was full). Silence is
+    // caught by the producers' own heartbeat batches instead (GRACE_MS).
+  });
+  // Answers to goodbyes. Mandatory: an answer to a DEALER the ROUTER has not
+  // registered yet fails (EHOSTUNREACH) and is retried instead of dropped.
+  // sendTimeout 0: a send never waits, so answers never queue behind each other.
+  const router = new Router({ mandatory: true, sendTimeout: 0, linger: ACK_LINGER_MS, maxMessageSize: 1024 });
+  let endpoint: string;
+  let ackEndpoint: string;
+  const files: string[] = [];
+  try {
+    if (isIpc) {
+      const [file, ackFile] = ipcPaths(options, prefix);
+      const mode = options.mode ?? 0o600;
+      endpoint = bindIpc(pull, file, mode);
+      files.push(file);
+      ackEndpoint = bindIpc(router, ackFile, mode);
+      files.push(ackFile);
+    } else {
+      const bindTo = tcpEndpoint(spec);
+      endpoint = await bindTcp(pull, bindTo, options.advertiseHost);
+      ackEndpoint = await bindTcp(router, bindTo.replace(/:(\d+|\*)$/, ":*"), options.advertiseHost);
+    }
+  } catch (err) {
+    for (const s of [pull, router]) {
+      s.linger = 0;
+      s.close();
+    }
+    for (const f of files) unlinkQuietly(f);
+    if (err instanceof ChannelError || err instanceof TypeError || err instanceof RangeError) throw err;
+    throw fromSystemError(err, "bind ZeroMQ socket to", files[0] ?? spec);
+  }
+  const unregister = files.length ? removeOnExit(() => files.forEach(unlinkQuietly)) : () => {};
+  const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize };
+  return new ZeromqReceiver(address, pull, router, isIpc, {
+    expectedProducers: options.expectedProducers,
+    onPeerLost: options.onPeerLost,
+    cleanup: () => {
+      // libzmq unlinks them too, later, on its I/O thread.
+      files.forEach(unlinkQuietly);
+      unregister();
+    },
+  });
+}
+
+export async function connect(address: Address, options: ZeromqConnectOptions = {}): Promise<Sender> {
+  const a = address as ZeromqAddress;
+  const endpointLike = (e: unknown) => typeof e === "string" && /^(ipc|tcp):\/\//.test(e);
+  if (a.transport !== "zeromq" || !endpointLike(a.endpoint) || (a.ackEndpoint !== undefined && !endpointLike(a.ackEndpoint))) {
+    throw new TypeError(`not a zeromq address: ${JSON.stringify(address)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const push = new Push({
+    sendHighWaterMark: positiveInt(options.sndHwm, DEFAULT_HWM, "sndHwm"),
+    // Queue only on a completed connection: no silent queue towards a receiver that is not there.
+    immediate: true,
+    linger: 0,
+    // No ZMTP heartbeats either way: the receiver answers a PING with a
+    // PONG, and a PONG written to a producer that has just exited fails and
+    // makes libzmq drop the connection with its unread last batches.
+  });
+  const session = (Math.random() * 0x100000000) >>> 0;
+  const ack = typeof a.ackEndpoint === "string" ? new Dealer({ routingId: ackRoutingId(process.pid, session), linger: 0 }) : undefined;
+  const sockets = ack ? [push, ack] : [push];
+  const handshakes = sockets.map((s) => new Promise<void>((resolve) => s.events.on("handshake", () => resolve())));
+  try {
+    push.connect(a.endpoint);
+    ack?.connect(a.ackEndpoint!);
+  } catch (err) {
+    for (const s of sockets) s.close();
+    throw fromSystemError(err, "connect to", a.endpoint);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  // With an answer channel, the receiver registers this producer (and answers)
+  // before connect() resolves, so it knows whom to report lost even if this
+  // process dies with its first batches still inside libzmq.
+  const registered = ack
+    ? () =>
+        ack
+          .send(helloMessage(process.pid, session))
+          .then(() => ack.receive())
+          .then(() => true)
+    : () => true;
+  const ok = await Promise.race([Promise.all(handshakes).then(registered), expired]).catch((err: unknown) => {
+    clearTimeout(timer);
+    for (const s of sockets) s.close();
+    throw fromSystemError(err, "connect to", a.endpoint);
+  });
+  clearTimeout(timer);
+  if (!ok) {
+    for (const s of sockets) s.close();
+    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver answered within ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
+  }
+  const sender = new ZeromqSender(
+    push,
+    ack,
+    session,
+    a.endpoint,
+    a.maxMessageSize,
+    options.highWaterMark ?? JS_HIGH_WATER,
+    options.lingerMs ?? DEFAULT_LINGER_MS,
+  );
+  sender.hello();
+  return sender;
+}
+
+/** ipc socket files with this prefix in `directory` (default os.tmpdir()). */
+export async function list(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  validatePrefix(prefix);
+  return readdirSync(directory)
+    .filter((n) => n.startsWith(prefix) && n.endsWith(IPC_SUFFIX))
+    .map((n) => path.join(directory, n))
+    .filter((p) => {
+      try {
+        return pathIsSocket(p);
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Removes ipc socket files whose owning process (from the name) is gone, dying or a zombie. */
+export async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const p of await list(prefix, directory)) {
+    const pid = ownerPidOf(path.basename(p), prefix);
+    if (pid !== undefined && processGone(pid)) {
+      try {
+        unlinkSync(p);
+        removed.push(p);
+      } catch {
+        // raced with someone else
+      }
+    }
+  }
+  return removed;
+}
+

@@ -1,0 +1,327 @@
+import { hostname } from "node:os";
+import {
+  ChannelError,
+  CoreReceiver,
+  ReceiverCore,
+  fromSystemError,
+  parseFrames,
+  type Admission,
+  type ParsedFrames,
+} from "@ipc-sampler/core";
+import type { Pull, Router } from "zeromq";
+import type { ZeromqAddress } from "./index.js";
+import {
+  ACK_RETRY_MS,
+  GRACE_MS,
+  HEADER_BYTES,
+  KIND_DATA,
+  KIND_GOODBYE,
+  KIND_HELLO,
+  MAGIC,
+  RECHECK_FIRST_MS,
+  RECHECK_MAX_MS,
+  SETTLE_MS,
+  VERSION,
+  ackRoutingId,
+  processGone,
+} from "./wire.js";
+
+interface ProducerState {
+  readonly index: number;
+  readonly pid: number;
+  /** On this machine, so its pid can be checked. */
+  readonly local: boolean;
+  nextSeq: number;
+  lastSeen: number;
+  done: boolean;
+  /** When its process was first seen gone (0: not yet). */
+  goneAt: number;
+}
+
+export class ZeromqReceiver extends CoreReceiver {
+  private settleTimer: NodeJS.Timeout | undefined;
+  private receiving = false;
+  private readonly ackRetries = new Set<NodeJS.Timeout>();
+  readonly core: ReceiverCore;
+  private readonly producerMap = new Map<number, ProducerState>();
+  private readonly active = new Set<ProducerState>();
+  private connections = 0;
+  private paused = false;
+  private kick: (() => void) | undefined;
+  private checkRequested = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private recheckDelay = 0;
+  private readonly parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
+  private readonly host = hostname();
+
+  constructor(
+    readonly address: ZeromqAddress,
+    private readonly pull: Pull,
+    private readonly router: Router,
+    private readonly localOnly: boolean,
+    options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
+  ) {
+    super();
+    this.core = new ReceiverCore({
+      expectedProducers: options.expectedProducers,
+      onPeerLost: options.onPeerLost,
+      onPressure: (high) => {
+        this.paused = high;
+        if (!high) this.wakeLoop();
+      },
+      close: () => {
+        clearTimeout(this.graceTimer);
+        clearTimeout(this.recheckTimer);
+        this.graceTimer = this.recheckTimer = undefined;
+        for (const t of this.ackRetries) clearTimeout(t);
+        this.ackRetries.clear();
+        this.wakeLoop();
+        this.pull.linger = 0;
+        this.pull.close();
+        // Answers already queued still go out, for up to ACK_LINGER_MS.
+        this.router.close();
+        options.cleanup();
+      },
+    });
+    pull.events.on("accept", () => {
+      this.connections++;
+    });
+    pull.events.on("disconnect", () => {
+      this.connections--;
+      this.requestCheck();
+    });
+    void this.readLoop();
+    void this.answerLoop();
+  }
+
+  async admit(): Promise<Admission> {
+    if (this.core.closed) throw new ChannelError("ECLOSED", `cannot admit a producer to ${this.address.endpoint}: the receiver is closed`, { resource: this.address.endpoint });
+    return { address: this.address, inherit: [], release: () => {} };
+  }
+
+  private wakeLoop(): void {
+    const k = this.kick;
+    this.kick = undefined;
+    k?.();
+  }
+
+  /**
+   * A connection closed. Everything that producer sent before is already
+   * queued in libzmq, so read until nothing is readable, then decide who
+   * is gone.
+   */
+  private requestCheck(): void {
+    if (this.core.closed) return;
+    // Never ask ZMQ_EVENTS while a receive waits: reading it consumes the
+    // edge of libzmq's notification descriptor, and the waiting receive
+    // would then sleep through the producer's last batches.
+    if (this.receiving) {
+      this.checkPeers();
+    } else if (this.pull.readable) {
+      this.checkRequested = true;
+      this.wakeLoop();
+    } else {
+      this.checkPeers();
+    }
+  }
+
+  private async readLoop(): Promise<void> {
+    while (!this.core.closed) {
+      if (this.checkRequested && !this.pull.readable) {
+        this.checkRequested = false;
+        this.checkPeers();
+        continue;
+      }
+      if (this.paused && !this.checkRequested) {
+        await new Promise<void>((resolve) => (this.kick = resolve));
+        continue;
+      }
+      let parts: Buffer[];
+      try {
+        this.receiving = true;
+        parts = await this.pull.receive();
+        this.receiving = false;
+      } catch (err) {
+        this.receiving = false;
+        if (this.core.closed) return;
+        // Only a closed socket or a broken context ends up here.
+        const error = fromSystemError(err, "receive from", this.address.endpoint);
+        for (const p of this.active) this.lose(p, error);
+        return;
+      }
+      if (parts.length === 1) this.handle(parts[0]!);
+    }
+  }
+
+  /**
+   * The ROUTER's inbound side: a producer's HELLO, sent over its DEALER while
+   * it connects. Registering it here, whatever the data side's pressure, lets
+   * connect() resolve promptly and makes the producer known before any data.
+   */
+  private async answerLoop(): Promise<void> {
+    while (!this.core.closed) {
+      let parts: Buffer[];
+      try {
+        parts = await this.router.receive();
+      } catch {
+        return; // closed
+      }
+      const [id, msg] = parts;
+      if (parts.length !== 2 || !msg || msg.length < HEADER_BYTES || msg[2] !== KIND_HELLO) continue;
+      this.handle(msg);
+      this.answer(id!.toString("latin1"), 0, 0);
+    }
+  }
+
+  private handle(msg: Buffer): void {
+    if (msg.length < HEADER_BYTES || msg[0] !== MAGIC || msg[1] !== VERSION) return; // not ours
+    const kind = msg[2]!;
+    const pid = msg.readUInt32LE(4);
+    const key = pid * 0x100000000 + msg.readUInt32LE(8);
+    const seq = msg.readUInt32LE(12);
+    let p = this.producerMap.get(key);
+    if (kind === KIND_HELLO) {
+      if (p || seq !== 0) return;
+      let host = "";
+      try {
+        host = String((JSON.parse(msg.toString("utf8", HEADER_BYTES)) as { host?: unknown }).host ?? "");
+      } catch {
+        // a hello without a readable body: treat as remote
+      }
+      p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
+      this.producerMap.set(key, p);
+      this.active.add(p);
+      // Its connection may have closed before this HELLO was read (libzmq still
+      // delivers what the connection carried): the disconnect event's check found
+      // no one to look for then, so look now.
+      if (this.active.size > this.connections) this.requestCheck();
+      return;
+    }
+    if (!p || p.done) return;
+    const what = `zeromq producer ${p.index} (pid ${pid})`;
+    if (seq !== p.nextSeq) {
+      return this.lose(p, new ChannelError("EPROTO", `${what} on ${this.address.endpoint}: ${(seq - p.nextSeq) >>> 0} batches of messages were lost in transit (expected batch ${p.nextSeq}, got ${seq})`, { producer: p.index, resource: this.address.endpoint }));
+    }
+    p.nextSeq = (seq + 1) >>> 0;
+    p.lastSeen = Date.now();
+    if (kind === KIND_DATA) {
+      const count = msg.readUInt32LE(16);
+      if (count === 0) return;
+      const offsets = new Int32Array(2 * count);
+      const parsed = parseFrames(msg, HEADER_BYTES, msg.length, this.address.maxMessageSize, offsets, this.parsed);
+      if (parsed.count !== count || parsed.consumed !== msg.length || parsed.goodbye) {
+        const why = parsed.oversized ? `a frame of ${parsed.oversized} bytes, over the ${this.address.maxMessageSize}-byte limit` : `a malformed batch (${parsed.count} of ${count} frames readable)`;
+        return this.lose(p, new ChannelError("EPROTO", `${what} sent ${why}`, { producer: p.index, resource: this.address.endpoint }));
+      }
+      this.core.push({ count, data: msg, offsets, producer: p.index });
+    } else if (kind === KIND_GOODBYE) {
+      p.done = true;
+      this.active.delete(p);
+      this.core.producerClosed(p.index);
+      this.answer(ackRoutingId(pid, msg.readUInt32LE(8)), 0, 0);
+    }
+  }
+
+  /**
+   * Tells the producer its hello or goodbye arrived (registered, or free to
+   * hang up). Its DEALER connected before its first batch, but the ROUTER may
+   * register it a moment after a goodbye is read: EHOSTUNREACH is retried, backing off.
+   */
+  private answer(routingId: string, attempt: number, waited: number): void {
+    if (this.core.closed) return;
+    this.router.send([routingId, ""]).catch((err: { code?: string }) => {
+      if (this.core.closed || (err?.code !== "EHOSTUNREACH" && err?.code !== "EAGAIN")) return;
+      const delay = Math.min(5 * 2 ** attempt, 500);
+      if (waited + delay > ACK_RETRY_MS) return; // not an ipc-sampler producer (no DEALER): it does not wait
+      const t = setTimeout(() => {
+        this.ackRetries.delete(t);
+        this.answer(routingId, attempt + 1, waited + delay);
+      }, delay);
+      t.unref();
+      this.ackRetries.add(t);
+    });
+  }
+
+  private lose(p: ProducerState, error: ChannelError): void {
+    if (p.done) return;
+    p.done = true;
+    this.active.delete(p);
+    this.core.producerLost(p.index, error);
+  }
+
+  /**
+   * Who went away? Producers on this machine: the ones whose process is
+   * gone. Others (another machine, or a live process whose connection
+   * dropped): when fewer connections remain than producers, the ones not
+   * heard from (data or heartbeat) for GRACE_MS.
+   */
+  private checkPeers(): void {
+    if (this.core.closed) return;
+    const now = Date.now();
+    let unsettled = false;
+    // Only as many producers can be lost as connections have closed: a gone
+    // process whose connection is still open has bytes left to read.
+    let closedConnections = this.active.size - this.connections;
+    const gone = [...this.active].filter((p) => p.local && processGone(p.pid)).sort((a, b) => a.lastSeen - b.lastSeen);
+    for (const p of gone) {
+      // Its last batches (and goodbye) can trail the disconnect event: lost
+      // means gone, its connection closed, and nothing from it for SETTLE_MS.
+      if (p.goneAt === 0) p.goneAt = now;
+      if (closedConnections > 0 && now - p.goneAt >= SETTLE_MS && now - p.lastSeen >= SETTLE_MS && !this.paused) {
+        closedConnections--;
+        this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} went away without closing`, { producer: p.index, resource: this.address.endpoint }));
+      } else {
+        unsettled = true;
+      }
+    }
+    if (unsettled && !this.settleTimer) {
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = undefined;
+        this.requestCheck();
+      }, SETTLE_MS);
+      this.settleTimer.unref();
+    }
+    if (this.active.size <= this.connections) {
+      this.recheckDelay = 0;
+      return;
+    }
+    // A dying process closes its sockets a moment before /proc shows it
+    // dead: look again shortly, backing off, before relying on silence.
+    if (!this.recheckTimer && this.recheckDelay < RECHECK_MAX_MS) {
+      this.recheckDelay = Math.max(RECHECK_FIRST_MS, this.recheckDelay * 2);
+      this.recheckTimer = setTimeout(() => {
+        this.recheckTimer = undefined;
+        this.checkPeers();
+      }, this.recheckDelay);
+      this.recheckTimer.unref();
+    }
+    if (!this.graceTimer) {
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+    }
+  }
+
+  private afterGrace(): void {
+    this.graceTimer = undefined;
+    if (this.core.closed) return;
+    const missing = this.active.size - this.connections;
+    if (missing <= 0) return;
+    if (this.paused || this.pull.readable) {
+      // Not reading now, so silence proves nothing yet.
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+      return;
+    }
+    const silentSince = Date.now() - GRACE_MS;
+    const silent = [...this.active].filter((p) => p.lastSeen < silentSince).sort((a, b) => a.lastSeen - b.lastSeen);
+    for (const p of silent.slice(0, missing)) {
+      this.lose(p, new ChannelError("EPEERGONE", `zeromq producer ${p.index} (pid ${p.pid}) on ${this.address.endpoint} disconnected without closing and was not heard from for ${GRACE_MS} ms`, { producer: p.index, resource: this.address.endpoint }));
+    }
+    if (this.active.size > this.connections) {
+      this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
+      this.graceTimer.unref();
+    }
+  }
+}
+
