@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import {
   ChannelError,
   CoreReceiver,
+  FRAME_HEADER_BYTES,
   ReceiverCore,
   fromSystemError,
   parseFrames,
@@ -150,7 +151,16 @@ export class ZeromqReceiver extends CoreReceiver {
         for (const p of this.active) this.lose(p, error);
         return;
       }
-      if (parts.length === 1) this.handle(parts[0]!);
+      if (parts.length !== 1) continue;
+      try {
+        this.handle(parts[0]!);
+      } catch (err) {
+        // A message handle() did not foresee (a short or garbled one): never an unhandled rejection.
+        if (this.core.closed) return;
+        const error = err instanceof ChannelError ? err : new ChannelError("EPROTO", `a message on ${this.address.endpoint} could not be read: ${(err as Error).message}`, { resource: this.address.endpoint, cause: err });
+        for (const p of this.active) this.lose(p, error);
+        return;
+      }
     }
   }
 
@@ -208,6 +218,10 @@ export class ZeromqReceiver extends CoreReceiver {
     if (kind === KIND_DATA) {
       const count = msg.readUInt32LE(16);
       if (count === 0) return;
+      // A claim, checked before the allocation it sizes: every frame takes at least its 4-byte header.
+      if (count > (msg.length - HEADER_BYTES) / FRAME_HEADER_BYTES) {
+        return this.lose(p, new ChannelError("EPROTO", `${what} sent a batch that claims ${count} messages in ${msg.length - HEADER_BYTES} bytes`, { producer: p.index, resource: this.address.endpoint }));
+      }
       const offsets = new Int32Array(2 * count);
       const parsed = parseFrames(msg, HEADER_BYTES, msg.length, this.address.maxMessageSize, offsets, this.parsed);
       if (parsed.count !== count || parsed.consumed !== msg.length || parsed.goodbye) {

@@ -160,6 +160,31 @@ describe("zeromq receiver: producers that go away", () => {
   });
 });
 
+describe("zeromq receiver: counts that lie", () => {
+  let receiver: Receiver | undefined;
+  const sockets: Push[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  for (const count of [0xffffffff, 2 ** 28, 3]) {
+    it(`a DATA batch claiming ${count} messages in the bytes of one is EPROTO for that producer, checked before any allocation`, async () => {
+      const lost: ChannelError[] = [];
+      receiver = await zeromqTransport.listen({ expectedProducers: 1, onPeerLost: (e) => lost.push(e) });
+      const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
+      sockets.push(push);
+      await push.send(header(HELLO, process.pid, 5, 0, 0, Buffer.from("{}")));
+      await push.send(header(DATA, process.pid, 5, 1, count, frame("one")));
+      for await (const _ of receiver) {
+        // nothing is delivered
+      }
+      expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+    });
+  }
+});
+
 describe("zeromq sender: backpressure", () => {
   let receiver: Receiver | undefined;
   afterEach(async () => {
