@@ -342,12 +342,12 @@ export class JournalReceiver implements Receiver {
     const c = this.ctlWords;
     for (let s = 0; s < this.streams.length; s++) {
       const st = this.streams[s]!;
+      if (st.poisoned) continue;
       if (!st.attached) {
         const state = Atomics.load(c, slotWord(s, SL_STATE));
         if (state === ACTIVE || state === CLOSED) return true;
         continue;
       }
-      if (st.poisoned) continue;
       if (st.bye ? Atomics.load(c, slotWord(s, SL_STATE)) === CLOSED : Atomics.load(st.words, st.off >>> 2) === st.marker) return true;
     }
     return false;

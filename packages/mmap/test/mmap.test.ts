@@ -333,11 +333,17 @@ describe("mmap journal: producers that close slowly or break the record format",
       const directory = freshDir("/dev/shm");
       const lost: ChannelError[] = [];
       const r = await listen({ expectedProducers: 2, directory, segmentBytes: 64 * 1024, onPeerLost: (e) => lost.push(e) });
-      const bad = start("corrupt", { address: r.address, len, kind });
+      const bad = start("corrupt", { address: r.address, len, kind, close: true });
       await bad.waitFor((l) => l.corrupted === true);
-      const good = start("random", { address: r.address, id: 1, count: 200, seed: 9 });
       let count = 0;
-      for await (const b of r.batches()) count += b.count;
+      const iterate = (async () => {
+        for await (const b of r.batches()) count += b.count;
+      })();
+      // Timers still run once the bad stream was dropped: the receiver went back to sleep instead of spinning on it.
+      while (lost.length === 0) await sleep(10);
+      await sleep(200);
+      const good = start("random", { address: r.address, id: 1, count: 200, seed: 9 });
+      await iterate;
       expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
       expect(lost[0]!.message).toMatch(/broke the record format/);
       expect(count).toBe(200 + 3);
