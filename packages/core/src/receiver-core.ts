@@ -75,6 +75,19 @@ export class ReceiverCore {
     this.wake();
   }
 
+  /**
+   * The channel itself is broken (its kernel object failed, or a writer
+   * desynchronised a stream every producer shares): once what was queued
+   * has been handed out, iteration ends with `error`, handler or not, so a
+   * broken channel never looks like a quiet one.
+   */
+  fail(error: ChannelError): void {
+    if (this.failure || this.isClosed) return;
+    this.failure = error;
+    this.wake();
+  }
+  private failure: ChannelError | undefined;
+
   producerLost(_producer: number, error: ChannelError): void {
     this.tally.lost();
     if (this.isClosed) return;
@@ -122,6 +135,7 @@ export class ReceiverCore {
         }
         return item;
       }
+      if (this.failure) throw this.failure;
       if (this.isClosed || this.finished) return undefined;
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
