@@ -79,7 +79,7 @@ export class ReceiverCore {
    * The channel itself is broken (its kernel object failed, or a writer
    * desynchronised a stream every producer shares): once what was queued
    * has been handed out, iteration ends with `error`, handler or not, so a
-   * broken channel never looks like a quiet one.
+   * broken channel never looks like a quiet one, and the channel closes.
    */
   fail(error: ChannelError): void {
     if (this.failure || this.isClosed) return;
@@ -135,7 +135,11 @@ export class ReceiverCore {
         }
         return item;
       }
-      if (this.failure) throw this.failure;
+      if (this.failure) {
+        // Everything queued was handed out: release the kernel object too, so producers get EPEERGONE instead of blocking on it.
+        void this.close();
+        throw this.failure;
+      }
       if (this.isClosed || this.finished) return undefined;
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
