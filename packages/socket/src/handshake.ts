@@ -173,9 +173,3 @@ export async function answerHandshake(socket: Socket, secret: Secret | undefined
     throw err;
   }
 }
-
-/** Whether `host` names only this machine (127.0.0.0/8, ::1, localhost). */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1";
-}

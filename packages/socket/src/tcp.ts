@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import {
   ChannelError,
   fromSystemError,
+  isLoopbackHost,
   type Address,
   type ConnectOptions,
   type ListenOptions,
@@ -12,7 +13,7 @@ import {
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
-import { acceptWithHandshake, answerHandshake, isLoopback, validateAcceptOptions, type Secret } from "./handshake.js";
+import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
 import { SOCKET_MAX_MESSAGE } from "./uds.js";
 
 export const tcpDescriptor: MechanismDescriptor = {
@@ -65,7 +66,7 @@ async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
   validateAcceptOptions(options);
-  if (!isLoopback(host) && options.secret === undefined) {
+  if (!isLoopbackHost(host) && options.secret === undefined) {
     throw new ChannelError("EACCES", `refusing to listen on ${host}: any machine that reaches it could attach; pass a secret (e.g. { secret: randomBytes(32) }) or bind 127.0.0.1`, { resource: `${host}:${port}` });
   }
   const server = createServer({ noDelay: true, pauseOnConnect: true });
