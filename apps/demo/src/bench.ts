@@ -1,6 +1,6 @@
-#!/usr/bin/env node
 /**
- * pnpm bench [--quick] [--transports a,b] [--out DIR] [--no-references]
+ * ipc-sampler bench [--quick] [--transports a,b] [--out DIR] [--no-references]
+ * (in the repository: pnpm bench …)
  *
  * The measured comparison: one-way throughput for every transport at several
  * message sizes with 1 and 2 producers, round-trip latency at 64 B, CPU time
@@ -8,22 +8,39 @@
  * Python multiprocessing). Each case runs in fresh processes: warm-up runs,
  * then measured repetitions, reported as median, min and max.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Transport } from "@ipc-sampler/core";
 import { BENCH_SCHEMA, type BenchResults, type MachineFacts, type RoundTripRow, type RowKind, type Stat, type ThroughputRow } from "./bench-schema.js";
-import { UsageError, parseArgs } from "./options.js";
+import { UsageError, formatHelp, parseCommandLine } from "./options.js";
 import { runScenario, type RunRecord } from "./run.js";
 import { transports, type TransportEntry } from "./transports.js";
 import { renderMarkdown } from "./bench-report.js";
 import { placementPrefix, placementProblem, referencePlacement } from "./placement.js";
+import { loadDescriptors, sizeRefusal } from "./limits.js";
+import { roundTrip as pingPong } from "./roundtrip.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "../../..");
-const PINGPONG = path.join(HERE, "pingpong.js");
+/** The repository around this build, when it runs from one (apps/demo/dist -> the root). */
+const REPO = ((root: string) => (existsSync(path.join(root, "pnpm-workspace.yaml")) && existsSync(path.join(root, "bench")) ? root : undefined))(path.resolve(HERE, "../../.."));
+/** Default --out: bench/results in the repository, else a folder in the working directory. */
+const DEFAULT_OUT = REPO ? path.join(REPO, "bench", "results") : path.resolve("ipc-sampler-bench");
+
+const OPTIONS = {
+  quick: { type: "boolean", help: "a small matrix (64 B and 64 KiB, 1 producer, one repetition) in a few minutes" },
+  transports: { type: "string", value: "a,b", help: `only these transports: ${transports.map((t) => t.id).join(", ")}`, default: "all" },
+  out: { type: "string", value: "dir", help: "where the JSON results and the markdown table go", default: REPO ? "bench/results" : "./ipc-sampler-bench" },
+  "no-references": { type: "boolean", help: "without the reference rows (C, Node process.send, Python multiprocessing)" },
+  help: { type: "boolean", help: "this text" },
+} as const;
+
+export const BENCH_HELP = formatHelp(
+  ["ipc-sampler bench [options]        (in the repository: pnpm bench [options])"],
+  "Measures every transport at several message sizes and producer counts, round trips, and reference\nimplementations beside them; writes JSON and a markdown table.",
+  OPTIONS,
+);
 
 interface Plan {
   quick: boolean;
@@ -39,22 +56,18 @@ interface Plan {
   out: string;
 }
 
-function makePlan(argv: string[]): Plan {
-  const { flags, positionals } = parseArgs(argv, new Set(["quick", "no-references", "help"]), new Set(["transports", "out"]));
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (flags.has("help")) {
-    process.stdout.write("pnpm bench [--quick] [--transports pipe,uds,...] [--out DIR] [--no-references]\n");
-    process.exit(0);
-  }
-  const quick = flags.has("quick");
+function makePlan(argv: string[]): Plan | "help" {
+  const flags = parseCommandLine(argv, OPTIONS);
+  if (flags.help) return "help";
+  const quick = flags.quick === true;
   let selected = [...transports];
-  const only = flags.get("transports");
-  if (typeof only === "string") {
-    const ids = only.split(",").map((s) => s.trim());
-    for (const id of ids) if (!transports.some((t) => t.id === id)) throw new UsageError(`unknown transport "${id}"`);
+  if (flags.transports !== undefined && flags.transports !== "all") {
+    const ids = flags.transports.split(",").map((s) => s.trim());
+    for (const id of ids) if (!transports.some((t) => t.id === id)) throw new UsageError(`unknown transport "${id}"; choose from ${transports.map((t) => t.id).join(", ")}`);
     selected = transports.filter((t) => ids.includes(t.id));
   }
-  const out = typeof flags.get("out") === "string" ? path.resolve(String(flags.get("out"))) : path.join(ROOT, "bench", "results");
+  const out = flags.out !== undefined ? path.resolve(flags.out) : DEFAULT_OUT;
+  const references = flags["no-references"] !== true;
   return quick
     ? {
         quick,
@@ -66,7 +79,7 @@ function makePlan(argv: string[]): Plan {
         roundTrips: 1_000,
         placements: ["split-cpu"],
         transports: selected,
-        references: !flags.has("no-references"),
+        references,
         out,
       }
     : {
@@ -79,7 +92,7 @@ function makePlan(argv: string[]): Plan {
         roundTrips: 20_000,
         placements: ["same-cpu", "split-cpu"],
         transports: selected,
-        references: !flags.has("no-references"),
+        references,
         out,
       };
 }
@@ -123,28 +136,6 @@ function round(x: number): number {
 
 function haveTaskset(): boolean {
   return spawnSync("taskset", ["-c", "0", "true"]).status === 0;
-}
-
-/** Runs a command that prints one JSON record as its last stdout line. */
-function runJson(argv: string[], timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (err = (err + t).slice(-4000)));
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      const last = out.trim().split("\n").filter(Boolean).pop();
-      try {
-        if (last) return resolve(JSON.parse(last) as Record<string, unknown>);
-      } catch {
-        // fall through
-      }
-      resolve({ ok: false, error: err.trim().split("\n").pop() || `exited with ${signal ?? code}${signal === "SIGKILL" ? " (timed out)" : ""}` });
-    });
-  });
 }
 
 interface Measured {
@@ -227,26 +218,28 @@ interface ReferenceModule {
 /** Reference rows besides the C one per mechanism. */
 const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "python-queue", "python-pipe"];
 
+/**
+ * The reference implementations: the repository's bench/reference, or the
+ * copy the build puts beside this file (dist/reference) for an installed CLI.
+ */
 async function loadReferences(): Promise<ReferenceModule | undefined> {
-  const file = path.join(ROOT, "bench", "reference", "index.mjs");
-  if (!existsSync(file)) return undefined;
-  return (await import(pathToFileURL(file).href)) as ReferenceModule;
+  for (const dir of [...(REPO ? [path.join(REPO, "bench", "reference")] : []), path.join(HERE, "reference")]) {
+    const file = path.join(dir, "index.mjs");
+    if (existsSync(file)) return (await import(pathToFileURL(file).href)) as ReferenceModule;
+  }
+  return undefined;
 }
 
 function log(line: string): void {
   process.stderr.write(line + "\n");
 }
 
-async function main(): Promise<void> {
-  let plan: Plan;
-  try {
-    plan = makePlan(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+/** `ipc-sampler bench …`: resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const plan = makePlan(argv);
+  if (plan === "help") {
+    process.stdout.write(BENCH_HELP);
+    return 0;
   }
   const started = Date.now();
   const machine = machineFacts();
@@ -254,21 +247,17 @@ async function main(): Promise<void> {
   const throughput: ThroughputRow[] = [];
   const roundTrip: RoundTripRow[] = [];
 
-  // Our transports.
+  // Our transports; a size over a transport's limit is a skipped case, with the demo's reason.
+  const descriptors = await loadDescriptors(plan.transports);
   for (const entry of plan.transports) {
-    let max = Infinity;
-    try {
-      const t = ((await import(entry.packageName)) as Record<string, Transport>)[entry.exportName];
-      max = t?.descriptor.maxMessageSize ?? Infinity;
-    } catch (err) {
-      log(`bench: ${entry.id} cannot be loaded: ${(err as Error).message}`);
-    }
+    if (!descriptors.has(entry.id)) log(`bench: ${entry.id} cannot be loaded here; its runs will say why`);
     for (const producers of plan.producers) {
       for (const size of plan.sizes) {
         const messages = plan.messagesBySize[size]!;
         const base = { transport: entry.id, kind: "transport" as const, mechanism: entry.id, producers, size, messages };
-        if (size > max) {
-          throughput.push({ ...base, ok: true, repetitions: 0, skipped: `larger than the transport's ${max}-byte message limit` });
+        const refusal = sizeRefusal(entry, size, descriptors);
+        if (refusal) {
+          throughput.push({ ...base, ok: true, repetitions: 0, skipped: refusal.short });
           continue;
         }
         const row = await measure(plan, base, async () =>
@@ -285,15 +274,11 @@ async function main(): Promise<void> {
   const placements = pin ? plan.placements : (["unpinned"] as const);
   for (const entry of plan.transports) {
     for (const placement of placements) {
-      const pre = placementPrefix(placement);
-      const res = await runJson([...pre.pinger, process.execPath, PINGPONG, JSON.stringify({ entry, roundTrips: plan.roundTrips, size: 64, warmup: Math.min(1000, plan.roundTrips), pongerPrefix: pre.ponger })], 120_000);
-      const error = typeof res.error === "string" ? res.error : undefined;
+      const rt = await pingPong(entry, { roundTrips: plan.roundTrips, size: 64, prefix: placementPrefix(placement) });
       const base = { transport: entry.id, kind: "transport" as const, mechanism: entry.id, size: 64, roundTrips: plan.roundTrips, placement };
-      if (error && /only reaches child processes/.test(error)) {
-        roundTrip.push({ ...base, ok: true, skipped: "one-way and inherited: no second channel can reach the parent" });
-      } else {
-        roundTrip.push({ ...base, ok: res.ok === true, ...(error ? { error } : {}), ...(res.ok ? { p50Us: Number(res.p50Us), p99Us: Number(res.p99Us), p999Us: Number(res.p999Us) } : {}) });
-      }
+      if (rt.skipped !== undefined) roundTrip.push({ ...base, ok: true, skipped: rt.skipped });
+      else if (!rt.ok) roundTrip.push({ ...base, ok: false, error: rt.error });
+      else roundTrip.push({ ...base, ok: true, p50Us: rt.p50Us, p99Us: rt.p99Us, p999Us: rt.p999Us });
       const last = roundTrip[roundTrip.length - 1]!;
       log(`  rtt ${entry.id.padEnd(10)} ${placement.padEnd(9)} ${last.skipped ? "skipped" : last.ok ? `p50 ${last.p50Us} us` : `FAILED ${last.error}`}`);
     }
@@ -303,7 +288,10 @@ async function main(): Promise<void> {
   const refs = plan.references ? await loadReferences() : undefined;
   if (refs) {
     const built = await refs.buildReferences();
-    if (!built.ok) log(`bench: C references did not build: ${built.error}`);
+    // Without a C compiler the C rows are skipped with the build's reason, as a missing python3 skips the Python rows.
+    if (!built.ok) log(`bench: C references did not build, their rows are skipped: ${built.error}`);
+    const run = (cmd: ReferenceCommand): Promise<Record<string, unknown>> =>
+      cmd.kind === "reference-c" && !built.ok ? Promise.resolve({ skipped: built.error ?? "the C references did not build" }) : refs.runReference(cmd, { timeoutMs: 120_000 });
     const mechanisms = [...new Set(plan.transports.map((t) => t.id))];
     const seen = new Set<string>();
     for (const mechanism of [...mechanisms, ...OTHER_REFERENCES]) {
@@ -315,7 +303,7 @@ async function main(): Promise<void> {
             if (seen.has(key)) continue;
             seen.add(key);
             const base = { transport: cmd.transport, kind: cmd.kind, mechanism: cmd.mechanism, producers, size, messages };
-            const row = await measure(plan, base, async () => fromRecord(await refs.runReference(cmd, { timeoutMs: 120_000 })));
+            const row = await measure(plan, base, async () => fromRecord(await run(cmd)));
             throughput.push(row);
             log(`  ${cmd.transport.padEnd(18)} P=${producers} ${String(size).padStart(7)} B  ${row.skipped ? "skipped" : row.ok ? `${Math.round(row.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s` : `FAILED ${row.error}`}`);
           }
@@ -327,7 +315,7 @@ async function main(): Promise<void> {
         const where = referencePlacement(placement);
         for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, ...where, timeoutS: 110 })) {
           if (cmd.kind !== "reference-c") continue;
-          const rec = await refs.runReference(cmd, { timeoutMs: 120_000 });
+          const rec = await run(cmd);
           const misplaced = placementProblem(placement, rec);
           const res = misplaced ? { ...rec, ok: false, error: misplaced } : rec;
           const cpus = res.cpus as { pinger?: number[]; ponger?: number[] } | undefined;
@@ -351,7 +339,7 @@ async function main(): Promise<void> {
       }
     }
   } else if (plan.references) {
-    log("bench: no reference implementations found (bench/reference/index.mjs)");
+    log(`bench: no reference rows: neither ${REPO ? path.join(REPO, "bench", "reference") : "the repository's bench/reference"} nor ${path.join(HERE, "reference")} holds index.mjs`);
   }
 
   const results: BenchResults = {
@@ -376,7 +364,5 @@ async function main(): Promise<void> {
   log(`bench: wrote ${path.join(plan.out, name)}.json and .md in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.stdout.write(renderMarkdown(results));
   const failed = throughput.filter((r) => !r.ok).length + roundTrip.filter((r) => !r.ok).length;
-  process.exitCode = failed ? 1 : 0;
+  return failed ? 1 : 0;
 }
-
-void main();

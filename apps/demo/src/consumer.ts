@@ -7,9 +7,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { ScenarioVerifier, monotonicNs, type ChannelError, type Receiver, type Transport } from "@ipc-sampler/core";
-import type { RunRecord } from "./run.js";
-import type { TransportEntry } from "./transports.js";
+import { ScenarioVerifier, monotonicNs, type ChannelError, type Receiver } from "@ipc-sampler/core";
+import { LOADED_LATENCY, type RunRecord } from "./run.js";
+import { loadTransport, type TransportEntry } from "./transports.js";
 
 interface Settings {
   entry: TransportEntry;
@@ -34,9 +34,7 @@ interface ProducerStats {
 
 async function main(): Promise<void> {
   const s = JSON.parse(process.argv[2]!) as Settings;
-  const mod = (await import(s.entry.packageName)) as Record<string, Transport>;
-  const transport = mod[s.entry.exportName];
-  if (!transport) throw new Error(`${s.entry.packageName} does not export ${s.entry.exportName}`);
+  const transport = await loadTransport(s.entry);
 
   const lost: ChannelError[] = [];
   const receiver: Receiver = await transport.listen({
@@ -45,8 +43,12 @@ async function main(): Promise<void> {
     onPeerLost: (e) => lost.push(e),
   });
   const children: ChildProcess[] = [];
+  // Settled when a producer's stdout has closed too, so its last words (an error) are in.
+  const finished: Promise<unknown>[] = [];
   const stats: ProducerStats[] = [];
+  // Causes, in the order they happened: what a producer reported, then a producer that died without a word.
   const producerErrors: string[] = [];
+  const reported = new Set<number>();
   let ready = 0;
   let allReady!: () => void;
   const readyPromise = new Promise<void>((r) => (allReady = r));
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     );
     admission.release();
     children.push(child);
+    finished.push(new Promise((r) => child.once("close", r)));
     let buf = "";
     child.stdout!.setEncoding("utf8").on("data", (t: string) => {
       buf += t;
@@ -76,11 +79,15 @@ async function main(): Promise<void> {
         buf = buf.slice(nl + 1);
         if (msg.ready && ++ready === s.producers) allReady();
         if (msg.stats) stats.push(msg.stats);
-        if (msg.error) producerErrors.push(`producer ${id}: ${msg.error}`);
+        if (msg.error) {
+          producerErrors.push(`producer ${id}: ${msg.error}`);
+          reported.add(id);
+        }
       }
     });
     child.on("exit", (code, signal) => {
-      if (code !== 0) producerErrors.push(`producer ${id} exited with ${signal ?? code}`);
+      // A producer that reported its error exits 1 because of it: that is no second cause.
+      if (code !== 0 && !reported.has(id)) producerErrors.push(`producer ${id} exited with ${signal ?? code}`);
     });
   }
 
@@ -104,18 +111,21 @@ async function main(): Promise<void> {
       for (let i = 0; i < batch.count; i++) verifier.verify(data, offsets[2 * i]!, offsets[2 * i + 1]!, now);
     }
   } catch (err) {
-    error = String((err as Error).message ?? err);
+    const code = (err as { code?: unknown }).code;
+    error = `${typeof code === "string" ? `${code}: ` : ""}${String((err as Error).message ?? err)}`;
   }
   const elapsedNs = monotonicNs() - start;
   clearInterval(progress);
   clearTimeout(deadline);
-  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once("exit", r)))));
+  await Promise.all(finished);
   await receiver.close();
 
   const report = verifier.report();
   const usage = process.resourceUsage();
   const elapsedMs = elapsedNs / 1e6;
-  const problems = [...report.problems.map((p) => p.detail), ...lost.map((e) => e.message), ...producerErrors];
+  // The first cause leads (a producer's error, the receiver's, a lost peer), the consequences (gaps, a wrong total) follow.
+  const causes = [...producerErrors, ...(error ? [error] : []), ...lost.map((e) => `${e.code}: ${e.message}`)];
+  const problems = [...causes, ...report.problems.map((p) => p.detail)];
   const record: RunRecord = {
     transport: s.entry.id,
     scenario: "stream",
@@ -127,11 +137,12 @@ async function main(): Promise<void> {
     mbPerSec: round((report.received * s.size) / 1e6 / (elapsedMs / 1000)),
     latencyP50Us: round(report.latencyP50Us),
     latencyP99Us: round(report.latencyP99Us),
+    latency: LOADED_LATENCY,
     total: report.total,
     expectedTotal: report.expectedTotal,
     received: report.received,
-    ok: report.ok && problems.length === 0 && error === undefined,
-    ...(error || problems.length ? { error: error ?? problems[0] } : {}),
+    ok: report.ok && problems.length === 0,
+    ...(problems.length ? { error: problems[0] } : {}),
     ...(problems.length ? { problems } : {}),
     cpuMs: { consumer: round((usage.userCPUTime + usage.systemCPUTime) / 1000), producers: round(stats.reduce((a, b) => a + b.cpuMs, 0)) },
     peakRssBytes: { consumer: usage.maxRSS * 1024, producers: Math.max(0, ...stats.map((x) => x.maxRssBytes)) },

@@ -8,8 +8,8 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { monotonicNs, type Address, type MessageBatch, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import type { TransportEntry } from "./transports.js";
+import { monotonicNs, type Address, type MessageBatch, type Receiver, type Sender } from "@ipc-sampler/core";
+import { loadTransport, type TransportEntry } from "./transports.js";
 
 interface Job {
   entry: TransportEntry;
@@ -28,12 +28,6 @@ function emit(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
 
-async function load(entry: TransportEntry): Promise<Transport> {
-  const t = ((await import(entry.packageName)) as Record<string, Transport>)[entry.exportName];
-  if (!t) throw new Error(`${entry.packageName} does not export ${entry.exportName}`);
-  return t;
-}
-
 /** Awaits batches one at a time, counting messages. */
 function counter(receiver: Receiver) {
   const it = receiver.batches();
@@ -44,7 +38,7 @@ function counter(receiver: Receiver) {
 }
 
 async function ponger(job: Job): Promise<void> {
-  const transport = await load(job.entry);
+  const transport = await loadTransport(job.entry);
   const sender: Sender = await transport.connect(job.address!);
   const receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
   const admission = await receiver.admit();
@@ -61,7 +55,7 @@ async function ponger(job: Job): Promise<void> {
 }
 
 async function pinger(job: Job): Promise<void> {
-  const transport = await load(job.entry);
+  const transport = await loadTransport(job.entry);
   const receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
   const admission = await receiver.admit();
   const prefix = job.pongerPrefix ?? [];

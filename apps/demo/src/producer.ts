@@ -5,8 +5,8 @@
  * the transport takes them, closes, and reports its CPU time and peak RSS.
  */
 import { readlinkSync } from "node:fs";
-import { ScenarioEncoder, type Address, type Transport } from "@ipc-sampler/core";
-import type { TransportEntry } from "./transports.js";
+import { ScenarioEncoder, type Address } from "@ipc-sampler/core";
+import { loadTransport, type TransportEntry } from "./transports.js";
 
 interface Job {
   entry: TransportEntry;
@@ -22,8 +22,7 @@ function emit(value: unknown): void {
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
-  const mod = (await import(job.entry.packageName)) as Record<string, Transport>;
-  const transport = mod[job.entry.exportName]!;
+  const transport = await loadTransport(job.entry);
   const sender = await transport.connect(job.address);
   // What the kernel says the inherited descriptor is (pipe:[…] for a pipe).
   const fd = job.address.fd;
@@ -44,6 +43,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  emit({ error: String((err as Error)?.message ?? err) });
+  // The code leads, as the consumer's record shows it: "EMSGSIZE: cannot send …".
+  const code = (err as { code?: unknown })?.code;
+  emit({ error: `${typeof code === "string" ? `${code}: ` : ""}${String((err as Error)?.message ?? err)}` });
   process.exitCode = 1;
 });

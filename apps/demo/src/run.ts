@@ -1,6 +1,12 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { RoundTrip } from "./roundtrip.js";
 import type { TransportEntry } from "./transports.js";
+
+/** What latencyP50Us/latencyP99Us measure, in the words the text output, the JSON and the site use. */
+export const LOADED_LATENCY = "one-way under full load (queueing included)";
+/** What unloadedRoundTrip measures. */
+export const UNLOADED_ROUND_TRIP = "unloaded (one message in flight)";
 
 /** One run of the scenario over one transport: the record `--json` prints. */
 export interface RunRecord {
@@ -12,14 +18,23 @@ export interface RunRecord {
   elapsedMs: number;
   msgsPerSec: number;
   mbPerSec: number;
+  /** Send to verification, sampled over the whole run while every producer sends as fast as it can: mostly time spent queued. */
   latencyP50Us: number;
   latencyP99Us: number;
+  /** LOADED_LATENCY: says in the record what the two figures above are. */
+  latency: typeof LOADED_LATENCY;
+  /** A short ping-pong over the same transport (the demo adds it; runScenario does not run it). */
+  unloadedRoundTrip?: RoundTrip;
   total: number;
   expectedTotal: number;
   received: number;
   ok: boolean;
+  /** The first cause of a failure (a producer's error leads its consequences). */
   error?: string;
+  /** Every problem, causes first, then consequences (missing messages, a wrong total). */
   problems?: string[];
+  /** Not run, and why (a message size over the transport's limit); ok stays true. */
+  skipped?: string;
   cpuMs: { consumer: number; producers: number };
   peakRssBytes: { consumer: number; producers: number };
   /** For inherited-descriptor transports: /proc/self/fd/N of each producer's end (pipe:[…]). */
@@ -46,7 +61,8 @@ export function defaultTimeoutMs(producers: number, messages: number, size: numb
   return Math.round(30_000 + (producers * messages) / 20 + bytes / 50_000);
 }
 
-function failed(entry: TransportEntry, s: RunSettings, error: string): RunRecord {
+/** A record for a run that produced no figures: failed (`error`) or not started (`skipped`). */
+export function emptyRecord(entry: TransportEntry, s: Pick<RunSettings, "producers" | "messages" | "size">, outcome: { error: string } | { skipped: string }): RunRecord {
   return {
     transport: entry.id,
     scenario: "stream",
@@ -58,11 +74,12 @@ function failed(entry: TransportEntry, s: RunSettings, error: string): RunRecord
     mbPerSec: 0,
     latencyP50Us: 0,
     latencyP99Us: 0,
+    latency: LOADED_LATENCY,
     total: 0,
     expectedTotal: 0,
     received: 0,
-    ok: false,
-    error,
+    ok: "skipped" in outcome,
+    ...outcome,
     cpuMs: { consumer: 0, producers: 0 },
     peakRssBytes: { consumer: 0, producers: 0 },
   };
@@ -84,7 +101,7 @@ export function runScenario(entry: TransportEntry, settings: RunSettings): Promi
     const timer = setTimeout(() => {
       child.kill("SIGTERM");
       setTimeout(() => child.kill("SIGKILL"), 2000).unref();
-      record = failed(entry, settings, `timed out after ${settings.timeoutMs} ms`);
+      record = emptyRecord(entry, settings, { error: `timed out after ${settings.timeoutMs} ms` });
     }, settings.timeoutMs + 5_000);
     child.stdout.setEncoding("utf8").on("data", (text: string) => {
       out += text;
@@ -94,7 +111,7 @@ export function runScenario(entry: TransportEntry, settings: RunSettings): Promi
         out = out.slice(nl + 1);
         try {
           const msg = JSON.parse(line) as { progress?: number; expected?: number; record?: RunRecord; fatal?: string };
-          if (msg.fatal) record ??= failed(entry, settings, msg.fatal);
+          if (msg.fatal) record ??= emptyRecord(entry, settings, { error: msg.fatal });
           if (msg.progress !== undefined) settings.onProgress?.(msg.progress, msg.expected ?? 0);
           if (msg.record) record ??= msg.record;
         } catch {
@@ -110,7 +127,7 @@ export function runScenario(entry: TransportEntry, settings: RunSettings): Promi
       clearTimeout(timer);
       if (record) return resolve(record);
       const why = err.trim().split("\n").filter(Boolean).slice(-3).join(" | ") || `consumer exited with ${signal ?? code}`;
-      resolve(failed(entry, settings, why));
+      resolve(emptyRecord(entry, settings, { error: why }));
     });
   });
 }

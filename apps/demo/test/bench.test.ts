@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BENCH_SCHEMA, type BenchResults } from "../src/bench-schema.js";
 import { transports } from "../src/transports.js";
 
-const BENCH = fileURLToPath(new URL("../dist/bench.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 // Proves the harness works end to end; asserts shape and ok, never speed.
 describe("pnpm bench --quick", () => {
@@ -19,7 +19,7 @@ describe("pnpm bench --quick", () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it("runs every transport and reference, verifies every run, and writes a versioned JSON file with a markdown table", () => {
-    const r = spawnSync(process.execPath, [BENCH, "--quick", "--out", out], { encoding: "utf8", timeout: 280_000 });
+    const r = spawnSync(process.execPath, [CLI, "bench", "--quick", "--out", out], { encoding: "utf8", timeout: 280_000 });
     const files = readdirSync(out);
     const json = files.find((f) => f.endsWith("-quick.json"));
     expect(json, r.stderr).toBeDefined();

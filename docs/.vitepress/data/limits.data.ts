@@ -73,9 +73,9 @@ export function loadLimits(): LimitsData {
     { source: "/proc/sys/vm/max_map_count", meaning: "mappings one process may hold", value: proc("/proc/sys/vm/max_map_count"), unit: "count" },
   ];
   const mmap: Limit[] = [
-    { source: "getconf PAGESIZE", meaning: "mapping granularity: the journal grows in whole pages", value: page, unit: "bytes" },
+    { source: "getconf PAGESIZE", meaning: "mapping granularity: the journal grows by whole segment files, each a multiple of 4096 bytes", value: page, unit: "bytes" },
     { source: "/proc/sys/vm/max_map_count", meaning: "mappings one process may hold", value: proc("/proc/sys/vm/max_map_count"), unit: "count" },
-    { source: "/proc/sys/vm/dirty_expire_centisecs", meaning: "age (1/100 s) after which dirty pages are written back without msync", value: proc("/proc/sys/vm/dirty_expire_centisecs"), unit: "count" },
+    { source: "/proc/sys/vm/dirty_expire_centisecs", meaning: "age (1/100 s) after which the kernel's flusher writes a dirty page back on its next pass, without a sync", value: proc("/proc/sys/vm/dirty_expire_centisecs"), unit: "count" },
   ];
   const socket: Limit[] = [
     { source: "/proc/sys/net/core/wmem_default", meaning: "default socket send buffer", value: proc("/proc/sys/net/core/wmem_default"), unit: "bytes" },
@@ -86,8 +86,10 @@ export function loadLimits(): LimitsData {
     ...socket,
     { source: "/proc/sys/net/unix/max_dgram_qlen", meaning: "datagrams queued per Unix socket (not used by the stream socket)", value: proc("/proc/sys/net/unix/max_dgram_qlen"), unit: "count" },
   ];
+  // tcp(7): tcp_wmem and tcp_rmem override net.core.wmem_default and rmem_default for TCP.
   const tcp: Limit[] = [
-    ...socket,
+    ...socket.filter((l) => l.source.endsWith("somaxconn")),
+    { source: "/proc/sys/net/ipv4/tcp_rmem", meaning: "TCP receive buffer a socket starts with (default of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_rmem", 1), unit: "bytes" },
     { source: "/proc/sys/net/ipv4/tcp_wmem", meaning: "TCP send buffer a socket starts with (default of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_wmem", 1), unit: "bytes" },
     { source: "/proc/sys/net/ipv4/tcp_wmem", meaning: "TCP send buffer auto-tuning ceiling (max of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_wmem", 2), unit: "bytes" },
   ];

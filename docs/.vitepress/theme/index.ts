@@ -10,6 +10,7 @@ import ThroughputChart from "./components/ThroughputChart.vue";
 import LatencyChart from "./components/LatencyChart.vue";
 import RatioChart from "./components/RatioChart.vue";
 import RoundTripTable from "./components/RoundTripTable.vue";
+import Ordering from "./components/Ordering.vue";
 import "./style.css";
 
 export default {
@@ -26,6 +27,7 @@ export default {
       LatencyChart,
       RatioChart,
       RoundTripTable,
+      Ordering,
     })) app.component(name, c);
   },
 } satisfies Theme;

@@ -14,7 +14,7 @@ const sender = spawn(process.execPath, [fileURLToPath(new URL("sender.js", impor
 
 let live = 0;
 for await (const batch of receiver.batches()) live += batch.count;
-const position = receiver.position(); // stream id -> next sequence number: save it to resume later
+const position = receiver.position(); // stream id -> next sequence number: save it to replay from there later
 await receiver.close(); // the journal stays on disk
 await new Promise((resolve) => (sender.exitCode !== null ? resolve(sender.exitCode) : sender.on("exit", resolve)));
 

@@ -6,5 +6,5 @@ const address = JSON.parse(process.argv[2] ?? "") as MmapAddress;
 const sender = (await mmapTransport.connect(address, { timeoutMs: 5000 })) as JournalSender;
 
 for (let i = 0; i < 1000; i++) sender.write(new TextEncoder().encode(`event ${i}`));
-sender.sync(); // msync(MS_SYNC): everything so far would survive a power loss
+sender.sync(); // every record so far, and the files holding it, would survive a power loss
 await sender.close();

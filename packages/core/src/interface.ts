@@ -11,7 +11,14 @@ export interface Address {
   readonly [key: string]: unknown;
 }
 
-/** How long a kernel or file-system object lives (Boost.Interprocess's terms). */
+/**
+ * How long the object that holds a channel's data lives (Boost.Interprocess's
+ * terms): `process`, until the last process holding it exits; `kernel`, until
+ * it is removed or the machine reboots; `filesystem`, until it is removed.
+ * This is what the kernel object allows; every receiver here removes what it
+ * created on close, exit, SIGINT and SIGTERM (a named mmap journal excepted),
+ * so an object outlives its processes only after a crash.
+ */
 export type Persistence = "process" | "kernel" | "filesystem";
 
 /**
@@ -28,11 +35,31 @@ export interface MechanismDescriptor {
   readonly persistence: Persistence;
   /** How a producer finds the channel. */
   readonly naming: "inherited descriptor" | "file-system path" | "kernel name" | "host and port" | "endpoint";
-  /** Direction of the underlying kernel object. */
+  /**
+   * Direction of the underlying kernel object: `duplex` when one object
+   * carries bytes both ways between its two ends (a connected socket),
+   * `one-way` when it does not (a pipe, a queue, a PUSH/PULL pair) or is
+   * memory the package lays out as one-way rings. Every channel this package
+   * family exposes is one-way, Sender → Receiver, whatever the object allows.
+   */
   readonly direction: "one-way" | "duplex";
-  /** Does the kernel keep message boundaries (false: a byte stream we frame). */
+  /**
+   * Does the object itself deliver whole messages: the kernel (a message
+   * queue's messages) or the library (a ZeroMQ message)? False for a byte
+   * stream and for shared memory or files, where the package frames each
+   * message with its own length header.
+   */
   readonly messageBoundaries: boolean;
-  /** Copies of each payload between the sender's and receiver's memory. */
+  /**
+   * How many times a message's bytes are written to another place in memory
+   * between the `Uint8Array` given to `Sender.write` and the bytes a
+   * `MessageBatch` exposes, on the common path of a message that travels in
+   * one piece: copies made by the package in user space and by the kernel
+   * count alike (write(2) into a pipe is one, read(2) out of it another).
+   * Not counted: a message split into pieces and reassembled (one more), a
+   * full ring or queue that holds a copy until there is room (one more), and
+   * what a receiver's caller copies out of a batch.
+   */
   readonly copiesPerMessage: number;
   /** Default largest message; the address carries the actual one. */
   readonly maxMessageSize: number;

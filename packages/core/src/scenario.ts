@@ -30,7 +30,24 @@ export function expectedTotal(producers: number, messagesPerProducer: number): n
 
 // performance.now() reads the same CLOCK_MONOTONIC as process.hrtime, from a
 // per-process origin, without allocating a BigInt: calibrate the origin once.
-const originNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+// A process preempted between the two reads would carry the delay into every
+// timestamp (a loaded machine showed one-way latencies of -56 ms), so the
+// origin comes from the tightest of a few hrtime/now/hrtime brackets.
+function calibrate(): number {
+  let best = Infinity;
+  let origin = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = process.hrtime.bigint();
+    const now = performance.now();
+    const gap = Number(process.hrtime.bigint() - before);
+    if (gap < best) {
+      best = gap;
+      origin = Number(before) + gap / 2 - now * 1e6;
+    }
+  }
+  return origin;
+}
+const originNs = calibrate();
 
 /** CLOCK_MONOTONIC in nanoseconds (as a double: exact to well under 1 µs). */
 export function monotonicNs(): number {

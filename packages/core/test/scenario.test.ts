@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ScenarioEncoder, ScenarioVerifier, expectedTotal, checksum32, SCENARIO_HEADER_BYTES } from "../src/index.js";
+import { ScenarioEncoder, ScenarioVerifier, expectedTotal, checksum32, monotonicNs, SCENARIO_HEADER_BYTES } from "../src/index.js";
 
 function run(size: number, producers: number, count: number, mutate?: (msg: Uint8Array, p: number, seq: number) => Uint8Array | null) {
   const v = new ScenarioVerifier(producers, count, size);
@@ -61,5 +61,18 @@ describe("scenario format", () => {
     const v = new ScenarioVerifier(1, 1, 64);
     v.verify(new Uint8Array(63), 0, 63, 0);
     expect(v.report().problems[0]!.kind).toBe("size");
+  });
+});
+
+describe("monotonicNs", () => {
+  it("reads CLOCK_MONOTONIC: between two process.hrtime readings taken around it, within the calibration's bracket", () => {
+    for (let i = 0; i < 100; i++) {
+      const before = Number(process.hrtime.bigint());
+      const now = monotonicNs();
+      const after = Number(process.hrtime.bigint());
+      // A 1 ms allowance: the origin is calibrated once, from the tightest of several hrtime brackets.
+      expect(now).toBeGreaterThan(before - 1e6);
+      expect(now).toBeLessThan(after + 1e6);
+    }
   });
 });

@@ -42,7 +42,7 @@ export const fifoDescriptor: MechanismDescriptor = {
   naming: "file-system path",
   direction: "one-way",
   messageBoundaries: false,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: FIFO_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: false,

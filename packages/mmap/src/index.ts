@@ -63,12 +63,12 @@ export const mmapDescriptor: MechanismDescriptor = {
   persistence: "filesystem",
   naming: "file-system path",
   direction: "one-way",
-  messageBoundaries: true,
+  messageBoundaries: false,
   copiesPerMessage: 1,
   maxMessageSize: maxMessageFor(MMAP_DEFAULT_SEGMENT_BYTES),
   relatedProcessesOnly: false,
   crossesMachines: false,
-  summary: "A durable, replayable journal: producers append checksummed records to mapped segment files, the consumer follows them in place.",
+  summary: "A replayable journal: producers append checksummed records to mapped segment files, the consumer follows them in place; records survive a process crash, and a power loss once synced.",
 };
 
 export interface MmapAddress extends Address {
@@ -89,7 +89,13 @@ export interface MmapListenOptions extends ListenOptions {
   keep?: boolean;
   /** ftruncate(2) size of each segment file (default 32 MiB); a record never spans two. */
   segmentBytes?: number;
-  /** msync(MS_SYNC) — msync(2): producers sync every N records (default 0: never per record; the page cache survives a producer's SIGKILL). */
+  /**
+   * msync(MS_SYNC) — msync(2): each producer calls `sync()` after every N
+   * records, at each segment end and at close (default 0: only when the
+   * producer calls `sync()` itself). Committed records survive a crash of
+   * any process either way (they are in the page cache); synced ones also
+   * survive a power loss or kernel crash, file names included.
+   */
   syncEvery?: number;
   /** Keep only the newest N segment files of each stream once the consumer has moved past them; older ones are recycled as new segments (default: Infinity, keep all, with `directory`; 2 for a temporary journal). */
   retainSegments?: number;

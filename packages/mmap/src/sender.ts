@@ -1,6 +1,6 @@
-import { existsSync, renameSync, statSync, statfsSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, fromSystemError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
@@ -42,6 +42,9 @@ import {
 const OWNER_CHECK_MS = 200;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
 const POPULATE_FS = new Set([0x01021994, 0x858458f6]);
+
+/** Earlier unsynced segment files remembered by name; past this, sync() flushes every file of the stream. */
+const UNSYNCED_LIST = 64;
 
 export interface JournalSenderOptions {
   segmentBytes: number;
@@ -87,6 +90,13 @@ export class JournalSender implements Sender {
   private readonly populate: boolean;
   private seq = 0;
   private unsynced = 0;
+  /** Earlier segment files holding records appended since the last sync() (at most UNSYNCED_LIST names). */
+  private readonly unsyncedFiles: string[] = [];
+  /** More than UNSYNCED_LIST files went unsynced: the next sync() flushes every segment file of this stream. */
+  private unsyncedOverflow = false;
+  /** A segment file was created or renamed in the directory since the last sync(). */
+  private namesUnsynced = false;
+  private parentSynced = false;
   private scheduled = false;
   private dirty = false;
   private lastOwnerCheck = performance.now();
@@ -142,6 +152,7 @@ export class JournalSender implements Sender {
       ino = statSync(seg.path).ino;
       seg.close(); // the mapping stays
     }
+    this.namesUnsynced = true;
     const words = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, seg.buffer.length >>> 2);
     if (old) reused = (words[G_REUSED]! + 1) | 0;
     // Old records in a recycled file carry another index's marker; the header says which index it is now.
@@ -157,6 +168,13 @@ export class JournalSender implements Sender {
       // Close the old segment with a NEXT record, once the new file exists.
       this.commit(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
+      else if (this.off > this.syncedTo && !this.unsyncedOverflow) {
+        // A producer that never syncs must not collect names forever.
+        if (this.unsyncedFiles.push(segmentFile(this.stream, this.index)) > UNSYNCED_LIST) {
+          this.unsyncedFiles.length = 0;
+          this.unsyncedOverflow = true;
+        }
+      }
       // A producer writing in a loop yields no tick: wake a sleeping consumer now, so it follows (and retires files) at least once per segment.
       this.dirty = true;
       this.flush();
@@ -242,12 +260,55 @@ export class JournalSender implements Sender {
     return true;
   }
 
-  /** msync(MS_SYNC) of what was appended since the last sync: power-loss durability up to here. */
+  /**
+   * Power-loss durability up to here: msync(MS_SYNC) of what this segment
+   * gained since the last sync (Linux flushes the range as fdatasync would:
+   * data, and the size needed to read it), fdatasync(2) of earlier segment
+   * files that gained records meanwhile, and fsync(2) of the directory when
+   * a segment file was created or renamed since, so their names survive too
+   * (fsync(2): a file's fsync does not cover its directory entry).
+   */
   sync(): void {
+    try {
+      this.syncNow();
+    } catch (err) {
+      throw fromSystemError(err, "sync journal", this.directory);
+    }
+  }
+
+  private syncNow(): void {
+    const current = segmentFile(this.stream, this.index);
+    const earlier = this.unsyncedOverflow
+      ? readdirSync(this.directory).filter((n) => n !== current && n.startsWith(`s${this.stream}-`) && n.endsWith(".jnl"))
+      : this.unsyncedFiles.splice(0);
+    this.unsyncedOverflow = false;
+    for (const name of earlier) {
+      let fd: number;
+      try {
+        fd = openSync(path.join(this.directory, name), constants.O_RDONLY);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // retired: its records were consumed
+        throw err;
+      }
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
     const from = this.syncedTo & ~4095;
     if (this.off > this.syncedTo) this.seg.sync(from, this.off - from, true);
     this.syncedTo = this.off;
     this.unsynced = 0;
+    if (this.namesUnsynced) {
+      fsyncDirectory(this.directory);
+      this.namesUnsynced = false;
+    }
+    if (!this.parentSynced) {
+      // The journal directory's own name, once: a journal made just before a power loss survives too.
+      fsyncDirectory(path.dirname(this.directory));
+      this.parentSynced = true;
+    }
   }
 
   /** Wakes the consumer if it sleeps; notices a receiver that closed or died. */
@@ -305,5 +366,15 @@ export class JournalSender implements Sender {
       }
     })();
     return this.closing;
+  }
+}
+
+/** fsync(2) of a directory: the names created or renamed in it reach the disk. */
+function fsyncDirectory(directory: string): void {
+  const fd = openSync(directory, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

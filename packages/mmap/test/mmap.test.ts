@@ -51,8 +51,9 @@ function reusedCount(directory: string, index: number): number {
   }
 }
 
+/** Outside the `ipcs-` prefix: a removeStale() run by another process sharing /tmp never takes it for a crashed journal. */
 function freshDir(base = tmpdir()): string {
-  const parent = mkdtempSync(path.join(base, "ipcs-mmap-test-"));
+  const parent = mkdtempSync(path.join(base, "mmap-journal-test-"));
   dirs.push(parent);
   return path.join(parent, "journal");
 }
@@ -85,6 +86,18 @@ class RandomVerifier {
   verify(b: MessageBatch): void {
     for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
   }
+}
+
+/** A new reader of stream 0 from the beginning: every record's checksum and sequence. */
+function replayStream0(directory: string) {
+  const journal = openJournal(directory);
+  const replayed = new RandomVerifier();
+  const seqs: number[] = [];
+  for (const rec of journal.replay()) {
+    replayed.check(0, rec.data, 0, rec.data.length);
+    seqs.push(rec.seq);
+  }
+  return { journal, replayed, seqs };
 }
 
 describe("mmap journal", () => {
@@ -129,13 +142,7 @@ describe("mmap journal", () => {
     expect(existsSync(directory)).toBe(true); // a named journal is kept
 
     // A restarted consumer: replays from the beginning, checksums verified.
-    const journal = openJournal(directory);
-    const replayed = new RandomVerifier();
-    const seqs: number[] = [];
-    for (const rec of journal.replay()) {
-      replayed.check(0, rec.data, 0, rec.data.length);
-      seqs.push(rec.seq);
-    }
+    const { journal, replayed, seqs } = replayStream0(directory);
     expect(replayed.bad).toEqual([]);
     expect(replayed.count).toBe(live.count); // every completed record, once
     expect(seqs.every((s, i) => s === i)).toBe(true);
@@ -145,6 +152,27 @@ describe("mmap journal", () => {
     const rest = [...journal.replay({ from: half })];
     expect(rest.length).toBe(live.count - half!["0"]!);
     expect(rest[0]!.seq).toBe(half!["0"]);
+  });
+
+  it.each([0, 7])("crash after sync (syncEvery %i): a producer SIGKILLed after sync() and more commits leaves every committed record, across segments, to a new reader", async (syncEvery) => {
+    const directory = freshDir();
+    const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, syncEvery });
+    // Over 64 segment files before the sync: the sync past the producer's list of unsynced files.
+    const count = 600;
+    const extra = 40;
+    const p = start("synced", { address: r.address, id: 0, count, extra, seed: 9 });
+    await p.waitFor((l) => l.synced === count);
+    await p.waitFor((l) => l.committed === count + extra);
+    p.child.kill("SIGKILL");
+    expect(await p.exit).toBeNull();
+    await r.close();
+    // Several segment files: sync() covered earlier files, not only the current one.
+    expect(newestSegment(directory)).toBeGreaterThan(64);
+
+    const { journal, replayed, seqs } = replayStream0(directory);
+    expect(replayed.bad).toEqual([]);
+    expect(seqs).toEqual(Array.from({ length: count + extra }, (_, i) => i));
+    expect(journal.streams()[0]!.closed).toBe(false); // no goodbye: it was killed
   });
 
   it("rolls over fixed-size segment files and drops old ones by retention", async () => {

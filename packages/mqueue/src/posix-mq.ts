@@ -65,11 +65,11 @@ export const mqueueDescriptor: MechanismDescriptor = {
   naming: "kernel name",
   direction: "one-way",
   messageBoundaries: true,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: MQUEUE_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: false,
-  summary: "A kernel queue of bounded messages under a /name: the kernel keeps each message whole and blocks or refuses when the queue is full.",
+  summary: "A kernel queue of bounded messages under a /name: the kernel keeps each message whole; a full queue makes producers wait in drain(), never blocking the event loop.",
 };
 
 export interface MqueueAddress extends Address {

@@ -14,7 +14,7 @@ export const pipeDescriptor: MechanismDescriptor = {
   naming: "inherited descriptor",
   direction: "one-way",
   messageBoundaries: false,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: PIPE_MAX_MESSAGE,
   relatedProcessesOnly: true,
   crossesMachines: false,

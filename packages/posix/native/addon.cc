@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitFutex(env, exports);
   ipc::InitPoll(env, exports);
   ipc::InitPeerCred(env, exports);
+  ipc::InitProcess(env, exports);
   return exports;
 }
 

@@ -202,3 +202,16 @@ export interface PeerCredNative {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends PeerCredNative {}
+// ---- process.cc: process lifetime ---------------------------------------------
+
+export interface ProcessNative {
+  /**
+   * prctl(2) PR_SET_PDEATHSIG: the kernel sends `signal` to this process when
+   * its parent dies. Returns false when getppid() is no longer
+   * `expectedParentPid` (the parent died before the call: no signal will come).
+   */
+  setParentDeathSignal(signal: number, expectedParentPid: number): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends ProcessNative {}

@@ -85,6 +85,9 @@ const probes: Array<[string, string]> = [
   ["writeEach pairs not Int32Array", `n.writeEach(fd, b, new Uint32Array(8), 0, 1)`],
   ["peerCredentials string fd", `n.peerCredentials("x")`],
   ["peerCredentials negative fd", `n.peerCredentials(-1)`],
+  ["setParentDeathSignal string signal", `n.setParentDeathSignal("x", 1)`],
+  ["setParentDeathSignal signal 0", `n.setParentDeathSignal(0, 1)`],
+  ["setParentDeathSignal pid beyond int32", `n.setParentDeathSignal(9, 2 ** 40)`],
 ];
 
 const program = `

@@ -61,7 +61,7 @@ export const shmDescriptor: MechanismDescriptor = {
   persistence: "kernel",
   naming: "kernel name",
   direction: "one-way",
-  messageBoundaries: true,
+  messageBoundaries: false,
   copiesPerMessage: 1,
   maxMessageSize: maxMessageFor(SHM_DEFAULT_RING_BYTES),
   relatedProcessesOnly: false,

@@ -24,11 +24,11 @@ export const tcpDescriptor: MechanismDescriptor = {
   naming: "host and port",
   direction: "duplex",
   messageBoundaries: false,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: SOCKET_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: true,
-  summary: "A stream socket on an IP address and port: the one that reaches other machines.",
+  summary: "A stream socket on an IP address and port: with ZeroMQ over tcp://, one of the two that reach other machines.",
 };
 
 export interface TcpAddress extends Address {

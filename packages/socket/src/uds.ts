@@ -37,7 +37,7 @@ export const udsDescriptor: MechanismDescriptor = {
   naming: "file-system path",
   direction: "duplex",
   messageBoundaries: false,
-  copiesPerMessage: 2,
+  copiesPerMessage: 3,
   maxMessageSize: SOCKET_MAX_MESSAGE,
   relatedProcessesOnly: false,
   crossesMachines: false,

@@ -1,0 +1,13 @@
+export { rawCodec, jsonCodec, v8Codec, ObjectSender, ObjectReceiver, decodeBatch, type Codec } from "./codec.js";
+export { registerErrorClass, encodeError, decodeError, abortError, WorkerLostError } from "./errors.js";
+export { Pipe, Connection, type PipeOptions } from "./pipe.js";
+export { Process, type ProcessOptions, type WaitOptions } from "./process.js";
+export { Pool, type PoolOptions, type MapOptions, type AsyncCallbacks, type FunctionName, type ResultOf } from "./pool.js";
+export { AsyncResult, type DeadlineOptions } from "./async-result.js";
+export type { CallOptions } from "./scheduler.js";
+export type { PoolStats } from "./stats.js";
+export { Executor, Future, CancelledError, asCompleted, wait, type ExecutorOptions, type ReturnWhen } from "./executor.js";
+export { getLogger, logToStderr, type Logger } from "./logging.js";
+export { currentProcess, isMainModule, taskSignal, type ProcessInfo, type LogLevel } from "./state.js";
+export { defaultTransport, type TransportChoice, type TransportSource } from "./transport.js";
+export type { ModuleRef } from "./target.js";

@@ -1,0 +1,146 @@
+import type { Address, ChannelError, Receiver, Transport } from "@ipc-sampler/core";
+import { decodeBatch, ObjectSender, unserializable, v8Codec, type Codec } from "./codec.js";
+import { closedError } from "./errors.js";
+
+/**
+ * A duplex link between two processes made of two one-way channels of any
+ * transport: each side listens (owns its Receiver) and connects a Sender to
+ * the other. The side that dials sends its own address as its first message
+ * (the hello); the listening side connects back when it reads it. Writes made
+ * before that are queued in memory and flushed in order.
+ */
+export interface Hello {
+  readonly $hello: Address;
+}
+
+function isHello(value: unknown): value is Hello {
+  return typeof value === "object" && value !== null && typeof (value as Hello).$hello === "object";
+}
+
+export class Link {
+  private sender: ObjectSender | undefined;
+  private pending: Uint8Array[] | undefined = [];
+  private connecting: Promise<void> | undefined;
+  private ended = false;
+  private isClosed = false;
+  private endError: unknown;
+  /** Called with every batch of values the peer sent. */
+  onMessages: (values: unknown[]) => void = () => {};
+  /** Called once when the peer's channel ends: undefined when it closed, the error when it was lost. */
+  onEnd: (error: unknown) => void = () => {};
+
+  private constructor(private readonly transport: Transport, readonly receiver: Receiver, readonly codec: Codec) {}
+
+  /** The side that waits: its address is what the other side dials. */
+  static async listen(transport: Transport, codec: Codec = v8Codec): Promise<Link> {
+    let lost: ChannelError | undefined;
+    const receiver = await transport.listen({ expectedProducers: 1, onPeerLost: (e) => (lost = e) });
+    const link = new Link(transport, receiver, codec);
+    void link.pump(() => lost);
+    return link;
+  }
+
+  /** The side that calls: listens too, connects to `peer`, and says hello with its own address. */
+  static async dial(transport: Transport, peer: Address, codec: Codec = v8Codec, timeoutMs = 10_000): Promise<Link> {
+    let lost: ChannelError | undefined;
+    const receiver = await transport.listen({ expectedProducers: 1, onPeerLost: (e) => (lost = e) });
+    const link = new Link(transport, receiver, codec);
+    try {
+      const bytes = await transport.connect(peer, { timeoutMs });
+      link.sender = new ObjectSender(bytes, codec);
+      link.sender.write({ $hello: receiver.address } satisfies Hello);
+      link.flush();
+    } catch (err) {
+      await receiver.close().catch(() => {});
+      throw err;
+    }
+    void link.pump(() => lost);
+    return link;
+  }
+
+  get address(): Address {
+    return this.receiver.address;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The largest message the peer accepts (its receiver's limit, once connected). */
+  get maxMessageSize(): number {
+    return this.sender?.bytes.maxMessageSize ?? this.receiver.maxMessageSize;
+  }
+
+  /** True once the peer's channel has ended. */
+  get peerEnded(): boolean {
+    return this.ended;
+  }
+
+  private async pump(lost: () => ChannelError | undefined): Promise<void> {
+    let error: unknown;
+    try {
+      for await (const batch of this.receiver.batches()) {
+        let values = decodeBatch(batch, this.codec);
+        if (this.sender === undefined && !this.connecting && values.length > 0 && isHello(values[0])) {
+          this.connectBack(values[0].$hello);
+          values = values.slice(1);
+        }
+        if (values.length > 0) this.onMessages(values);
+      }
+      error = lost();
+    } catch (err) {
+      error = err;
+    }
+    this.ended = true;
+    this.endError = error;
+    this.onEnd(error);
+  }
+
+  private connectBack(address: Address): void {
+    this.connecting = this.transport.connect(address).then(
+      (bytes) => {
+        this.sender = new ObjectSender(bytes, this.codec);
+        if (this.isClosed) void bytes.close().catch(() => {});
+        else this.flush();
+      },
+      (err) => {
+        this.endError = err;
+        this.pending = undefined;
+      },
+    );
+  }
+
+  private flush(): void {
+    const queued = this.pending;
+    this.pending = undefined;
+    if (queued) for (const bytes of queued) this.sender!.bytes.write(bytes);
+  }
+
+  /** Queues `value` for the peer; false when the caller should `await drain()`. Throws EPROTO for an unserializable value. */
+  write(value: unknown): boolean {
+    if (this.isClosed) throw closedError("this connection");
+    if (this.sender) return this.sender.write(value);
+    if (this.pending === undefined) throw this.endError ?? closedError("this connection");
+    try {
+      this.pending.push(this.codec.encode(value));
+    } catch (err) {
+      throw unserializable("a value", err);
+    }
+    return this.pending.length < 1024;
+  }
+
+  async drain(): Promise<void> {
+    if (this.sender) return this.sender.drain();
+    await this.connecting;
+    if (this.sender) return (this.sender as ObjectSender).drain();
+  }
+
+  /** Closes both directions; the peer sees its channel end. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    await this.connecting;
+    await this.sender?.close().catch(() => {});
+    await this.receiver.close().catch(() => {});
+  }
+}
