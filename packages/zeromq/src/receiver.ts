@@ -3,6 +3,7 @@ import {
   ChannelError,
   CoreReceiver,
   FRAME_HEADER_BYTES,
+  MAX_PACKET_PRODUCERS,
   ReceiverCore,
   fromSystemError,
   parseFrames,
@@ -200,6 +201,17 @@ export class ZeromqReceiver extends CoreReceiver {
         // a hello without a readable body: treat as remote
       }
       p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
+      if (this.active.size >= MAX_PACKET_PRODUCERS) {
+        // A bound on what HELLOs can make this process hold: the producer is counted and lost at once.
+        return this.core.producerLost(p.index, new ChannelError("ELIMIT", `zeromq producer ${p.index} (pid ${pid}) on ${this.address.endpoint} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: p.index, resource: this.address.endpoint }));
+      }
+      if (this.producerMap.size >= 4 * MAX_PACKET_PRODUCERS) {
+        // Finished producers are remembered only to ignore their late batches; forget the oldest ones.
+        for (const [k, old] of this.producerMap) {
+          if (this.producerMap.size < 2 * MAX_PACKET_PRODUCERS) break;
+          if (old.done) this.producerMap.delete(k);
+        }
+      }
       this.producerMap.set(key, p);
       this.active.add(p);
       // Its connection may have closed before this HELLO was read (libzmq still
