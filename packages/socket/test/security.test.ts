@@ -127,7 +127,7 @@ describe("tcp: who may attach", () => {
   }, 30_000);
 
   it("maxConnections: connections over the limit are closed at accept", async () => {
-    const r = await tcpTransport.listen({ expectedProducers: 1, maxConnections: 1, handshakeTimeoutMs: 2_000 });
+    const r = await tcpTransport.listen({ expectedProducers: 1, maxConnections: 1, handshakeTimeoutMs: 10_000 });
     receivers.push(r);
     const a = r.address as { host: string; port: number };
     // The first holds the only place (silent, until its deadline); the second is closed at once.
@@ -136,7 +136,8 @@ describe("tcp: who may attach", () => {
     const t0 = Date.now();
     const second = await node(producer("tcpTransport", r.address, 1));
     expect(second).not.toBe("sent");
-    expect(Date.now() - t0).toBeLessThan(1_900);
+    // Refused at accept, long before the holder's 10 s deadline frees the place (the margin is for a loaded machine).
+    expect(Date.now() - t0).toBeLessThan(8_000);
     await holder;
-  }, 30_000);
+  }, 40_000);
 });
