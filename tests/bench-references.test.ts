@@ -16,7 +16,7 @@ function expectStreamShape(r: Rec, want: { producers: number; messages: number; 
   if (!r.ok) throw new Error(`${r.transport}: ${r.error ?? r.skipped ?? "not ok"}`);
   expect(r).toMatchObject({ ok: true, ...want });
   expect(typeof r.transport).toBe("string");
-  expect(["reference-c", "node-ipc", "python"]).toContain(r.kind);
+  expect(["reference-c", "node-ipc", "node-net", "python"]).toContain(r.kind);
   for (const k of ["elapsedMs", "msgsPerSec", "mbPerSec", "latencyP50Us", "latencyP99Us"]) {
     expect(typeof r[k], k).toBe("number");
     expect(r[k], k).toBeGreaterThanOrEqual(0);
@@ -99,6 +99,19 @@ describe("bench references", () => {
     it("2 producers x 500 x 1 KiB", async () => {
       const r = await run(transport, { producers: 2, messages: 500, size: 1024 });
       expectStreamShape(r, { producers: 2, messages: 500, size: 1024 });
+    });
+  });
+
+  describe("node-net-uds", () => {
+    it("1 producer x 2,000 x 64 B", async () => {
+      const r = await run("node-net-uds", { producers: 1, messages: 2000, size: 64 });
+      expect(r).toMatchObject({ transport: "node-net-uds", kind: "node-net" });
+      expectStreamShape(r, { producers: 1, messages: 2000, size: 64 });
+    });
+
+    it("2 producers x 50 x 256 KiB (frames span many reads)", async () => {
+      const r = await run("node-net-uds", { producers: 2, messages: 50, size: 262144 });
+      expectStreamShape(r, { producers: 2, messages: 50, size: 262144 });
     });
   });
 

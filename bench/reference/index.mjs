@@ -13,6 +13,7 @@ import { BINARY, buildC } from "./build.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const NODE_IPC_SCRIPT = join(HERE, "node-ipc.mjs");
+export const NODE_NET_SCRIPT = join(HERE, "node-net.mjs");
 export const PYTHON_SCRIPT = join(HERE, "python", "mp_ref.py");
 export const C_BINARY = BINARY;
 
@@ -32,6 +33,7 @@ export const references = Object.freeze([
     limits: { mqueue: "message size up to /proc/sys/fs/mqueue/msgsize_max (larger: a skipped record)" },
   },
   { kind: "node-ipc", transports: ["node-ipc-json", "node-ipc-advanced"], mechanisms: ["node-ipc-json", "node-ipc-advanced"], roundtrip: false },
+  { kind: "node-net", transports: ["node-net-uds"], mechanisms: ["node-net-uds"], roundtrip: false },
   { kind: "python", transports: ["python-queue", "python-pipe"], mechanisms: ["python-queue", "python-pipe"], roundtrip: false },
 ]);
 
@@ -60,7 +62,7 @@ function matches(ref, mechanism) {
 /**
  * The command lines for a run: one entry {kind, transport, mechanism, argv, skip?}
  * per reference that supports `mechanism` ("pipe" → the C pipe reference;
- * "node-ipc-json", "python-pipe", "c-shm" → that one; "all" or undefined → every one).
+ * "node-ipc-json", "node-net-uds", "python-pipe", "c-shm" → that one; "all" or undefined → every one).
  * argv[0] is the program. With `roundtrip` (a count of round trips, 64 B by
  * default), only the C references answer (ping-pong); `pingerCpu` and
  * `pongerCpu` pin the pinging parent and the echoing child to one CPU each
@@ -89,6 +91,8 @@ export function referenceCommands({ mechanism, producers = 1, messages = 100_000
         out.push({ kind: ref.kind, transport: `c-${m}`, mechanism: m, argv });
       } else if (ref.kind === "node-ipc") {
         out.push({ kind: ref.kind, transport: m, mechanism: m, argv: [process.execPath, NODE_IPC_SCRIPT, m.slice("node-ipc-".length), ...common, ...t] });
+      } else if (ref.kind === "node-net") {
+        out.push({ kind: ref.kind, transport: m, mechanism: m, argv: [process.execPath, NODE_NET_SCRIPT, ...common, ...t] });
       } else {
         const py = findPython();
         const entry = { kind: ref.kind, transport: m, mechanism: m, argv: [py.python || "python3", PYTHON_SCRIPT, m.slice("python-".length), ...common, ...t] };

@@ -19,7 +19,7 @@
 // Prints exactly one JSON line.
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Encoder, HEADER_BYTES, Verifier, monotonicNs } from "./scenario.mjs";
+import { Encoder, HEADER_BYTES, Verifier, consumerRecord, monotonicNs, referenceMain } from "./scenario.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 const BATCH = 256;
@@ -105,31 +105,9 @@ function consumer(o) {
       process.exitCode = 1;
       return;
     }
-    const r = ver.report();
-    const elapsedMs = (tEnd - t0) / 1e6;
-    const n = o.producers * o.messages;
-    const cpu = process.cpuUsage();
-    const rec = {
-      ...head,
-      elapsedMs: +elapsedMs.toFixed(3),
-      msgsPerSec: Math.round(n / (elapsedMs / 1e3)),
-      mbPerSec: +((n * o.size) / 1e6 / (elapsedMs / 1e3)).toFixed(2),
-      latencyP50Us: +r.latencyP50Us.toFixed(2),
-      latencyP99Us: +r.latencyP99Us.toFixed(2),
-      total: r.total,
-      ok: r.ok,
-      ...(r.ok ? {} : { error: r.error }),
-      cpuMs: {
-        consumer: +((cpu.user + cpu.system) / 1000).toFixed(1),
-        producers: +done.reduce((a, d) => a + (d ? d.cpuMs : 0), 0).toFixed(1),
-      },
-      peakRssBytes: {
-        consumer: process.resourceUsage().maxRSS * 1024,
-        producers: done.reduce((a, d) => Math.max(a, d ? d.maxRssBytes : 0), 0),
-      },
-    };
+    const rec = consumerRecord(head, ver, o, t0, tEnd, done);
     process.stdout.write(JSON.stringify(rec) + "\n");
-    process.exitCode = r.ok ? 0 : 1;
+    process.exitCode = rec.ok ? 0 : 1;
   };
 
   const timer = setTimeout(
@@ -174,18 +152,4 @@ function consumer(o) {
   }
 }
 
-let opts;
-try {
-  opts = parseArgs(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`node-ipc: ${err.message}\nusage: node node-ipc.mjs <json|advanced> --producers P --messages M --size S [--timeout SECONDS]\n`);
-  process.exit(2);
-}
-if (opts.child >= 0) {
-  producer(opts).catch((err) => {
-    process.stderr.write(`producer ${opts.child}: ${err.stack || err}\n`);
-    process.exit(3);
-  });
-} else {
-  consumer(opts);
-}
+referenceMain("node-ipc", "node node-ipc.mjs <json|advanced> --producers P --messages M --size S [--timeout SECONDS]", parseArgs, producer, consumer);

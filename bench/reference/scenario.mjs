@@ -167,3 +167,56 @@ export class Verifier {
     };
   }
 }
+
+/**
+ * The consumer's JSON record of a finished run (the shape every reference
+ * prints): `done` holds each producer's {cpuMs, maxRssBytes} (or null).
+ */
+export function consumerRecord(head, verifier, o, t0, tEnd, done) {
+  const r = verifier.report();
+  const elapsedMs = (tEnd - t0) / 1e6;
+  const n = o.producers * o.messages;
+  const cpu = process.cpuUsage();
+  return {
+    ...head,
+    elapsedMs: +elapsedMs.toFixed(3),
+    msgsPerSec: Math.round(n / (elapsedMs / 1e3)),
+    mbPerSec: +((n * o.size) / 1e6 / (elapsedMs / 1e3)).toFixed(2),
+    latencyP50Us: +r.latencyP50Us.toFixed(2),
+    latencyP99Us: +r.latencyP99Us.toFixed(2),
+    total: r.total,
+    ok: r.ok,
+    ...(r.ok ? {} : { error: r.error }),
+    cpuMs: {
+      consumer: +((cpu.user + cpu.system) / 1000).toFixed(1),
+      producers: +done.reduce((a, d) => a + (d ? d.cpuMs : 0), 0).toFixed(1),
+    },
+    peakRssBytes: {
+      consumer: process.resourceUsage().maxRSS * 1024,
+      producers: done.reduce((a, d) => Math.max(a, d ? d.maxRssBytes : 0), 0),
+    },
+  };
+}
+
+/**
+ * The entry point every Node reference shares: parse argv (exit 2 with the
+ * usage line on a bad one), then run as a producer child (`--child N`) or as
+ * the consumer.
+ */
+export function referenceMain(name, usage, parseArgs, producer, consumer) {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${name}: ${err.message}\nusage: ${usage}\n`);
+    process.exit(2);
+  }
+  if (opts.child >= 0) {
+    producer(opts).catch((err) => {
+      process.stderr.write(`producer ${opts.child}: ${err.stack || err}\n`);
+      process.exit(3);
+    });
+  } else {
+    consumer(opts);
+  }
+}

@@ -39,7 +39,14 @@ export default defineConfig({
       { text: "API", link: "/api/" },
     ],
     sidebar: [
-      { text: "Start", items: [{ text: "What it is & which to pick", link: "/" }] },
+      {
+        text: "Start",
+        items: [
+          { text: "What it is & which to pick", link: "/" },
+          { text: "Coming from Python multiprocessing", link: "/python" },
+          { text: "Troubleshooting", link: "/troubleshooting" },
+        ],
+      },
       { text: "Mechanisms", items: mechanismPages.map((m) => ({ text: m.title, link: `/mechanisms/${m.id}` })) },
       {
         text: "Measured",

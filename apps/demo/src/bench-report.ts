@@ -26,12 +26,23 @@ function table(header: string[], rows: string[][]): string {
 }
 
 /** The reference row a transport row is compared with. */
-export function referenceFor(results: BenchResults, row: ThroughputRow, kind: "reference-c" | "node-ipc-json"): ThroughputRow | undefined {
+export function referenceFor(results: BenchResults, row: ThroughputRow, kind: "reference-c" | "node-ipc-json" | "node-net-uds"): ThroughputRow | undefined {
   return results.throughput.find((r) =>
     kind === "reference-c"
       ? r.kind === "reference-c" && r.mechanism === row.mechanism && r.producers === row.producers && r.size === row.size && r.ok && !r.skipped
-      : r.transport === "node-ipc-json" && r.producers === row.producers && r.size === row.size && r.ok && !r.skipped,
+      : r.transport === kind && r.producers === row.producers && r.size === row.size && r.ok && !r.skipped,
   );
+}
+
+/** What a reference row is called in tables (ids stay as they are in the records). */
+const REFERENCE_LABELS: Readonly<Record<string, string>> = {
+  "node-ipc-json": "process.send (json)",
+  "node-ipc-advanced": "process.send (advanced)",
+  "node-net-uds": "Node net (Unix socket)",
+};
+
+export function rowLabel(transport: string): string {
+  return REFERENCE_LABELS[transport] ?? transport;
 }
 
 function rttFor(results: BenchResults, row: RoundTripRow): RoundTripRow | undefined {
@@ -53,12 +64,13 @@ export function renderMarkdown(results: BenchResults): string {
   const ours = results.throughput.filter((r) => r.kind === "transport");
   out.push(
     table(
-      ["transport", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs", "vs C", "vs process.send", "CPU ms cons/prod", "peak RSS cons/prod"],
+      ["transport", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs", "vs C", "vs process.send", "vs Node net", "CPU ms cons/prod", "peak RSS cons/prod"],
       ours.map((r) => {
-        if (r.skipped) return [r.transport, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", "", "", "", "", ""];
-        if (!r.ok && !r.msgsPerSec) return [r.transport, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", ""];
+        if (r.skipped) return [r.transport, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", "", "", "", "", "", ""];
+        if (!r.ok && !r.msgsPerSec) return [r.transport, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", "", ""];
         const c = referenceFor(results, r, "reference-c");
         const n = referenceFor(results, r, "node-ipc-json");
+        const net = referenceFor(results, r, "node-net-uds");
         return [
           r.transport + (r.ok ? "" : " (FAILED run)"),
           String(r.producers),
@@ -69,6 +81,7 @@ export function renderMarkdown(results: BenchResults): string {
           String(r.latencyP99Us?.median ?? "-"),
           ratio(r.mbPerSec?.median, c?.mbPerSec?.median),
           ratio(r.mbPerSec?.median, n?.mbPerSec?.median),
+          ratio(r.mbPerSec?.median, net?.mbPerSec?.median),
           r.cpuMs ? `${Math.round(r.cpuMs.consumer)} / ${Math.round(r.cpuMs.producers)}` : "-",
           r.peakRssBytes ? `${(r.peakRssBytes.consumer / 1e6).toFixed(0)} / ${(r.peakRssBytes.producers / 1e6).toFixed(0)} MB` : "-",
         ];
@@ -85,10 +98,10 @@ export function renderMarkdown(results: BenchResults): string {
         ["reference", "kind", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs"],
         refs.map((r) =>
           r.skipped
-            ? [r.transport, r.kind, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", ""]
+            ? [rowLabel(r.transport), r.kind, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", ""]
             : !r.ok && !r.msgsPerSec
-              ? [r.transport, r.kind, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", ""]
-              : [r.transport, r.kind, String(r.producers), size(r.size), `${rate(r.msgsPerSec?.median)} (${rate(r.msgsPerSec?.min)}–${rate(r.msgsPerSec?.max)})`, mb(r.mbPerSec?.median), String(r.latencyP50Us?.median ?? "-"), String(r.latencyP99Us?.median ?? "-")],
+              ? [rowLabel(r.transport), r.kind, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", ""]
+              : [rowLabel(r.transport), r.kind, String(r.producers), size(r.size), `${rate(r.msgsPerSec?.median)} (${rate(r.msgsPerSec?.min)}–${rate(r.msgsPerSec?.max)})`, mb(r.mbPerSec?.median), String(r.latencyP50Us?.median ?? "-"), String(r.latencyP99Us?.median ?? "-")],
         ),
       ),
     );

@@ -28,7 +28,7 @@ export interface MachineFacts {
 }
 
 /** What kind of row: one of our transports, or a reference to compare with. */
-export type RowKind = "transport" | "reference-c" | "node-ipc" | "python";
+export type RowKind = "transport" | "reference-c" | "node-ipc" | "node-net" | "python";
 
 /** One-way streaming throughput for one (transport, producers, size) case. */
 export interface ThroughputRow {

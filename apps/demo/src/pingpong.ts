@@ -8,7 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { monotonicNs, type Address, type MessageBatch, type Receiver, type Sender } from "@ipc-sampler/core";
+import { monotonicNs, type Address, type Admission, type MessageBatch, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { loadTransport, type TransportEntry } from "./transports.js";
 
 interface Job {
@@ -20,6 +20,18 @@ interface Job {
   address?: Address;
   /** Command prefix for the ponger, e.g. ["taskset", "-c", "1"]. */
   pongerPrefix?: string[];
+  /** Where the ponger receives, when the pinger opened that channel toward it (a pipe the child inherits). */
+  fromParent?: Address;
+}
+
+/** A transport that reaches a child only by inheritance opens the channel toward it too (the pipe). */
+interface ToChild {
+  openToChild(options: { childFd: number }): Promise<{ sender: Sender; admission: Admission }>;
+  receiveFromParent(address: Address): Promise<Receiver>;
+}
+
+function toChild(t: Transport): (Transport & ToChild) | undefined {
+  return "openToChild" in t && "receiveFromParent" in t ? (t as Transport & ToChild) : undefined;
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -40,10 +52,16 @@ function counter(receiver: Receiver) {
 async function ponger(job: Job): Promise<void> {
   const transport = await loadTransport(job.entry);
   const sender: Sender = await transport.connect(job.address!);
-  const receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
-  const admission = await receiver.admit();
-  if (admission.inherit.length) throw new Error("this transport only reaches child processes; no round trip back");
-  emit({ address: admission.address });
+  const inherited = job.fromParent ? toChild(transport) : undefined;
+  let receiver: Receiver;
+  if (inherited) {
+    receiver = await inherited.receiveFromParent(job.fromParent!);
+  } else {
+    receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
+    const admission = await receiver.admit();
+    if (admission.inherit.length) throw new Error("this transport only reaches child processes; no round trip back");
+    emit({ address: admission.address });
+  }
   for await (const batch of receiver.batches()) {
     for (let i = 0; i < batch.count; i++) {
       const s = batch.offsets[2 * i]!;
@@ -59,11 +77,16 @@ async function pinger(job: Job): Promise<void> {
   const receiver = await transport.listen({ ...job.entry.listenOptions, expectedProducers: 1 });
   const admission = await receiver.admit();
   const prefix = job.pongerPrefix ?? [];
-  const argv = [...prefix, process.execPath, SELF, JSON.stringify({ ...job, role: "ponger", address: admission.address })];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit", ...admission.inherit] });
+  // A channel that reaches the child only by inheritance: open the way toward it now, before the spawn.
+  const inherited = admission.inherit.length > 0 ? toChild(transport) : undefined;
+  const forth = inherited ? await inherited.openToChild({ childFd: 3 + admission.inherit.length }) : undefined;
+  const ponger = { ...job, role: "ponger", address: admission.address, ...(forth ? { fromParent: forth.admission.address } : {}) };
+  const argv = [...prefix, process.execPath, SELF, JSON.stringify(ponger)];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit", ...admission.inherit, ...(forth?.admission.inherit ?? [])] });
   admission.release();
+  forth?.admission.release();
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const pongAddress = await new Promise<Address>((resolve, reject) => {
+  const pongAddress = forth ? undefined : await new Promise<Address>((resolve, reject) => {
     let buf = "";
     child.stdout!.setEncoding("utf8").on("data", (t: string) => {
       buf += t;
@@ -76,7 +99,7 @@ async function pinger(job: Job): Promise<void> {
     });
     child.once("exit", (code) => reject(new Error(`the ponger exited with ${code} before attaching`)));
   });
-  const sender = await transport.connect(pongAddress);
+  const sender = forth ? forth.sender : await transport.connect(pongAddress!);
   const next = counter(receiver);
   const msg = new Uint8Array(job.size);
   const total = job.warmup + job.roundTrips;

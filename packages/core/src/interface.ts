@@ -92,9 +92,13 @@ export interface Sender {
   readonly maxMessageSize: number;
   /**
    * Queues a copy of `message` (the caller may reuse its buffer at once).
+   * Once `write` returns, true or false, the message is queued: it reaches
+   * the receiver in order with no further call, as on a Node stream, unless
+   * the channel fails. False only asks the caller to slow down (`await
+   * drain()` before writing more); a caller that ignores it keeps every
+   * message and pays in memory. The same on every transport.
    * Throws ChannelError EMSGSIZE for a message over the limit (nothing is
-   * sent), or the error that ended the channel. Returns false when the
-   * caller should `await drain()` before writing more.
+   * queued), or the error that ended the channel.
    */
   write(message: Uint8Array): boolean;
   /** Resolves when the queue is below its high-water mark; rejects if the channel failed. */
@@ -141,6 +145,24 @@ export interface Receiver extends AsyncIterable<Uint8Array> {
   /** Stops receiving, closes every producer's attachment, removes the resource. */
   close(): Promise<void>;
   readonly closed: boolean;
+}
+
+/**
+ * A receiver that can also be polled without a promise, for hot
+ * request/reply loops (the shared-memory transports).
+ */
+export interface PollingReceiver extends Receiver {
+  /**
+   * The batch that is there now, or undefined; never waits. Publishes this
+   * process's own unsent writes first, so `write(req)` then polling for the
+   * reply works. The batch lives until the next poll or `batches()` step.
+   * Throws a lost producer's error (without `onPeerLost`), or EBUSY while
+   * `batches()` is waiting. Polling in a loop costs a CPU: do it only with
+   * the peer on another one, and between polls let the event loop run.
+   */
+  tryReceive(): MessageBatch | undefined;
+  /** Closed, or every producer finished and every message was taken. */
+  readonly ended: boolean;
 }
 
 export interface ListenOptions {

@@ -103,8 +103,10 @@ export interface MmapListenOptions extends ListenOptions {
   checksum?: boolean;
   /** Producers attached at once (default 16). */
   maxProducers?: number;
-  /** Busy-wait before sleeping on the futex (µs, default 50). */
+  /** Busy-wait before sleeping on the futex (µs; default 50, or 0 when the process may only run on one CPU; 0 never spins). Adapts down when spinning does not pay. */
   spinUs?: number;
+  /** Opt-in busy-poll: while messages arrived within the last `busyPollMs` ms, never sleep, spin and yield to the event loop instead (a whole CPU while traffic flows; default 0: off). */
+  busyPollMs?: number;
   /** File mode of the control and segment files (default 0o600). */
   mode?: number;
 }
@@ -155,6 +157,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spinUs: options.spinUs,
+    busyPollMs: options.busyPollMs,
     retainSegments: retain,
     cleanup: () => {
       if (!keep) remove();

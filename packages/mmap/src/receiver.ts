@@ -1,6 +1,6 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -71,6 +71,7 @@ export interface JournalReceiverOptions {
   expectedProducers?: number | undefined;
   onPeerLost?: ((e: ChannelError) => void) | undefined;
   spinUs?: number | undefined;
+  busyPollMs?: number | undefined;
   retainSegments?: number | undefined;
   cleanup: () => void;
 }
@@ -84,7 +85,7 @@ export interface JournalReceiverOptions {
  * follows the streams with a FutexFollower on the control file's sleeping
  * flag and doorbell word.
  */
-export class JournalReceiver implements Receiver {
+export class JournalReceiver implements PollingReceiver {
   readonly maxMessageSize: number;
   private readonly ctlWords: Int32Array;
   private readonly streams: StreamState[] = [];
@@ -112,7 +113,7 @@ export class JournalReceiver implements Receiver {
       pending: () => this.anyCommitted(),
       watching: () => this.anyAttached(),
     };
-    this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
+    this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
@@ -363,6 +364,15 @@ export class JournalReceiver implements Receiver {
 
   next(): Promise<MessageBatch | undefined> {
     return this.follower.next();
+  }
+
+  /** See PollingReceiver: the batch published now, or undefined, without a promise. */
+  tryReceive(): MessageBatch | undefined {
+    return this.follower.tryNext();
+  }
+
+  get ended(): boolean {
+    return this.follower.ended;
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {

@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, fromSystemError, isProcessAlive, senderClosed, type Sender } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
   CRC_FROM,
@@ -104,7 +104,7 @@ export class JournalSender implements Sender {
   private closing: Promise<void> | undefined;
   private isClosed = false;
   private readonly ctlWords: Int32Array;
-  private readonly publishSoon = () => {
+  private readonly publish = () => {
     this.scheduled = false;
     this.flush();
   };
@@ -255,7 +255,7 @@ export class JournalSender implements Sender {
     this.dirty = true;
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.publishSoon);
+      publishSoon(this.publish);
     }
     return true;
   }

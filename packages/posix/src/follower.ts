@@ -1,5 +1,41 @@
+import { cpus } from "node:os";
 import { ChannelError, ProducerTally, type ProducerCounts } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake } from "./futex.js";
+
+/**
+ * Publications this process owes its peers: senders batch a tick's writes
+ * into one publication, and a follower in this process publishes them
+ * before it spins or sleeps, so a request written just before awaiting its
+ * reply is visible to the peer while we wait, not a microtask later.
+ */
+const owed: Array<() => void> = [];
+let owedQueued = false;
+
+/** Runs every publication this process owes now (the end-of-tick one then finds none). */
+export function publishOwed(): void {
+  owedQueued = false;
+  // A publication may schedule another (a sender that fails closes others): take turns until none is left.
+  for (let i = 0; i < owed.length; i++) owed[i]!();
+  owed.length = 0;
+}
+
+/**
+ * Schedules `publish` at the end of this tick, or sooner, when a follower in
+ * this process is about to spin or sleep. The caller keeps its own
+ * "scheduled" flag so that it asks once per batch.
+ */
+export function publishSoon(publish: () => void): void {
+  owed.push(publish);
+  if (!owedQueued) {
+    owedQueued = true;
+    queueMicrotask(publishOwed);
+  }
+}
+
+/** Spinning only pays when the peer can run at the same time: never on a one-CPU machine. */
+const CAN_SPIN = cpus().length > 1;
+/** The most quick wakes a follower lets pass between two spins that keep failing (same-CPU peers). */
+const MAX_BACKOFF = 1024;
 
 /**
  * Busy-waits up to `us` microseconds for `ready()`. Short and bounded: it
@@ -46,8 +82,16 @@ export interface FutexFollowerOptions {
   sleepingIndex: number;
   /** Index of the doorbell futex word producers bump and wake. */
   doorbellIndex: number;
-  /** Longest busy-wait before sleeping (µs, default 50); adapts down when it does not pay. */
+  /** Longest busy-wait before sleeping (µs; default 50, 0 on a one-CPU machine); adapts down when it does not pay. */
   spinUs?: number | undefined;
+  /**
+   * Busy-poll (opt-in): while a batch arrived within the last `busyPollMs`
+   * milliseconds, the follower never sleeps: it spins `spinUs` without
+   * adapting, then yields to the event loop and spins again. Costs a whole
+   * CPU while traffic flows and answers in the time a cache line takes to
+   * move; once idle that long it sleeps as usual (default 0: off).
+   */
+  busyPollMs?: number | undefined;
   /** How often producers' liveness is checked, and the longest sleep while one is attached (ms, default 200). */
   livenessMs?: number | undefined;
   /** How many producers to wait for; without it, the follow ends once every producer that attached has finished. */
@@ -68,8 +112,13 @@ export interface FutexFollowerOptions {
  */
 export class FutexFollower<B> {
   private readonly maxSpin: number;
+  private readonly busyPollMs: number;
+  private lastBatch = 0;
   private readonly livenessMs: number;
   private spinBudget: number;
+  /** Quick wakes to let pass before spinning again; doubles each time a whole window fails. */
+  private backoff = 1;
+  private untilSpin = 0;
   private lastLiveness = 0;
   private waiter: FutexWaiter | undefined;
   private pendingErrors: ChannelError[] = [];
@@ -83,7 +132,8 @@ export class FutexFollower<B> {
     private readonly options: FutexFollowerOptions,
   ) {
     this.tally = new ProducerTally(options.expectedProducers);
-    this.maxSpin = options.spinUs ?? 50;
+    this.maxSpin = options.spinUs ?? (CAN_SPIN ? 50 : 0);
+    this.busyPollMs = options.busyPollMs ?? 0;
     this.spinBudget = this.maxSpin;
     this.livenessMs = options.livenessMs ?? 200;
     this.probe = () => producers.pending();
@@ -129,7 +179,9 @@ export class FutexFollower<B> {
         if (this.isClosed) return undefined;
         const b = producers.tryBatch();
         if (b) {
-          if (performance.now() - this.lastLiveness > this.livenessMs) this.scan(true);
+          const now = performance.now();
+          this.lastBatch = now;
+          if (now - this.lastLiveness > this.livenessMs) this.scan(true);
           return b;
         }
         this.scan(false);
@@ -150,14 +202,54 @@ export class FutexFollower<B> {
     }
   }
 
+  /**
+   * The batch published now, or undefined; never waits. Publishes what this
+   * process owes first, so a request written just before is visible to the
+   * peer that answers it. Reports a lost producer as next() does.
+   */
+  tryNext(): B | undefined {
+    if (this.busy) throw new ChannelError("EBUSY", "cannot poll for a batch while batches() or iteration is waiting for one: one consumer at a time");
+    if (this.isClosed) return undefined;
+    publishOwed();
+    const b = this.producers.tryBatch();
+    if (b) {
+      this.lastBatch = performance.now();
+      if (this.lastBatch - this.lastLiveness > this.livenessMs) this.scan(true);
+      return b;
+    }
+    this.scan(false);
+    const err = this.pendingErrors.shift();
+    if (err) {
+      if (!this.options.onPeerLost) throw err;
+      this.options.onPeerLost(err);
+    }
+    return undefined;
+  }
+
+  /** Closed, or every producer finished and nothing is left to take. */
+  get ended(): boolean {
+    return this.isClosed || (this.finished && this.pendingErrors.length === 0 && !this.producers.pending());
+  }
+
   private async sleep(): Promise<void> {
     const { words, sleepingIndex, doorbellIndex } = this.options;
-    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
+    // What this process wrote is published before it waits: a reply depends on it.
+    publishOwed();
+    if (this.busyPollMs > 0 && performance.now() - this.lastBatch < this.busyPollMs) {
+      if (spinUntil(this.probe, this.maxSpin)) return;
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine. A whole
+    // window that fails says the peer could not run meanwhile (it shares our CPU, or it was busy):
+    // the next spin then waits for twice as many quick wakes, up to MAX_BACKOFF, so peers that share
+    // one CPU spin about once per thousand round trips; one that pays resets the backoff.
     if (this.spinBudget > 0) {
       if (spinUntil(this.probe, this.spinBudget)) {
-        this.spinBudget = Math.min(this.maxSpin, this.spinBudget * 2);
+        this.spinBudget = this.maxSpin;
+        this.backoff = 1;
         return;
       }
+      if (this.spinBudget === this.maxSpin) this.backoff = Math.min(MAX_BACKOFF, this.backoff * 2);
       this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
     }
     Atomics.store(words, sleepingIndex, 1);
@@ -170,8 +262,13 @@ export class FutexFollower<B> {
     const started = performance.now();
     await this.waiter.wait(seq, this.producers.watching() ? this.livenessMs : -1);
     Atomics.store(words, sleepingIndex, 0);
-    // A wake that came within the spin window means spinning would have paid.
-    if ((performance.now() - started) * 1000 < this.maxSpin * 2) this.spinBudget = Math.max(this.spinBudget, Math.min(this.maxSpin, 8));
+    // A wake that came within twice the spin window (the wake-up itself costs tens of microseconds)
+    // means spinning might have paid: once the backoff allows, spin the whole window next time.
+    // Failed spins halve it again, so an idle channel spins about twice the window in all, then only sleeps.
+    if ((performance.now() - started) * 1000 < this.maxSpin * 2 && this.spinBudget < this.maxSpin && --this.untilSpin <= 0) {
+      this.spinBudget = this.maxSpin;
+      this.untilSpin = this.backoff;
+    }
     this.scan(true);
   }
 

@@ -1,5 +1,4 @@
 import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import {
   ChannelError,
@@ -10,32 +9,14 @@ import {
   validateName,
   validatePrefix,
 } from "@ipc-sampler/core";
+import { mmapAddon } from "./loader.js";
 
 /** Where POSIX shared memory objects live on Linux: shm_open(3) creates files here. */
 export const SHM_DIR = "/dev/shm";
 
-interface MmapIo {
-  map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
-  sync(buffer: Buffer, offset?: number, size?: number, blocking?: boolean, invalidate?: boolean): void;
-  advise(buffer: Buffer, advise: number): void;
-  PROT_READ: number;
-  PROT_WRITE: number;
-  MAP_SHARED: number;
-  MAP_POPULATE: number;
-  MADV_SEQUENTIAL: number;
-  MADV_WILLNEED: number;
-  PAGESIZE: number;
-}
-
-let mmapIo: MmapIo | undefined;
-function mmap(): MmapIo {
-  if (!mmapIo) mmapIo = createRequire(__filename)("mmap-io") as MmapIo;
-  return mmapIo;
-}
-
 /** The page size mappings are aligned to. */
 export function pageSize(): number {
-  return mmap().PAGESIZE;
+  return mmapAddon().PAGESIZE;
 }
 
 /**
@@ -82,7 +63,7 @@ function resolvePath(name: string, options: SegmentOptions): string {
 }
 
 function mapFd(fd: number, p: string, size: number, populate = false): MappedSegment {
-  const m = mmap();
+  const m = mmapAddon();
   let buffer: Buffer;
   try {
     buffer = m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED | (populate ? m.MAP_POPULATE : 0), fd, 0);

@@ -11,3 +11,8 @@ export { getLogger, logToStderr, type Logger } from "./logging.js";
 export { currentProcess, isMainModule, taskSignal, type ProcessInfo, type LogLevel } from "./state.js";
 export { defaultTransport, type TransportChoice, type TransportSource } from "./transport.js";
 export type { ModuleRef } from "./target.js";
+export { Lock, RLock } from "./sync/lock.js";
+export { Event, Semaphore, BoundedSemaphore, Condition, Barrier, BrokenBarrierError } from "./sync/primitives.js";
+export { Value, SharedArray, type ValueType, type ValueOptions } from "./sync/value.js";
+export { Queue, JoinableQueue, Empty, Full, type QueueOptions } from "./queue/queue.js";
+export { isSharedHandle, type BlockOptions, type SharedHandle } from "./sync/shared.js";

@@ -86,8 +86,10 @@ export interface ShmListenOptions extends ListenOptions {
   maxProducers?: number;
   /** mode — shm_open(3). File mode of the segment (default 0o600). */
   mode?: number;
-  /** Busy-wait before sleeping on the futex (µs, default 50; 0 never spins). */
+  /** Busy-wait before sleeping on the futex (µs; default 50, or 0 when the process may only run on one CPU; 0 never spins). Adapts down when spinning does not pay. */
   spinUs?: number;
+  /** Opt-in busy-poll: while messages arrived within the last `busyPollMs` ms, never sleep, spin and yield to the event loop instead (a whole CPU while traffic flows; default 0: off). */
+  busyPollMs?: number;
 }
 
 export interface ShmConnectOptions extends ConnectOptions {
@@ -130,6 +132,7 @@ async function listen(options: ShmListenOptions = {}): Promise<Receiver> {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spinUs: options.spinUs,
+    busyPollMs: options.busyPollMs,
     cleanup: () => {
       removeSegment(name);
       unregister();

@@ -1,4 +1,4 @@
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -47,6 +47,7 @@ export interface ShmReceiverOptions {
   onPeerLost?: ((e: ChannelError) => void) | undefined;
   /** Longest busy-wait before sleeping on the futex (µs, default 50); adapts down when it does not pay. */
   spinUs?: number | undefined;
+  busyPollMs?: number | undefined;
   cleanup: () => void;
 }
 
@@ -57,7 +58,7 @@ export interface ShmReceiverOptions {
  * empty it follows them with a FutexFollower on the header's sleeping flag
  * and doorbell word.
  */
-export class ShmReceiver implements Receiver {
+export class ShmReceiver implements PollingReceiver {
   readonly maxMessageSize: number;
   private readonly words: Int32Array;
   private readonly slots: SlotState[] = [];
@@ -90,7 +91,7 @@ export class ShmReceiver implements Receiver {
       pending: () => this.anyPublished(),
       watching: () => this.anyAttached(),
     };
-    this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
+    this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
   get producers(): ProducerCounts {
@@ -277,6 +278,15 @@ export class ShmReceiver implements Receiver {
   /** Next batch, or undefined once every producer has finished or the receiver closed. */
   next(): Promise<MessageBatch | undefined> {
     return this.follower.next();
+  }
+
+  /** See PollingReceiver: the batch published now, or undefined, without a promise. */
+  tryReceive(): MessageBatch | undefined {
+    return this.follower.tryNext();
+  }
+
+  get ended(): boolean {
+    return this.follower.ended;
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {

@@ -1,5 +1,5 @@
 import { ChannelError, isProcessAlive, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLOSED,
@@ -57,7 +57,8 @@ export class ShmSender implements Sender {
   private closing: Promise<void> | undefined;
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
-  private readonly publishSoon = () => {
+  private pumping = false;
+  private readonly publish = () => {
     this.scheduled = false;
     this.flush();
   };
@@ -141,13 +142,16 @@ export class ShmSender implements Sender {
       if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        queueMicrotask(this.publishSoon);
+        publishSoon(this.publish);
       }
       return true;
     }
-    // The ring is full: keep a copy until drain() moves it in.
+    // The ring is full: keep a copy. It is queued like any other write: the
+    // pump moves it in as the receiver frees space, whether or not the caller
+    // awaits drain(); false only asks the caller to slow down.
     this.overflow.push(message.slice());
     this.flush();
+    this.pump();
     return false;
   }
 
@@ -213,33 +217,54 @@ export class ShmSender implements Sender {
       this.flush();
       return Promise.resolve();
     }
-    if (!this.draining) this.draining = this.waitForSpace().finally(() => (this.draining = undefined));
+    return this.pump();
+  }
+
+  /**
+   * Waits for space and moves the overflow in; one at a time. `pumping` is
+   * cleared synchronously as the wait returns, so a write in the same tick
+   * starts the next one. A failure is reported by the next call, so this
+   * one's rejection is handled here.
+   */
+  private pump(): Promise<void> {
+    if (!this.pumping || !this.draining) {
+      this.pumping = true;
+      this.draining = this.waitForSpace();
+      this.draining.catch(() => {});
+    }
     return this.draining;
   }
 
   private async waitForSpace(): Promise<void> {
     const words = this.words;
-    for (;;) {
-      if (this.failure) throw this.failure;
-      this.flush();
-      if (this.failure) throw this.failure;
-      if (spinUntil(() => this.ready() || this.receiverGone(), this.spinUs)) {
-        this.flush();
-        if (this.receiverGone()) this.fail(this.gone());
+    // try/finally in this function: `pumping` clears in the same turn the loop returns.
+    try {
+      for (;;) {
         if (this.failure) throw this.failure;
-        return;
-      }
-      Atomics.store(words, this.iSleeping, 1);
-      const seq = Atomics.load(words, this.iSpace);
-      if (this.ready() || this.receiverGone()) {
+        this.flush();
+        if (this.failure) throw this.failure;
+        if (spinUntil(() => this.ready() || this.receiverGone(), this.spinUs)) {
+          this.flush();
+          if (this.receiverGone()) this.fail(this.gone());
+          if (this.failure) throw this.failure;
+          return;
+        }
+        Atomics.store(words, this.iSleeping, 1);
+        const seq = Atomics.load(words, this.iSpace);
+        if (this.ready() || this.receiverGone()) {
+          Atomics.store(words, this.iSleeping, 0);
+          continue;
+        }
+        // ready() may have moved overflow in: publish it, or the receiver would sleep too.
+        this.flush();
+        this.waiter ??= new FutexWaiter(words, this.iSpace);
+        const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
         Atomics.store(words, this.iSleeping, 0);
-        continue;
+        if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
+        if (r === "cancelled" && !this.failure) this.fail(this.gone());
       }
-      this.waiter ??= new FutexWaiter(words, this.iSpace);
-      const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
-      Atomics.store(words, this.iSleeping, 0);
-      if (r === "timed-out" && !isProcessAlive(Atomics.load(words, H_OWNER_PID))) this.fail(this.gone());
-      if (r === "cancelled" && !this.failure) this.fail(this.gone());
+    } finally {
+      this.pumping = false;
     }
   }
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
-import type { Address, ListenOptions, Receiver, Transport } from "../interface.js";
+import type { Address, ListenOptions, MessageBatch, PollingReceiver, Receiver, Transport } from "../interface.js";
 import { checksum32 } from "../checksum.js";
 import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
@@ -145,8 +145,9 @@ async function startProducer(receiver: Receiver, target: ConformanceTarget, plan
 }
 
 /** A receiving process of its own (conformance-receiver.js) and the address it printed. */
-async function startReceiverProcess(target: ConformanceTarget, options: Record<string, unknown>, end: "signal" | "exit"): Promise<{ process: WatchedProcess; address: Address }> {
-  const p = startProcess([RECEIVER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(options), end], { timeoutMs: 30_000 });
+async function startReceiverProcess(target: ConformanceTarget, options: Record<string, unknown>, end: "signal" | "exit" | { echoTo: Address }): Promise<{ process: WatchedProcess; address: Address }> {
+  const how = typeof end === "string" ? [end] : ["echo", JSON.stringify(end.echoTo)];
+  const p = startProcess([RECEIVER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(options), ...how], { timeoutMs: 30_000 });
   const line = await withTimeout(p.waitFor((l) => "address" in l || "fatal" in l), 15_000, "the receiving process");
   expect(line.fatal).toBeUndefined();
   return { process: p, address: line.address as Address };
@@ -256,6 +257,30 @@ export function runConformance(target: ConformanceTarget): void {
       expect(report.problems).toEqual([]);
       expect(report.ok).toBe(true);
       expect((await p.exit).code).toBe(0);
+    });
+
+    it("delivers every message a producer wrote while ignoring write()'s false, without drain() or close()", async () => {
+      const count = 2_048;
+      const r = await listen({ expectedProducers: 1 });
+      const p = await startProducer(r, target, { kind: "ignore-false", count, size: 8_192 });
+      const it = r.batches();
+      let got = 0;
+      await withTimeout(
+        (async () => {
+          while (got < count) {
+            const b = await it.next();
+            if (b.done) break;
+            got += b.value.count;
+          }
+        })(),
+        20_000,
+        "receiving what write() queued",
+      );
+      expect(got).toBe(count);
+      const line = await p.waitFor((l) => "written" in l);
+      expect(line.written).toBe(count);
+      p.child.kill("SIGKILL");
+      await p.exit;
     });
 
     it("keeps per-producer order with several producers at once", async () => {
@@ -395,6 +420,34 @@ export function runConformance(target: ConformanceTarget): void {
           await target.removeAfterKill?.(address);
         }
       }, 40_000);
+    }
+
+    if (!target.transport.descriptor.relatedProcessesOnly) {
+      it("answers requests written with write() alone, each before the next is written", async () => {
+        const r = await listen({ expectedProducers: 1 });
+        const { process: echo, address } = await startReceiverProcess(target, { ...(target.listenOptions ?? {}), expectedProducers: 1 }, { echoTo: r.address });
+        const s = await target.transport.connect(address);
+        const poll = (r as Partial<PollingReceiver>).tryReceive?.bind(r);
+        const answers = r.batches();
+        const request = new Uint8Array(64);
+        for (let i = 0; i < 20; i++) {
+          request[0] = i;
+          s.write(request);
+          let b: MessageBatch | undefined;
+          if (poll) {
+            // Without yielding: the request must be published before this process polls for the answer.
+            for (let n = 0, deadline = Date.now() + 10_000; !(b = poll()); n++) {
+              if ((n & 1023) === 0 && Date.now() > deadline) throw new Error(`no answer to request ${i} while polling`);
+            }
+          } else {
+            b = (await withTimeout(answers.next(), 10_000, `the answer to request ${i}`)).value as MessageBatch;
+          }
+          expect(b.count).toBe(1);
+          expect(b.data[b.offsets[0]!]).toBe(i);
+        }
+        await s.close();
+        expect(await withTimeout(echo.exit, 10_000, "the echo process")).toEqual({ code: 0, signal: null });
+      });
     }
 
     it("leaves no resource and no descriptor behind after close", async () => {

@@ -10,6 +10,8 @@ export type ProducerPlan =
   | { kind: "kill-mid"; count: number; size: number; bigSize: number }
   /** Report "connected", then scenario messages until sending fails; report the error and exit 0. */
   | { kind: "until-gone"; size: number }
+  /** `count` scenario messages (at most maxMessageSize bytes each) with write() alone, never drain(); report how many write()s returned false, then stay attached until killed. */
+  | { kind: "ignore-false"; count: number; size: number }
   /** Connect with this timeout, send one message and close; report the first error (and when) or done. */
   | { kind: "late"; timeoutMs: number };
 

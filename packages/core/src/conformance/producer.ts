@@ -71,6 +71,15 @@ async function main(): Promise<void> {
       const big = fillPattern(new Uint8Array(plan.bigSize), 7);
       for (;;) await sender.send(big);
     }
+    case "ignore-false": {
+      // A write() that returned false has still queued its message: it must arrive with no drain() or close().
+      const enc = new ScenarioEncoder(0, Math.min(plan.size, sender.maxMessageSize));
+      let falses = 0;
+      for (let i = 0; i < plan.count; i++) if (!sender.write(enc.encode(i))) falses++;
+      report({ written: plan.count, falses });
+      await new Promise((r) => setTimeout(r, 600_000));
+      return;
+    }
     case "until-gone": {
       report({ connected: true });
       const enc = new ScenarioEncoder(0, plan.size);
