@@ -55,6 +55,7 @@ export default defineConfig({
           { text: "Methodology", link: "/methodology" },
         ],
       },
+      { text: "Security", items: [{ text: "Threat model & error codes", link: "/security" }] },
       { text: "API reference", collapsed: true, items: [{ text: "Overview", link: "/api/" }, ...apiSidebar()] },
     ],
     outline: { level: [2, 3] },

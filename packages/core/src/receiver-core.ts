@@ -75,6 +75,19 @@ export class ReceiverCore {
     this.wake();
   }
 
+  /**
+   * The channel itself is broken (its kernel object failed, or a writer
+   * desynchronised a stream every producer shares): once what was queued
+   * has been handed out, iteration ends with `error`, handler or not, so a
+   * broken channel never looks like a quiet one, and the channel closes.
+   */
+  fail(error: ChannelError): void {
+    if (this.failure || this.isClosed) return;
+    this.failure = error;
+    this.wake();
+  }
+  private failure: ChannelError | undefined;
+
   producerLost(_producer: number, error: ChannelError): void {
     this.tally.lost();
     if (this.isClosed) return;
@@ -121,6 +134,11 @@ export class ReceiverCore {
           throw item;
         }
         return item;
+      }
+      if (this.failure) {
+        // Everything queued was handed out: release the kernel object too, so producers get EPEERGONE instead of blocking on it.
+        void this.close();
+        throw this.failure;
       }
       if (this.isClosed || this.finished) return undefined;
       await new Promise<void>((resolve) => (this.waiter = resolve));

@@ -424,7 +424,7 @@ describe("PacketReceiver", () => {
     await expect(r.admit()).rejects.toMatchObject({ code: "ECLOSED", message: "cannot admit a producer: the receiver of memory channel is closed" });
   });
 
-  it("breakAll stops watching and loses every producer with the error, once", async () => {
+  it("breakAll stops watching, loses every producer with the error once, and ends iteration with it after what was queued", async () => {
     const lost: ChannelError[] = [];
     const r = new MemoryReceiver({ onPeerLost: (e) => lost.push(e) });
     r.reads.push([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 1])]);
@@ -435,7 +435,12 @@ describe("PacketReceiver", () => {
     r.reads.push([packet(10, 0, PACKET_FRAMES, [...u32(1), 2])]);
     r.readable();
     const got: number[] = [];
-    for await (const m of r) got.push(m[0]!);
+    // A broken channel never looks like a quiet one: iteration ends with its error, handler or not.
+    await expect(
+      (async () => {
+        for await (const m of r) got.push(m[0]!);
+      })(),
+    ).rejects.toBe(broken);
     expect(got).toEqual([1]);
     expect(lost).toEqual([broken]);
     expect(r.watching).toEqual([false]);

@@ -177,3 +177,53 @@ describe("fifo: cleanup", () => {
     expect(existsSync((live.address as FifoAddress).path)).toBe(true);
   });
 });
+
+describe("fifo: HELLO packets that lie", () => {
+  /** A peer process that writes raw HELLO packets (pid, stream) to the FIFO, then prints "written" and idles. */
+  const helloWriter = (fifo: string, hellos: Array<[number, number]>) => `
+    import { openSync, writeSync } from "node:fs";
+    const fd = openSync(${JSON.stringify(fifo)}, "w");
+    const b = Buffer.alloc(8);
+    for (const [pid, stream] of ${JSON.stringify(hellos)}) {
+      b.writeUInt32LE(pid === -1 ? process.pid : pid, 0); b.writeUInt16LE(stream, 4); b.writeUInt16LE(1 << 12, 6);
+      writeSync(fd, b);
+    }
+    console.log("written");
+    setTimeout(() => {}, 1 << 30);`;
+  const producer = (address: unknown, n: number) => `
+    const { fifoTransport } = await import(${JSON.stringify(DIST)});
+    const s = await fifoTransport.connect(${JSON.stringify(address)});
+    for (let i = 0; i < ${n}; i++) await s.send(new Uint8Array([i]));
+    await s.close();
+    console.log("sent");`;
+
+  for (const pid of [0, 2 ** 31, 0xffffffff]) {
+    it(`a HELLO with pid ${pid} is lost with EPROTO; the receiver stays up and the real producer's messages arrive`, async () => {
+      const lost: ChannelError[] = [];
+      const r = await listen({ expectedProducers: 2, onPeerLost: (e) => lost.push(e) });
+      const path = (r.address as FifoAddress).path;
+      const bad = run(helloWriter(path, [[pid, 1]]));
+      expect(await bad.line).toBe("written");
+      const good = run(producer(r.address, 5));
+      let count = 0;
+      for await (const b of r.batches()) count += b.count;
+      expect(await good.line).toBe("sent");
+      expect(count).toBe(5);
+      expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+    }, 30_000);
+  }
+
+  it("HELLOs past the producer limit are lost with ELIMIT instead of one process watch each", async () => {
+    const lost: ChannelError[] = [];
+    const n = 1500;
+    const r = await listen({ expectedProducers: n, onPeerLost: (e) => lost.push(e) });
+    const path = (r.address as FifoAddress).path;
+    const bad = run(helloWriter(path, Array.from({ length: n }, (_, i) => [-1, i + 1] as [number, number])));
+    expect(await bad.line).toBe("written");
+    // Once the writer is gone, the 1024 it did register are reported lost too and iteration ends.
+    setTimeout(() => bad.child.kill("SIGKILL"), 500);
+    for await (const _ of r.batches());
+    const codes = lost.reduce<Record<string, number>>((m, e) => ((m[e.code] = (m[e.code] ?? 0) + 1), m), {});
+    expect(codes).toEqual({ ELIMIT: n - 1024, EPEERGONE: 1024 });
+  }, 30_000);
+});

@@ -49,6 +49,8 @@ interface StreamState {
   /** With retention: recent mappings by inode, oldest first, so a recycled file is not mapped again. */
   maps: Map<number, MappedSegment>;
   bye: boolean;
+  /** Broke the record format: ignored until the receiver closes. */
+  poisoned: boolean;
   /** Sequence number of the next record: what `position()` reports. */
   nextSeq: number;
 }
@@ -102,7 +104,7 @@ export class JournalReceiver implements PollingReceiver {
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     const empty = new Int32Array(0);
     for (let s = 0; s < address.slots; s++) {
-      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, nextSeq: 0 });
+      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, poisoned: false, nextSeq: 0 });
     }
     this.batch = { count: 0, data: new Uint8Array(0), offsets: new Int32Array(2 * MAX_BATCH), producer: 0, stream: 0 };
     const followed: FollowedProducers<MessageBatch> = {
@@ -195,6 +197,7 @@ export class JournalReceiver implements PollingReceiver {
     const c = this.ctlWords;
     for (let s = 0; s < this.streams.length; s++) {
       const st = this.streams[s]!;
+      if (st.poisoned) continue;
       const state = Atomics.load(c, slotWord(s, SL_STATE));
       if (!st.attached) {
         if (state === ACTIVE || state === CLOSED) {
@@ -205,7 +208,11 @@ export class JournalReceiver implements PollingReceiver {
           st.stream = Atomics.load(c, slotWord(s, SL_STREAM));
           st.index = 0;
           st.nextSeq = 0;
-          this.mapSegment(st, 0);
+          try {
+            this.mapSegment(st, 0);
+          } catch (err) {
+            this.protocolError(s, `its first segment cannot be mapped (${(err as Error).message})`);
+          }
         } else if (state === CLAIMED && check) {
           const pid = Atomics.load(c, slotWord(s, SL_PID));
           if (pid !== 0 && !isProcessAlive(pid)) this.freeSlot(s);
@@ -213,8 +220,13 @@ export class JournalReceiver implements PollingReceiver {
         continue;
       }
       if (st.bye) {
-        this.detach(s);
-        this.follower.producerClosed();
+        // A producer commits its BYE record, then marks its slot CLOSED. Free
+        // the slot only after that store (or once it died): freed earlier,
+        // the late CLOSED would bring the finished stream back as a new one.
+        if (state === CLOSED || (check && !isProcessAlive(st.pid))) {
+          this.detach(s);
+          this.follower.producerClosed();
+        }
       } else if (check && Atomics.load(st.words, st.off >>> 2) !== st.marker && !isProcessAlive(st.pid)) {
         // Read once more: the last commit may have landed just before the death.
         if (Atomics.load(st.words, st.off >>> 2) === st.marker) continue;
@@ -239,7 +251,24 @@ export class JournalReceiver implements PollingReceiver {
     Atomics.store(c, slotWord(s, SL_STATE), FREE);
   }
 
-  /** Committed records from the next stream that has some, without waiting. */
+  /**
+   * A stream whose records do not parse: its producer is dropped with EPROTO
+   * and the slot ignored from now on (anyone who can write the directory can
+   * write any stream, so only the channel's other streams are kept going).
+   */
+  private protocolError(s: number, why: string): void {
+    const st = this.streams[s]!;
+    st.attached = false;
+    st.poisoned = true;
+    st.seg = undefined;
+    this.follower.producerLost(new ChannelError("EPROTO", `journal producer ${st.producer} (pid ${st.pid}, stream ${st.stream}) in ${this.address.directory} broke the record format: ${why}`, { producer: st.producer, resource: this.address.directory }));
+  }
+
+  /**
+   * Committed records from the next stream that has some, without waiting.
+   * Each record is checked as Journal.replay checks it (kind, length from 0
+   * to maxMessageSize, inside its segment) before it is handed out.
+   */
   tryBatch(): (MessageBatch & { readonly stream: number }) | undefined {
     if (this.isClosed) return undefined;
     const n = this.streams.length;
@@ -250,31 +279,53 @@ export class JournalReceiver implements PollingReceiver {
       const offsets = this.batch.offsets;
       let count = 0;
       let bytes = 0;
+      let bad: string | undefined;
       for (;;) {
         const words = st.words;
+        const size = st.bytes.length;
+        // Every record leaves room for the header of the next (a NEXT record at worst).
+        if (st.off + RECORD_HEADER > size) {
+          bad = `a record at offset ${st.off}, past the end of its ${size}-byte segment`;
+          break;
+        }
         const w = st.off >>> 2;
         if (Atomics.load(words, w + R_MARKER) !== st.marker) break;
         const kind = words[w + R_KIND]! & 0xff;
         if (kind === KIND_DATA) {
           const len = words[w + R_LENGTH]!;
+          const need = RECORD_HEADER + ((len + 7) & ~7);
+          if (len < 0 || len > this.maxMessageSize || st.off + need + RECORD_HEADER > size) {
+            bad = `a record of length ${len} at offset ${st.off} of segment ${st.index} (at most ${Math.min(this.maxMessageSize, size - st.off - 2 * RECORD_HEADER)} fit)`;
+            break;
+          }
           offsets[2 * count] = st.off + RECORD_HEADER;
           offsets[2 * count + 1] = len;
           count++;
           st.nextSeq = (words[w + R_SEQ_LO]! >>> 0) + (words[w + R_SEQ_HI]! >>> 0) * 0x100000000 + 1;
-          const size = RECORD_HEADER + ((len + 7) & ~7);
-          st.off += size;
-          bytes += size;
+          st.off += need;
+          bytes += need;
           if (count >= MAX_BATCH || bytes >= MAX_BATCH_BYTES) break;
         } else if (kind === KIND_NEXT) {
           if (count > 0) break; // this batch's views point into the current file
-          this.mapSegment(st, st.index + 1);
+          try {
+            this.mapSegment(st, st.index + 1);
+          } catch (err) {
+            bad = `its next segment ${st.index + 1} cannot be mapped (${(err as Error).message})`;
+            break;
+          }
         } else if (kind === KIND_BYE) {
           st.off += RECORD_HEADER;
           st.bye = true;
           break;
         } else {
-          throw new ChannelError("EPROTO", `journal ${this.address.directory}: stream ${st.stream} has a record of unknown kind ${kind}`, { resource: this.address.directory });
+          bad = `a record of unknown kind ${kind} at offset ${st.off} of segment ${st.index}`;
+          break;
         }
+      }
+      // Records before a bad one are delivered first; the next call reports it.
+      if (bad !== undefined && count === 0) {
+        this.protocolError(s, bad);
+        continue;
       }
       if (count === 0) continue;
       this.saved[st.stream] = st.nextSeq;
@@ -292,19 +343,21 @@ export class JournalReceiver implements PollingReceiver {
     const c = this.ctlWords;
     for (let s = 0; s < this.streams.length; s++) {
       const st = this.streams[s]!;
+      if (st.poisoned) continue;
       if (!st.attached) {
         const state = Atomics.load(c, slotWord(s, SL_STATE));
         if (state === ACTIVE || state === CLOSED) return true;
         continue;
       }
-      if (st.bye || Atomics.load(st.words, st.off >>> 2) === st.marker) return true;
+      if (st.bye ? Atomics.load(c, slotWord(s, SL_STATE)) === CLOSED : Atomics.load(st.words, st.off >>> 2) === st.marker) return true;
     }
     return false;
   }
 
   private anyAttached(): boolean {
     for (let s = 0; s < this.streams.length; s++) {
-      if (this.streams[s]!.attached || Atomics.load(this.ctlWords, slotWord(s, SL_STATE)) === CLAIMED) return true;
+      const st = this.streams[s]!;
+      if (st.attached || (!st.poisoned && Atomics.load(this.ctlWords, slotWord(s, SL_STATE)) === CLAIMED)) return true;
     }
     return false;
   }

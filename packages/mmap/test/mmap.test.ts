@@ -323,3 +323,61 @@ describe("mmap journal", () => {
     expect(existsSync(addrB.directory)).toBe(false);
   });
 });
+
+describe("mmap journal: producers that close slowly or break the record format", () => {
+  it("a producer that marks its slot CLOSED well after its BYE record finishes once: no phantom stream, no ENOENT", async () => {
+    // The receiver sees BYE and would free the slot; the late CLOSED store
+    // then made the finished stream look like a new producer whose first
+    // segment was already retired (ENOENT from mapSegment), or replayed it.
+    const directory = freshDir("/dev/shm");
+    const lost: ChannelError[] = [];
+    const r = await listen({ expectedProducers: 2, directory, segmentBytes: 64 * 1024, retainSegments: 1, onPeerLost: (e) => lost.push(e) });
+    const slow = start("slowclose", { address: r.address, count: 300, delayMs: 600 });
+    const after = start("slowclose", { address: r.address, count: 10, delayMs: 0, pauseMs: 1500 }); // keeps the iteration open past the late store
+    let count = 0;
+    const seen = new Set<number>();
+    const iterate = (async () => {
+      for await (const b of r.batches()) {
+        count += b.count;
+        seen.add(b.producer);
+      }
+    })();
+    await iterate;
+    expect(lost).toEqual([]);
+    expect(count).toBe(310);
+    expect(seen.size).toBe(2);
+    expect(r.producers).toMatchObject({ attached: 2, closed: 2, lost: 0 });
+    expect(await slow.exit).toBe(0);
+    expect(await after.exit).toBe(0);
+  }, 60_000);
+
+  // [what, length, kind]
+  const cases: Array<[string, number, number]> = [
+    ["a negative length", -24, 1],
+    ["a length past the segment", 2 ** 31 - 1, 1],
+    ["a length that runs past the end of its 64 KiB segment", 65_400, 1],
+    ["an unknown kind", 8, 77],
+  ];
+  for (const [what, len, kind] of cases) {
+    it(`${what}: the records before it arrive, that producer is dropped with EPROTO, the other keeps flowing`, async () => {
+      const directory = freshDir("/dev/shm");
+      const lost: ChannelError[] = [];
+      const r = await listen({ expectedProducers: 2, directory, segmentBytes: 64 * 1024, onPeerLost: (e) => lost.push(e) });
+      const bad = start("corrupt", { address: r.address, len, kind, close: true });
+      await bad.waitFor((l) => l.corrupted === true);
+      let count = 0;
+      const iterate = (async () => {
+        for await (const b of r.batches()) count += b.count;
+      })();
+      // Timers still run once the bad stream was dropped: the receiver went back to sleep instead of spinning on it.
+      while (lost.length === 0) await sleep(10);
+      await sleep(200);
+      const good = start("random", { address: r.address, id: 1, count: 200, seed: 9 });
+      await iterate;
+      expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+      expect(lost[0]!.message).toMatch(/broke the record format/);
+      expect(count).toBe(200 + 3);
+      expect(await good.exit).toBe(0);
+    }, 60_000);
+  }
+});

@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitSem(env, exports);
   ipc::InitFutex(env, exports);
   ipc::InitPoll(env, exports);
+  ipc::InitPeerCred(env, exports);
   ipc::InitProcess(env, exports);
   ipc::InitLock(env, exports);
   return exports;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include "args.h"
 
 namespace ipc {
 
@@ -66,11 +67,11 @@ inline bool PairsArg(const Napi::CallbackInfo& info, size_t index, int32_t** dat
 
 // (offset, length) at info[index], info[index + 1], inside [0, limit).
 inline bool RangeArg(const Napi::CallbackInfo& info, size_t index, size_t limit, size_t* offset, size_t* length) {
-  double off = info[index].As<Napi::Number>().DoubleValue();
-  double len = info[index + 1].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(limit)) {
-    Napi::RangeError::New(info.Env(), "offset and length must lie inside the buffer").ThrowAsJavaScriptException();
-    return false;
+  int64_t off, len;
+  double max = static_cast<double>(limit);
+  if (!IntArg(info, index, "offset", 0, max, &off) || !IntArg(info, index + 1, "length", 0, max, &len)) return false;
+  if (static_cast<uint64_t>(off) + static_cast<uint64_t>(len) > limit) {
+    return ArgRangeError(info, "offset and length must lie inside the buffer");
   }
   *offset = static_cast<size_t>(off);
   *length = static_cast<size_t>(len);
@@ -79,12 +80,9 @@ inline bool RangeArg(const Napi::CallbackInfo& info, size_t index, size_t limit,
 
 // (from, count) at info[index], info[index + 1]: a run of pairs inside `npairs` elements.
 inline bool PairRunArg(const Napi::CallbackInfo& info, size_t index, size_t npairs, int64_t* from, int64_t* count) {
-  *from = info[index].As<Napi::Number>().Int64Value();
-  *count = info[index + 1].As<Napi::Number>().Int64Value();
-  if (*from < 0 || *count < 0 || static_cast<uint64_t>(2 * (*from + *count)) > npairs) {
-    Napi::RangeError::New(info.Env(), "from and count must lie inside pairs").ThrowAsJavaScriptException();
-    return false;
-  }
+  double runs = static_cast<double>(npairs / 2);
+  if (!IntArg(info, index, "from", 0, runs, from) || !IntArg(info, index + 1, "count", 0, runs, count)) return false;
+  if (static_cast<uint64_t>(*from + *count) > npairs / 2) return ArgRangeError(info, "from and count must lie inside pairs");
   return true;
 }
 
@@ -102,6 +100,7 @@ void InitMq(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
+void InitPeerCred(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 #include <mutex>
@@ -38,7 +39,12 @@ uint32_t* WordAddress(Napi::Env env, Napi::Value target, Napi::Value offsetValue
     Napi::TypeError::New(env, "byteOffset must be a number").ThrowAsJavaScriptException();
     return nullptr;
   }
-  int64_t offset = offsetValue.As<Napi::Number>().Int64Value();
+  double offsetD = offsetValue.As<Napi::Number>().DoubleValue();
+  if (!(offsetD >= 0 && offsetD <= kMaxSafe) || std::trunc(offsetD) != offsetD) {
+    Napi::RangeError::New(env, "byteOffset must be a non-negative integer").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  int64_t offset = static_cast<int64_t>(offsetD);
   uint8_t* base = nullptr;
   size_t length = 0;
   if (target.IsArrayBuffer()) {
@@ -67,6 +73,19 @@ uint32_t* WordAddress(Napi::Env env, Napi::Value target, Napi::Value offsetValue
     return nullptr;
   }
   return reinterpret_cast<uint32_t*>(p);
+}
+
+// The expected value of a wait (any 32-bit pattern, signed or not) and its
+// timeout (undefined or negative: none; see TimeoutArg for the cap).
+bool WaitArgs(const Napi::CallbackInfo& info, size_t index, uint32_t* expected, int64_t* timeoutMs) {
+  int64_t e;
+  if (!IntArg(info, index, "expected", INT32_MIN, UINT32_MAX, &e)) return false;
+  *expected = static_cast<uint32_t>(e);
+  if (info[index + 1].IsUndefined()) {
+    *timeoutMs = -1;
+    return true;
+  }
+  return TimeoutArg(info, index + 1, timeoutMs);
 }
 
 // FUTEX_WAIT with an optional relative timeout (ms < 0: none), retried on
@@ -112,8 +131,12 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t* addr = WordAddress(env, info[0], info[1]);
   if (addr == nullptr) return env.Undefined();
-  int count = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : INT_MAX;
-  if (count <= 0) count = INT_MAX;
+  int count = INT_MAX;
+  if (!info[2].IsUndefined()) {
+    int64_t c;
+    if (!IntArg(info, 2, "count", -kMaxSafe, kMaxSafe, &c)) return env.Undefined();
+    if (c > 0 && c < INT_MAX) count = static_cast<int>(c);
+  }
   long rc = Futex(addr, FUTEX_WAKE, static_cast<uint32_t>(count), nullptr);
   if (rc < 0) return ThrowErrno(env, errno, "futex");
   return Napi::Number::New(env, static_cast<double>(rc));
@@ -125,8 +148,9 @@ Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t* addr = WordAddress(env, info[0], info[1]);
   if (addr == nullptr) return env.Undefined();
-  uint32_t expected = static_cast<uint32_t>(info[2].As<Napi::Number>().Int64Value());
-  int64_t timeoutMs = info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : -1;
+  uint32_t expected;
+  int64_t timeoutMs;
+  if (!WaitArgs(info, 2, &expected, &timeoutMs)) return env.Undefined();
   return Napi::Number::New(env, WaitOn(addr, expected, timeoutMs, nullptr));
 }
 
@@ -176,8 +200,9 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
       Napi::Error::New(env, "this futex waiter is closed").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    uint32_t expected = static_cast<uint32_t>(info[0].As<Napi::Number>().Int64Value());
-    int64_t timeoutMs = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : -1;
+    uint32_t expected;
+    int64_t timeoutMs;
+    if (!WaitArgs(info, 0, &expected, &timeoutMs)) return env.Undefined();
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (armed_ || pending_ > 0) {
@@ -189,8 +214,11 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
       timeoutMs_ = timeoutMs;
       cancel_.store(false, std::memory_order_release);
     }
-    pending_++;
-    tsfn_.Ref(env);  // an armed wait keeps the process alive
+    // An armed wait keeps the process alive, and this object too: its
+    // outcome is delivered through `this` even after close() or after the
+    // caller dropped the last reference (DeliverOutcome lets go).
+    if (pending_++ == 0) Ref();
+    tsfn_.Ref(env);
     cv_.notify_one();
     return env.Undefined();
   }
@@ -277,8 +305,9 @@ void DeliverOutcome(Napi::Env env, Napi::Function callback, FutexWaiter* waiter,
   int value = *outcome;
   delete outcome;
   if (env == nullptr) return;  // torn down: nothing to report to
-  if (waiter->pending_ > 0) waiter->pending_--;
+  bool last = waiter->pending_ > 0 && --waiter->pending_ == 0;
   waiter->Delivered(env);
+  if (last) waiter->Unref();  // after this, `waiter` may be collected
   callback.Call({Napi::Number::New(env, value)});
 }
 

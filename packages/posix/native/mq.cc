@@ -10,25 +10,40 @@
 namespace ipc {
 
 // mqOpen(name, oflag, mode, maxmsg, msgsize) -> mqd. With O_CREAT and
-// maxmsg > 0 the queue gets those attributes; the mode is applied exactly
-// (umask cleared for the call).
+// maxmsg > 0 the queue gets those attributes. The mode is applied exactly
+// without touching the process umask: a queue this call created is
+// fchmod'ed (an mqd_t is a descriptor) to `mode` right away.
 static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  int oflag = info[1].As<Napi::Number>().Int32Value();
-  mode_t mode = static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value());
-  long maxmsg = info[3].As<Napi::Number>().Int64Value();
-  long msgsize = info[4].As<Napi::Number>().Int64Value();
+  std::string name;
+  int oflag;
+  unsigned mode;
+  int64_t maxmsg, msgsize;
+  if (!StringArg(info, 0, "name", &name) || !Int32Arg(info, 1, "oflag", 0, INT32_MAX, &oflag) || !ModeArg(info, 2, &mode) ||
+      !IntArg(info, 3, "maxmsg", 0, INT32_MAX, &maxmsg) || !IntArg(info, 4, "msgsize", 0, INT32_MAX, &msgsize)) {
+    return env.Undefined();
+  }
+  if ((oflag & ~(O_ACCMODE | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC)) != 0 || (oflag & O_ACCMODE) == O_ACCMODE) {
+    ArgRangeError(info, "oflag must be one access mode with O_CREAT, O_EXCL, O_NONBLOCK or O_CLOEXEC");
+    return env.Undefined();
+  }
+  if (maxmsg > 0 && msgsize <= 0) {
+    ArgRangeError(info, "msgsize must be positive when maxmsg is given");
+    return env.Undefined();
+  }
   mqd_t q;
   if (oflag & O_CREAT) {
     struct mq_attr attr {};
     attr.mq_maxmsg = maxmsg;
     attr.mq_msgsize = msgsize;
-    mode_t old = umask(0);
     q = mq_open(name.c_str(), oflag, mode, maxmsg > 0 ? &attr : nullptr);
-    int err = errno;
-    umask(old);
-    errno = err;
+    // Only a queue this call created (O_EXCL) is ours to chmod.
+    if (q != static_cast<mqd_t>(-1) && (oflag & O_EXCL) && fchmod(q, mode) != 0) {
+      int err = errno;
+      mq_close(q);
+      mq_unlink(name.c_str());
+      return ThrowErrno(env, err, "fchmod");
+    }
   } else {
     q = mq_open(name.c_str(), oflag);
   }
@@ -39,12 +54,14 @@ static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
 // mqSend(mqd, buffer, offset, length, priority) -> true sent, false full (EAGAIN).
 static Napi::Value MqSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   uint8_t* data;
   size_t size;
-  size_t off, len;
+  size_t off = 0, len = 0;
   if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
-  unsigned prio = info[4].As<Napi::Number>().Uint32Value();
+  unsigned prio;
+  if (!Uint32Arg(info, 4, "priority", 32767, &prio)) return env.Undefined();
   int rc;
   do rc = mq_send(q, reinterpret_cast<const char*>(data + off), len, prio);
   while (rc != 0 && errno == EINTR);
@@ -61,14 +78,16 @@ static Napi::Value MqSend(const Napi::CallbackInfo& info) {
 // progress; the next call reports it.
 static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   uint8_t* data;
   size_t size;
   int32_t* pairs;
   size_t npairs;
-  int64_t from, count;
+  int64_t from = 0, count = 0;
   if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &pairs, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
-  unsigned prio = info[5].As<Napi::Number>().Uint32Value();
+  unsigned prio;
+  if (!Uint32Arg(info, 5, "priority", 32767, &prio)) return env.Undefined();
   int64_t done = 0;
   for (; done < count; done++) {
     int32_t start = pairs[2 * (from + done)];
@@ -90,10 +109,11 @@ static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
 // at least the queue's mq_msgsize (EMSGSIZE otherwise).
 static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   uint8_t* data;
   size_t size;
-  size_t off, len;
+  size_t off = 0, len = 0;
   if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
   ssize_t n;
   do n = mq_receive(q, reinterpret_cast<char*>(data + off), len, nullptr);
@@ -112,16 +132,18 @@ static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
 // left. 0 means the queue was empty. Nothing is allocated.
 static Napi::Value MqReceiveBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   uint8_t* data;
   size_t size;
   int32_t* pairs;
   size_t npairs;
   if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 5, &pairs, &npairs)) return env.Undefined();
-  int64_t pos = info[2].As<Napi::Number>().Int64Value();
-  int64_t end = info[3].As<Napi::Number>().Int64Value();
-  int64_t msgsize = info[4].As<Napi::Number>().Int64Value();
-  int64_t max = info[6].As<Napi::Number>().Int64Value();
+  int64_t pos, end, msgsize, max;
+  if (!IntArg(info, 2, "offset", 0, INT32_MAX, &pos) || !IntArg(info, 3, "end", 0, INT32_MAX, &end) ||
+      !IntArg(info, 4, "msgsize", 1, INT32_MAX, &msgsize) || !IntArg(info, 6, "maxCount", -1, kMaxSafe, &max)) {
+    return env.Undefined();
+  }
   if (pos < 0 || end < pos || static_cast<uint64_t>(end) > size || end > INT32_MAX || msgsize <= 0) {
     Napi::RangeError::New(env, "offset and end must lie inside the buffer, and msgsize be positive").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -147,7 +169,8 @@ static Napi::Value MqReceiveBatch(const Napi::CallbackInfo& info) {
 // mqGetAttr(mqd) -> { flags, maxmsg, msgsize, curmsgs }.
 static Napi::Value MqGetAttr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   struct mq_attr attr {};
   if (mq_getattr(q, &attr) != 0) return ThrowErrno(env, errno, "mq_getattr");
   Napi::Object out = Napi::Object::New(env);
@@ -160,14 +183,16 @@ static Napi::Value MqGetAttr(const Napi::CallbackInfo& info) {
 
 static Napi::Value MqClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q = info[0].As<Napi::Number>().Int32Value();
+  mqd_t q;
+  if (!FdArg(info, 0, &q)) return env.Undefined();
   if (mq_close(q) != 0) return ThrowErrno(env, errno, "mq_close");
   return env.Undefined();
 }
 
 static Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string name;
+  if (!StringArg(info, 0, "name", &name)) return env.Undefined();
   if (mq_unlink(name.c_str()) != 0) return ThrowErrno(env, errno, "mq_unlink");
   return env.Undefined();
 }

@@ -10,7 +10,12 @@ namespace ipc {
 // pipe2(flags) -> [readFd, writeFd]
 static Napi::Value Pipe2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int flags = info[0].As<Napi::Number>().Int32Value();
+  int flags;
+  if (!Int32Arg(info, 0, "flags", 0, INT32_MAX, &flags)) return env.Undefined();
+  if ((flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) != 0) {
+    ArgRangeError(info, "flags may only combine O_CLOEXEC, O_NONBLOCK and O_DIRECT");
+    return env.Undefined();
+  }
   int fds[2];
   if (pipe2(fds, flags) != 0) return ThrowErrno(env, errno, "pipe2");
   Napi::Array out = Napi::Array::New(env, 2);
@@ -22,8 +27,8 @@ static Napi::Value Pipe2(const Napi::CallbackInfo& info) {
 // setPipeSize(fd, bytes) -> the size the kernel granted
 static Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int size = info[1].As<Napi::Number>().Int32Value();
+  int fd, size;
+  if (!FdArg(info, 0, &fd) || !Int32Arg(info, 1, "bytes", 0, INT32_MAX, &size)) return env.Undefined();
   int got = fcntl(fd, F_SETPIPE_SZ, size);
   if (got < 0) return ThrowErrno(env, errno, "fcntl");
   return Napi::Number::New(env, got);
@@ -31,28 +36,42 @@ static Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
 
 static Napi::Value GetPipeSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd;
+  if (!FdArg(info, 0, &fd)) return env.Undefined();
   int got = fcntl(fd, F_GETPIPE_SZ);
   if (got < 0) return ThrowErrno(env, errno, "fcntl");
   return Napi::Number::New(env, got);
 }
 
-// mkfifo(path, mode): exclusive by nature (EEXIST if the path exists).
+// mkfifo(path, mode): exclusive by nature (EEXIST if the path exists). The
+// process umask is left alone (changing it would race with other threads):
+// the FIFO is created with the umask narrowing `mode`, then opened without
+// following links and fchmod'ed to exactly `mode`. Until then it is only
+// ever narrower than asked.
 static Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  mode_t mode = static_cast<mode_t>(info[1].As<Napi::Number>().Uint32Value());
-  mode_t old = umask(0);
-  int rc = mkfifo(path.c_str(), mode);
-  int err = errno;
-  umask(old);
-  if (rc != 0) return ThrowErrno(env, err, "mkfifo");
+  std::string path;
+  unsigned mode;
+  if (!StringArg(info, 0, "path", &path) || !ModeArg(info, 1, &mode)) return env.Undefined();
+  if (mkfifo(path.c_str(), mode) != 0) return ThrowErrno(env, errno, "mkfifo");
+  int fd;
+  do fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return ThrowErrno(env, errno, "open");
+  struct stat st;
+  int err = 0;
+  if (fstat(fd, &st) != 0) err = errno;
+  else if (!S_ISFIFO(st.st_mode)) err = EEXIST;  // replaced under us
+  else if ((st.st_mode & 07777) != mode && fchmod(fd, mode) != 0) err = errno;
+  close(fd);
+  if (err != 0) return ThrowErrno(env, err, "fchmod");
   return env.Undefined();
 }
 
 static Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd;
+  if (!FdArg(info, 0, &fd)) return env.Undefined();
   if (close(fd) != 0 && errno != EINTR) return ThrowErrno(env, errno, "close");
   return env.Undefined();
 }

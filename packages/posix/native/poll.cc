@@ -27,12 +27,14 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
-      Napi::TypeError::New(env, "new FdWatcher(fd, callback)").ThrowAsJavaScriptException();
+    int fd;
+    if (!FdArg(info, 0, &fd)) return;
+    if (!info[1].IsFunction()) {
+      Napi::TypeError::New(env, "new FdWatcher(fd, callback): callback must be a function").ThrowAsJavaScriptException();
       return;
     }
     env_ = env;
-    fd_ = info[0].As<Napi::Number>().Int32Value();
+    fd_ = fd;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
       Napi::Error::New(env, "FdWatcher: no event loop").ThrowAsJavaScriptException();
@@ -61,7 +63,8 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (handle_ == nullptr) return ThrowErrno(env, EBADF, "uv_poll_start");
-    int events = info[0].As<Napi::Number>().Int32Value();
+    int events;
+    if (!Int32Arg(info, 0, "events", 0, UV_READABLE | UV_WRITABLE | UV_DISCONNECT, &events)) return env.Undefined();
     int rc = uv_poll_start(handle_, events, OnPoll);
     if (rc != 0) return ThrowErrno(env, -rc, "uv_poll_start");
     if (!pinned_) {
@@ -133,7 +136,8 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 // pidfdOpen(pid) -> fd (O_CLOEXEC), or -1 when no such process exists (ESRCH).
 static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = info[0].As<Napi::Number>().Int32Value();
+  int pid;
+  if (!Int32Arg(info, 0, "pid", 1, INT32_MAX, &pid)) return env.Undefined();
   long fd = syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0);
   if (fd < 0) {
     if (errno == ESRCH) return Napi::Number::New(env, -1);
@@ -146,9 +150,10 @@ static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 // file, -1 when nothing is there now (EAGAIN). EINTR is retried.
 static Napi::Value ReadNonBlocking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd;
+  if (!FdArg(info, 0, &fd)) return env.Undefined();
   uint8_t* data;
-  size_t size, off, len;
+  size_t size, off = 0, len = 0;
   if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
   ssize_t n;
   do n = read(fd, data + off, len);
@@ -164,9 +169,10 @@ static Napi::Value ReadNonBlocking(const Napi::CallbackInfo& info) {
 // the descriptor is full (EAGAIN). EINTR is retried.
 static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd;
+  if (!FdArg(info, 0, &fd)) return env.Undefined();
   uint8_t* data;
-  size_t size, off, len;
+  size_t size, off = 0, len = 0;
   if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
   ssize_t n;
   do n = write(fd, data + off, len);
@@ -185,12 +191,13 @@ static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
 // over PIPE_BUF, throws EIO: callers keep slices at most PIPE_BUF long.
 static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd;
+  if (!FdArg(info, 0, &fd)) return env.Undefined();
   uint8_t* data;
   size_t size;
   int32_t* p;
   size_t npairs;
-  int64_t from, count;
+  int64_t from = 0, count = 0;
   if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &p, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
   int64_t done = 0;
   for (; done < count; done++) {

@@ -18,6 +18,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cmath>
 
 #include <condition_variable>
 #include <memory>
@@ -92,10 +95,14 @@ bool ParseMark(const Napi::CallbackInfo& info, size_t at, Mark* out, Napi::Objec
   Napi::TypedArray ta = info[at].As<Napi::TypedArray>();
   if (ta.TypedArrayType() != napi_int32_array) return false;
   Napi::Int32Array arr = ta.As<Napi::Int32Array>();
-  uint32_t index = info[at + 1].As<Napi::Number>().Uint32Value();
-  if (index >= arr.ElementLength()) return false;
-  out->word = arr.Data() + index;
-  out->value = info[at + 2].As<Napi::Number>().Int32Value();
+  Napi::Value iv = info[at + 1], vv = info[at + 2];
+  if (!iv.IsNumber() || !vv.IsNumber()) return false;
+  double index = iv.As<Napi::Number>().DoubleValue();
+  double value = vv.As<Napi::Number>().DoubleValue();
+  if (!(index >= 0 && index < static_cast<double>(arr.ElementLength())) || std::trunc(index) != index) return false;
+  if (!(value >= INT32_MIN && value <= INT32_MAX) || std::trunc(value) != value) return false;
+  out->word = arr.Data() + static_cast<size_t>(index);
+  out->value = static_cast<int32_t>(value);
   if (holder) *holder = arr;
   return true;
 }
@@ -233,27 +240,45 @@ void Shutdown(SemState* s, bool join) {
 // semOpen(name, create, exclusive, mode, value) -> handle
 Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "semOpen(name, create, exclusive, mode, value)").ThrowAsJavaScriptException();
+  std::string name;
+  bool create, exclusive;
+  unsigned mode;
+  uint32_t value;
+  if (!StringArg(info, 0, "name", &name) || !BoolArg(info, 1, "create", &create) || !BoolArg(info, 2, "exclusive", &exclusive) ||
+      !ModeArg(info, 3, &mode) || !Uint32Arg(info, 4, "value", SEM_VALUE_MAX, &value)) {
     return env.Undefined();
   }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  bool create = info[1].ToBoolean().Value();
-  bool exclusive = info[2].ToBoolean().Value();
-  mode_t mode = static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value());
-  unsigned value = info[4].As<Napi::Number>().Uint32Value();
+  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos) {
+    ArgRangeError(info, "name must be one slash followed by a name without slashes");
+    return env.Undefined();
+  }
   sem_t* sem;
   if (create) {
     int flags = O_CREAT | (exclusive ? O_EXCL : 0);
-    // The mode is exact: the umask must not narrow 0600 to something else
-    // nor widen it. sem_open applies the umask, so clear it for the call.
-    mode_t old = umask(0);
     do {
       sem = sem_open(name.c_str(), flags, mode, value);
     } while (sem == SEM_FAILED && errno == EINTR);
-    int err = errno;
-    umask(old);
-    errno = err;
+    // The mode is exact, without touching the process umask (that would
+    // race with other threads): a semaphore this call created (O_EXCL) is
+    // fchmod'ed through its file, /dev/shm/sem.<name> on glibc.
+    if (sem != SEM_FAILED && exclusive) {
+      std::string file = "/dev/shm/sem." + name.substr(1);
+      int fd;
+      do fd = open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      while (fd < 0 && errno == EINTR);
+      int err = fd < 0 ? errno : 0;
+      if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) err = errno;
+        else if ((st.st_mode & 07777) != mode && fchmod(fd, mode) != 0) err = errno;
+        close(fd);
+      }
+      if (err != 0) {
+        sem_close(sem);
+        sem_unlink(name.c_str());
+        return ThrowErrno(env, err, "fchmod");
+      }
+    }
   } else {
     do {
       sem = sem_open(name.c_str(), 0);
@@ -336,8 +361,10 @@ Napi::Value SemWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StatePtr s = Checked(info);
   if (!s) return env.Undefined();
-  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsFunction()) {
-    Napi::TypeError::New(env, "semWait(handle, timeoutMs, callback)").ThrowAsJavaScriptException();
+  int64_t timeoutMs = -1;
+  if (!TimeoutArg(info, 1, &timeoutMs)) return env.Undefined();
+  if (!info[2].IsFunction()) {
+    Napi::TypeError::New(env, "semWait(handle, timeoutMs, callback): callback must be a function").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Mark mark;
@@ -370,7 +397,7 @@ Napi::Value SemWait(const Napi::CallbackInfo& info) {
     s->busy = true;
     s->cancel = false;
     s->hasRequest = true;
-    s->timeoutMs = info[1].As<Napi::Number>().DoubleValue();
+    s->timeoutMs = static_cast<double>(timeoutMs);
     s->mark = mark;
   }
   s->cv.notify_all();
@@ -427,7 +454,8 @@ Napi::Value SemClose(const Napi::CallbackInfo& info) {
 // semUnlink(name): removes the name; processes that have it open keep it.
 Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string name;
+  if (!StringArg(info, 0, "name", &name)) return env.Undefined();
   if (sem_unlink(name.c_str()) != 0) return ThrowErrno(env, errno, "sem_unlink");
   return env.Undefined();
 }

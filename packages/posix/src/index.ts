@@ -11,3 +11,4 @@ export * from "./poll.js";
 export * from "./owner.js";
 export * from "./sweep.js";
 export * from "./named.js";
+export * from "./peercred.js";

@@ -10,7 +10,7 @@ export interface NativeAddon extends SemNative {
   setPipeSize(fd: number, bytes: number): number;
   /** fcntl(F_GETPIPE_SZ). */
   getPipeSize(fd: number): number;
-  /** mkfifo(3) with the exact mode (umask cleared for the call). */
+  /** mkfifo(3), then fchmod to the exact mode (the process umask is never changed). */
   mkfifo(path: string, mode: number): void;
   /** close(2). */
   close(fd: number): void;
@@ -31,7 +31,7 @@ export type SemHandle = { readonly __semHandle: unique symbol };
  * posting. Shared-memory protocols use this to record who holds a unit.
  */
 export interface SemNative {
-  /** sem_open(3): `create` adds O_CREAT, `exclusive` O_EXCL; `mode` is exact (umask cleared). */
+  /** sem_open(3): `create` adds O_CREAT, `exclusive` O_EXCL; `mode` is exact (fchmod after an exclusive create; the process umask is never changed). */
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): SemHandle;
   /** sem_post(3). */
   semPost(handle: SemHandle, marks?: Int32Array, index?: number, value?: number): void;
@@ -150,7 +150,7 @@ export interface MqAttr {
 
 /** A Linux mqd_t is a file descriptor: watch it with FdWatcher. */
 export interface MqNative {
-  /** mq_open(3). With MQ_O_CREAT and maxmsg > 0 the queue gets mq_maxmsg/mq_msgsize; `mode` is exact (umask cleared). */
+  /** mq_open(3). With MQ_O_CREAT and maxmsg > 0 the queue gets mq_maxmsg/mq_msgsize; `mode` is exact (fchmod after an exclusive create; the process umask is never changed). */
   mqOpen(name: string, oflag: number, mode: number, maxmsg: number, msgsize: number): number;
   /** mq_send(3): true when sent, false when the queue is full (EAGAIN). */
   mqSend(mqd: number, buffer: Uint8Array, offset: number, length: number, priority: number): boolean;
@@ -182,6 +182,26 @@ export interface MqNative {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends MqNative {}
 
+// Every function above checks its arguments before any system call: a wrong
+// type throws TypeError, an out-of-range number RangeError (see native/args.h).
+// Timeouts: negative, or above 1e12 ms, wait without a deadline; NaN is refused.
+
+// ---- peercred.cc: who is at the other end of a Unix socket --------------------
+
+/** struct ucred — SO_PEERCRED, socket(7). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface PeerCredNative {
+  /** getsockopt(SO_PEERCRED) on a connected Unix socket: the peer's pid, uid and gid at connect(2). */
+  peerCredentials(fd: number): PeerCredentials;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends PeerCredNative {}
 // ---- process.cc: process lifetime ---------------------------------------------
 
 export interface ProcessNative {

@@ -114,7 +114,8 @@ async function listen(options: ShmListenOptions = {}): Promise<Receiver> {
   ringBytes = nextPow2(ringBytes);
   maxMessageSize ??= maxMessageFor(ringBytes);
   const name = uniqueName(prefix, TAG);
-  const segment = createSegment(name, segmentBytes(slots, ringBytes), { mode: options.mode ?? 0o600 });
+  // Preallocated: a full /dev/shm is ELIMIT here, not a SIGBUS on first touch of a ring page later.
+  const segment = createSegment(name, segmentBytes(slots, ringBytes), { mode: options.mode ?? 0o600, preallocate: true });
   const unregister = removeOnExit(() => removeSegment(name));
   const buf = segment.buffer;
   const words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);

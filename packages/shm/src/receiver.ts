@@ -24,6 +24,8 @@ const MAX_BATCH = 8192;
 
 interface SlotState {
   attached: boolean;
+  /** Broke the ring protocol: ignored until the receiver closes (its writer may still be writing). */
+  poisoned: boolean;
   producer: number;
   pid: number;
   head: number;
@@ -79,7 +81,7 @@ export class ShmReceiver implements PollingReceiver {
     this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
     for (let s = 0; s < address.slots; s++) {
       const off = address.ringsOffset + s * address.ringBytes;
-      this.slots.push({ attached: false, producer: -1, pid: 0, head: 0, data: new Uint8Array(buf.buffer, buf.byteOffset + off, address.ringBytes), ringWord: off >>> 2 });
+      this.slots.push({ attached: false, poisoned: false, producer: -1, pid: 0, head: 0, data: new Uint8Array(buf.buffer, buf.byteOffset + off, address.ringBytes), ringWord: off >>> 2 });
     }
     this.batch = { count: 0, data: this.slots[0]!.data, offsets: new Int32Array(2 * MAX_BATCH), producer: 0 };
     this.maxBatchBytes = Math.max(address.ringBytes >>> 2, 64 * 1024);
@@ -121,6 +123,7 @@ export class ShmReceiver implements PollingReceiver {
     for (let s = 0; s < this.slots.length; s++) {
       const slot = this.slots[s]!;
       const state = Atomics.load(words, slotWord(s, S_STATE));
+      if (slot.poisoned) continue;
       if (!slot.attached) {
         if (state === ACTIVE || state === CLOSED) {
           slot.attached = true;
@@ -164,7 +167,25 @@ export class ShmReceiver implements PollingReceiver {
     this.slots[s]!.head = 0;
   }
 
-  /** Takes published messages from the next non-empty ring into the batch, without waiting. */
+  /**
+   * A ring whose frames do not parse: its producer is dropped with EPROTO and
+   * the slot ignored from now on. Anyone who can map the segment can write
+   * any slot, so this ends only that slot; the other rings keep flowing.
+   */
+  private protocolError(s: number, why: string): void {
+    const slot = this.slots[s]!;
+    slot.attached = false;
+    slot.poisoned = true;
+    this.follower.producerLost(new ChannelError("EPROTO", `shm producer ${slot.producer} (pid ${slot.pid}) on ${this.address.path} broke the ring protocol: ${why}`, { producer: slot.producer, resource: this.address.path }));
+  }
+
+  /**
+   * Takes published messages from the next non-empty ring into the batch,
+   * without waiting. Every frame is a claim of the producer, checked before
+   * it is used: the tail at most one ring ahead of the head, a length from 0
+   * to maxMessageSize (or WRAP), and the whole frame inside both the bytes
+   * published and the ring's end. Frames before a bad one are delivered first.
+   */
   tryBatch(): MessageBatch | undefined {
     this.release();
     if (this.isClosed) return undefined;
@@ -178,23 +199,41 @@ export class ShmReceiver implements PollingReceiver {
       let head = slot.head;
       if (tail === head) continue;
       const offsets = this.batch.offsets;
-      const mask = slot.data.length - 1;
+      const ringBytes = slot.data.length;
+      const mask = ringBytes - 1;
       const ringWord = slot.ringWord;
+      const maxLen = this.maxMessageSize;
       let count = 0;
       let bytes = 0;
-      while (head !== tail && count < MAX_BATCH && bytes < this.maxBatchBytes) {
+      let bad: string | undefined;
+      if (((tail - head) >>> 0) > ringBytes) bad = `its tail is ${(tail - head) >>> 0} bytes ahead of the head, more than the ${ringBytes}-byte ring`;
+      while (bad === undefined && head !== tail && count < MAX_BATCH && bytes < this.maxBatchBytes) {
         const idx = head & mask;
+        const left = (tail - head) >>> 0; // bytes published and not yet read
+        const room = ringBytes - idx; // bytes to the end of the ring
+        if ((idx & 7) !== 0) {
+          bad = `a frame at ring offset ${idx}, not 8-byte aligned`;
+          break;
+        }
         const len = words[ringWord + (idx >>> 2)]!;
         if (len === WRAP) {
-          head = (head + (slot.data.length - idx)) >>> 0;
+          if (room > left) bad = `a wrap marker at ring offset ${idx} past the ${left} bytes published`;
+          else head = (head + room) >>> 0;
           continue;
         }
+        const need = FRAME_HEADER + ((len + 7) & ~7);
+        if (len < 0 || len > maxLen) bad = `a frame of length ${len} (at most ${maxLen})`;
+        else if (need > room || need > left) bad = `a ${len}-byte frame at ring offset ${idx} that runs past the ${Math.min(room, left)} bytes there`;
+        if (bad !== undefined) break;
         offsets[2 * count] = idx + FRAME_HEADER;
         offsets[2 * count + 1] = len;
         count++;
-        const need = FRAME_HEADER + ((len + 7) & ~7);
         bytes += need;
         head = (head + need) >>> 0;
+      }
+      if (bad !== undefined && count === 0) {
+        this.protocolError(s, bad);
+        continue;
       }
       this.cursor = s + 1;
       if (count === 0) {
@@ -217,6 +256,7 @@ export class ShmReceiver implements PollingReceiver {
     const words = this.words;
     for (let s = 0; s < this.slots.length; s++) {
       const slot = this.slots[s]!;
+      if (slot.poisoned) continue;
       const state = Atomics.load(words, slotWord(s, S_STATE));
       if (!slot.attached) {
         if (state === ACTIVE || state === CLOSED) return true;
@@ -229,7 +269,8 @@ export class ShmReceiver implements PollingReceiver {
 
   private anyAttached(): boolean {
     for (let s = 0; s < this.slots.length; s++) {
-      if (this.slots[s]!.attached || Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED) return true;
+      const slot = this.slots[s]!;
+      if (slot.attached || (!slot.poisoned && Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED)) return true;
     }
     return false;
   }

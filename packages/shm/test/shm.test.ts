@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
@@ -147,6 +148,46 @@ describe("shm ring", () => {
     }
     expect(v.bad).toEqual([]);
     expect(await p.exit).toBe(0);
+  });
+});
+
+describe("shm ring: a producer that breaks the frame format", () => {
+  // [what, length written into the ring, tail advance]
+  const cases: Array<[string, number, number]> = [
+    ["a negative length", -24, 16],
+    ["a length of 2^31 - 1", 2 ** 31 - 1, 16],
+    ["a frame longer than the bytes published", 100, 16],
+    ["a tail more than one ring ahead", 8, 3 * 4096 * 1024],
+  ];
+  for (const [what, len, tail] of cases) {
+    it(`${what}: that producer is dropped with EPROTO, the other's messages all arrive, iteration ends`, async () => {
+      const lost: ChannelError[] = [];
+      const r = (await listen({ expectedProducers: 2, onPeerLost: (e) => lost.push(e) })) as Receiver & { address: ShmAddress };
+      const bad = start("corrupt", { address: r.address, len, tail });
+      await bad.waitFor((l) => l.corrupted === true);
+      const good = start("random", { address: r.address, id: 1, count: 500, seed: 3 });
+      let count = 0;
+      for await (const b of r.batches()) count += b.count;
+      expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+      expect(lost[0]!.message).toMatch(/broke the ring protocol/);
+      // Frames before a bad one are delivered; behind a tail past the ring no byte of that ring is trusted.
+      expect(count).toBe(500 + (tail > r.address.ringBytes ? 0 : 3));
+      expect(await good.exit).toBe(0);
+      expect(r.producers).toMatchObject({ attached: 2, closed: 1, lost: 1 });
+    }, 60_000);
+  }
+});
+
+describe("shm segments: backed at creation", () => {
+  // A private mount namespace with a 1 MiB tmpfs over /dev/shm stands in for
+  // Docker's small default; the receiver runs inside it as its own process.
+  const canUnshare = spawnSync("unshare", ["-m", "true"]).status === 0;
+  it.skipIf(!canUnshare)("a /dev/shm too small for the rings fails listen with ELIMIT instead of a later SIGBUS", () => {
+    const dist = new URL("../dist/index.js", import.meta.url).href;
+    const src = `const m = await import(${JSON.stringify(dist)}); try { const r = await m.shmTransport.listen({}); console.log("listening"); await r.close(); } catch (e) { console.log(e.code); }`;
+    const r = spawnSync("unshare", ["-m", "sh", "-c", `mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "$0" --input-type=module -e "$1"`, process.execPath, src], { encoding: "utf8", timeout: 30_000 });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.stdout.trim()).toBe("ELIMIT");
   });
 });
 

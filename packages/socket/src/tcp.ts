@@ -1,6 +1,8 @@
 import { createServer } from "node:net";
 import {
+  ChannelError,
   fromSystemError,
+  isLoopbackHost,
   type Address,
   type ConnectOptions,
   type ListenOptions,
@@ -11,6 +13,7 @@ import {
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
+import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
 import { SOCKET_MAX_MESSAGE } from "./uds.js";
 
 export const tcpDescriptor: MechanismDescriptor = {
@@ -39,6 +42,22 @@ export interface TcpListenOptions extends ListenOptions {
   host?: string;
   /** Port to bind (default 0: the kernel picks a free one). */
   port?: number;
+  /**
+   * A shared secret each producer must prove it knows (HMAC-SHA256 challenge
+   * both ways, like Python multiprocessing's authkey; never sent). Required
+   * to bind anything but loopback; recommended on loopback too, where any
+   * local user can connect.
+   */
+  secret?: Secret;
+  /** Most producers connected at once (default 1024); more are closed at accept. */
+  maxConnections?: number;
+  /** How long a new connection may take to complete the handshake (ms, default 5000); a silent one is closed and never counts. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface TcpConnectOptions extends ConnectOptions {
+  /** The receiver's shared secret (required when it has one). */
+  secret?: Secret;
 }
 
 async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
@@ -46,7 +65,11 @@ async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be an integer from 0 to 65535; got ${port}`);
-  const server = createServer({ noDelay: true });
+  validateAcceptOptions(options);
+  if (!isLoopbackHost(host) && options.secret === undefined) {
+    throw new ChannelError("EACCES", `refusing to listen on ${host}: any machine that reaches it could attach; pass a secret (e.g. { secret: randomBytes(32) }) or bind 127.0.0.1`, { resource: `${host}:${port}` });
+  }
+  const server = createServer({ noDelay: true, pauseOnConnect: true });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(fromSystemError(err, "listen on", `${host}:${port}`)));
     server.listen({ host, port, exclusive: true }, () => resolve());
@@ -61,20 +84,28 @@ async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
     admit: async () => ({ address, inherit: [], release: () => {} }),
     cleanup: () => new Promise<void>((resolve) => server.close(() => resolve())),
   });
-  server.on("connection", (socket) => {
-    if (receiver.closed) return socket.destroy();
-    socket.setNoDelay(true);
-    receiver.attach(socket);
+  acceptWithHandshake(server, {
+    secret: options.secret,
+    maxConnections: options.maxConnections,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    describe: `TCP ${host}:${actualPort}`,
+    admitted: (socket) => {
+      if (receiver.closed) return socket.destroy();
+      socket.setNoDelay(true);
+      socket.resume();
+      receiver.attach(socket);
+    },
   });
   return receiver;
 }
 
-async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+async function connect(address: Address, options: TcpConnectOptions = {}): Promise<Sender> {
   const a = address as TcpAddress;
   if (a.transport !== "tcp" || typeof a.host !== "string" || !Number.isInteger(a.port)) throw new TypeError(`not a tcp address: ${JSON.stringify(address)}`);
   const resource = `${a.host}:${a.port}`;
   const socket = await connectWithRetry({ host: a.host, port: a.port, noDelay: true }, resource, options.timeoutMs ?? 10_000);
+  await answerHandshake(socket, options.secret, resource);
   return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource });
 }
 
-export const tcpTransport: Transport<TcpListenOptions> = { descriptor: tcpDescriptor, listen, connect };
+export const tcpTransport: Transport<TcpListenOptions, TcpConnectOptions> = { descriptor: tcpDescriptor, listen, connect };

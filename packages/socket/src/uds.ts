@@ -1,5 +1,5 @@
-import { existsSync, unlinkSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -22,8 +22,9 @@ import {
   type Transport,
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
-import { LOCK_SUFFIX, holdOwnerLock, socketFileKind } from "@ipc-sampler/posix";
+import { LOCK_SUFFIX, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";
+import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
 
 export const SOCKET_MAX_MESSAGE = 16 * 1024 * 1024;
 
@@ -55,6 +56,19 @@ export interface UdsListenOptions extends ListenOptions {
   directory?: string;
   /** File mode of the socket (default 0o600: only this user may connect). */
   mode?: number;
+  /** SO_PEERCRED — unix(7). User ids whose processes may attach (default: this process's uid only), or "any" to rely on the file mode alone. */
+  allowedUids?: readonly number[] | "any";
+  /** A shared secret each producer must prove it knows (HMAC challenge; never sent). Optional for Unix sockets. */
+  secret?: Secret;
+  /** Most producers connected at once (default 1024); more are closed at accept. */
+  maxConnections?: number;
+  /** How long a new connection may take to complete the handshake (ms, default 5000); a silent one is closed and never counts. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface UdsConnectOptions extends ConnectOptions {
+  /** The receiver's shared secret, when it was given one. */
+  secret?: Secret;
 }
 
 function socketPath(options: UdsListenOptions): string {
@@ -68,27 +82,52 @@ function socketPath(options: UdsListenOptions): string {
     const name = options.name !== undefined ? validateName(options.name, "socket") : uniqueName(prefix) + ".sock";
     p = path.join(dir, name);
   }
-  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX || Buffer.byteLength(path.dirname(p)) + BIND_DIR_EXTRA >= UNIX_PATH_MAX) {
     throw new ChannelError("EINVALIDNAME", `invalid socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
   }
   return p;
 }
 
-function listenServer(server: Server, p: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    // bind(2) creates the socket file with the umask applied; the bind runs
-    // synchronously inside listen(), so the narrowed umask covers only it.
-    const old = process.umask(0o777 & ~mode);
-    try {
-      server.listen(p, () => {
+/** Bytes the bind directory adds to the socket's directory: "/.bXXXXXX/s". */
+const BIND_DIR_EXTRA = 11;
+
+/**
+ * bind(2) creates the socket file with the process umask applied, and
+ * process.umask() is process-wide (and throws in worker threads). So the
+ * socket is bound inside a fresh 0700 directory next to its path, chmod'ed,
+ * then link(2)ed into place: link is exclusive (EEXIST, even over a dangling
+ * symlink), and the file is never reachable with another mode.
+ */
+async function bindSocketFile(server: Server, p: string, mode: number): Promise<void> {
+  const dir = mkdtempSync(path.join(path.dirname(p), ".b"));
+  const tmp = path.join(dir, "s");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(tmp, () => {
         server.off("error", reject);
         resolve();
       });
-    } finally {
-      process.umask(old);
-    }
-  });
+    });
+    chmodSync(tmp, mode);
+    linkSync(tmp, p);
+  } catch (err) {
+    server.close();
+    throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The peer's uid from SO_PEERCRED, checked against the allowed list; a string is the reason to refuse. */
+function vetPeer(allowed: readonly number[] | "any"): ((socket: Socket) => string | undefined) | undefined {
+  if (allowed === "any") return undefined;
+  return (socket) => {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== "number" || fd < 0) return "its credentials cannot be read";
+    const cred = peerCredentials(fd);
+    return allowed.includes(cred.uid) ? undefined : `its user (uid ${cred.uid}, pid ${cred.pid}) is not in allowedUids`;
+  };
 }
 
 async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
@@ -97,14 +136,19 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
   if (existsSync(p)) {
     throw new ChannelError("EEXIST", `cannot create Unix socket ${p}: it already exists (remove it, or use removeStale() if its owner crashed)`, { resource: p });
   }
+  validateAcceptOptions(options);
+  const allowed = options.allowedUids ?? [process.getuid!()];
+  if (allowed !== "any" && (!Array.isArray(allowed) || !allowed.every((u) => Number.isInteger(u) && u >= 0))) {
+    throw new RangeError(`allowedUids must be an array of user ids or "any"; got ${JSON.stringify(allowed)}`);
+  }
   // A socket file cannot be opened: its owner lock is on <path>.lock beside it (see @ipc-sampler/posix owner.ts).
   const owner = holdOwnerLock(p + LOCK_SUFFIX, { create: true });
-  const server = createServer({ noDelay: true, pauseOnConnect: false });
+  const server = createServer({ noDelay: true, pauseOnConnect: true });
   try {
-    await listenServer(server, p, options.mode ?? 0o600);
+    await bindSocketFile(server, p, options.mode ?? 0o600);
   } catch (err) {
     owner.release(true);
-    throw fromSystemError(err, "create Unix socket", p);
+    throw fromSystemError((err as NodeJS.ErrnoException).code === "EADDRINUSE" ? Object.assign(err as Error, { code: "EEXIST" }) : err, "create Unix socket", p);
   }
   const unregister = removeOnExit(() => {
     unlinkSync(p);
@@ -128,17 +172,26 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
       unregister();
     },
   });
-  server.on("connection", (socket) => {
-    if (receiver.closed) return socket.destroy();
-    receiver.attach(socket);
+  acceptWithHandshake(server, {
+    secret: options.secret,
+    maxConnections: options.maxConnections,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    vet: vetPeer(allowed),
+    describe: `Unix socket ${p}`,
+    admitted: (socket) => {
+      if (receiver.closed) return socket.destroy();
+      socket.resume();
+      receiver.attach(socket);
+    },
   });
   return receiver;
 }
 
-async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+async function connect(address: Address, options: UdsConnectOptions = {}): Promise<Sender> {
   const a = address as UdsAddress;
   if (a.transport !== "uds" || typeof a.path !== "string") throw new TypeError(`not a uds address: ${JSON.stringify(address)}`);
   const socket = await connectWithRetry({ path: a.path }, a.path, options.timeoutMs ?? 10_000);
+  await answerHandshake(socket, options.secret, a.path);
   return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource: a.path });
 }
 
@@ -157,4 +210,4 @@ async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promi
   return removedNames(await named.removeStale({ prefix, directory }));
 }
 
-export const udsTransport: Transport<UdsListenOptions> = { descriptor: udsDescriptor, named, listen, connect, list, removeStale };
+export const udsTransport: Transport<UdsListenOptions, UdsConnectOptions> = { descriptor: udsDescriptor, named, listen, connect, list, removeStale };

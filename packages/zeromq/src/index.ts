@@ -27,6 +27,8 @@ export interface ZeromqAddress extends Address {
   readonly endpoint: string;
   /** The receiver's ROUTER, where a producer's DEALER hears that its goodbye arrived: `ipc:///tmp/ipcs-zmq-….ack.zmq` or `tcp://…`. */
   readonly ackEndpoint?: string;
+  /** The receiver speaks CURVE: connect with its `secret`. */
+  readonly curve?: boolean;
 }
 
 export interface ZeromqListenOptions extends ListenOptions {
@@ -44,6 +46,13 @@ export interface ZeromqListenOptions extends ListenOptions {
   rcvHwm?: number;
   /** For tcp:// bound to a wildcard host: the host name producers should use (default os.hostname()). */
   advertiseHost?: string;
+  /**
+   * ZMQ_CURVE_SERVER — zmq_curve(7). A shared secret: the receiver's CURVE
+   * key pair is derived from it, so only producers given the same secret
+   * complete the handshake, and the traffic is encrypted. Required to bind a
+   * tcp:// host other than loopback.
+   */
+  secret?: string | Uint8Array;
 }
 
 export interface ZeromqConnectOptions extends ConnectOptions {
@@ -53,6 +62,8 @@ export interface ZeromqConnectOptions extends ConnectOptions {
   lingerMs?: number;
   /** Bytes waiting in this process, not yet taken by libzmq, before write() returns false (default 4 MiB). */
   highWaterMark?: number;
+  /** The receiver's shared secret, when it has one (ZMQ_CURVE_SERVERKEY derived from it; this producer's own key pair is fresh). */
+  secret?: string | Uint8Array;
 }
 
 

@@ -1,9 +1,10 @@
-import { existsSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { LOCK_SUFFIX, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import {
   ChannelError,
+  isLoopbackHost,
   DEFAULT_PREFIX,
   FRAME_HEADER_BYTES,
   UNIX_PATH_MAX,
@@ -18,7 +19,8 @@ import {
   type Receiver,
   type Sender,
 } from "@ipc-sampler/core";
-import { Dealer, Pull, Push, Router } from "zeromq";
+import { Dealer, Pull, Push, Router, curveKeyPair } from "zeromq";
+import { checkSecret, serverKeys } from "./curve.js";
 import type { ZeromqAddress, ZeromqConnectOptions, ZeromqListenOptions } from "./index.js";
 import { ZeromqReceiver } from "./receiver.js";
 import { ZeromqSender } from "./sender.js";
@@ -44,7 +46,8 @@ const IPC_SUFFIX = ".zmq";
 const IPC_ACK_SUFFIX = ".ack.zmq";
 
 function checkIpcPath(p: string): string {
-  if (Buffer.byteLength(p) >= UNIX_PATH_MAX) {
+  // bindIpc binds at "<dir>/.bXXXXXX/s" first: that must fit as well.
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX || Buffer.byteLength(path.dirname(p)) + 11 >= UNIX_PATH_MAX) {
     throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
   }
   if (existsSync(p)) {
@@ -75,16 +78,24 @@ function tcpEndpoint(spec: string): string {
   return `tcp://${m[1]}:${port === 0 ? "*" : port}`;
 }
 
-/** zmq_bind(3) to a socket file, created with `mode` from the start (libzmq binds in this thread: a narrowed umask applies). */
+/**
+ * zmq_bind(3) to a socket file with exactly `mode`. bind(2) applies the
+ * process umask, and process.umask() is process-wide (and throws in worker
+ * threads): so bind inside a fresh 0700 directory next to the file, chmod,
+ * then link(2) it into place (exclusive: EEXIST), never reachable with
+ * another mode.
+ */
 function bindIpc(socket: Pull | Router, file: string, mode: number): string {
-  const endpoint = `ipc://${file}`;
-  const old = process.umask(0o777 & ~mode);
+  const dir = mkdtempSync(path.join(path.dirname(file), ".b"));
+  const tmp = path.join(dir, "s");
   try {
-    socket.bindSync(endpoint);
+    socket.bindSync(`ipc://${tmp}`);
+    chmodSync(tmp, mode);
+    linkSync(tmp, file);
   } finally {
-    process.umask(old);
+    rmSync(dir, { recursive: true, force: true });
   }
-  return endpoint;
+  return `ipc://${file}`;
 }
 
 /** zmq_bind(3) to a tcp endpoint; returns the endpoint producers should connect to. */
@@ -105,6 +116,7 @@ function unlinkQuietly(file: string): void {
 }
 
 export async function listen(options: ZeromqListenOptions = {}): Promise<Receiver> {
+  checkSecret(options.secret);
   const maxMessageSize = options.maxMessageSize ?? ZEROMQ_MAX_MESSAGE;
   if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > ZEROMQ_MAX_MESSAGE_CEILING) {
     throw new RangeError(`maxMessageSize must be an integer from 0 to ${ZEROMQ_MAX_MESSAGE_CEILING}; got ${maxMessageSize}`);
@@ -126,6 +138,14 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
   // registered yet fails (EHOSTUNREACH) and is retried instead of dropped.
   // sendTimeout 0: a send never waits, so answers never queue behind each other.
   const router = new Router({ mandatory: true, sendTimeout: 0, linger: ACK_LINGER_MS, maxMessageSize: 1024 });
+  if (options.secret !== undefined) {
+    const keys = serverKeys(options.secret);
+    for (const s of [pull, router]) {
+      s.curveServer = true;
+      s.curveSecretKey = keys.secretKey;
+      s.curvePublicKey = keys.publicKey;
+    }
+  }
   let endpoint: string;
   let ackEndpoint: string;
   const files: string[] = [];
@@ -147,6 +167,10 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
       files.push(ackFile);
     } else {
       const bindTo = tcpEndpoint(spec);
+      const host = /^tcp:\/\/(.+):(\d+|\*)$/.exec(bindTo)![1]!;
+      if (!isLoopbackHost(host) && options.secret === undefined) {
+        throw new ChannelError("EACCES", `refusing to bind ${bindTo}: any machine that reaches it could attach; pass a secret (e.g. { secret: randomBytes(32) }: CURVE with keys derived from it) or bind 127.0.0.1`, { resource: bindTo });
+      }
       endpoint = await bindTcp(pull, bindTo, options.advertiseHost);
       ackEndpoint = await bindTcp(router, bindTo.replace(/:(\d+|\*)$/, ":*"), options.advertiseHost);
     }
@@ -160,7 +184,7 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
     throw fromSystemError(err, "bind ZeroMQ socket to", files[0] ?? spec);
   }
   const unregister = files.length ? removeOnExit(dropFiles) : () => {};
-  const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize };
+  const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize, ...(options.secret !== undefined ? { curve: true } : {}) };
   return new ZeromqReceiver(address, pull, router, isIpc, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
@@ -191,6 +215,20 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
   const session = (Math.random() * 0x100000000) >>> 0;
   const ack = typeof a.ackEndpoint === "string" ? new Dealer({ routingId: ackRoutingId(process.pid, session), linger: 0 }) : undefined;
   const sockets = ack ? [push, ack] : [push];
+  checkSecret(options.secret);
+  if (a.curve === true && options.secret === undefined) {
+    for (const s of sockets) s.close();
+    throw new ChannelError("EACCES", `cannot connect to ${a.endpoint}: the receiver requires a shared secret; pass { secret } to connect`, { resource: a.endpoint });
+  }
+  if (options.secret !== undefined) {
+    const server = serverKeys(options.secret).publicKey;
+    for (const s of sockets) {
+      const mine = curveKeyPair();
+      s.curveServerKey = server;
+      s.curvePublicKey = mine.publicKey;
+      s.curveSecretKey = mine.secretKey;
+    }
+  }
   const handshakes = sockets.map((s) => new Promise<void>((resolve) => s.events.on("handshake", () => resolve())));
   try {
     push.connect(a.endpoint);
@@ -219,7 +257,8 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
   clearTimeout(timer);
   if (!ok) {
     for (const s of sockets) s.close();
-    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver answered within ${timeoutMs} ms`, { syscall: "connect", resource: a.endpoint });
+    const why = a.curve === true ? " (with CURVE, a wrong secret looks like this)" : "";
+    throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver answered within ${timeoutMs} ms${why}`, { syscall: "connect", resource: a.endpoint });
   }
   const sender = new ZeromqSender(
     push,

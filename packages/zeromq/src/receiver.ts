@@ -2,6 +2,8 @@ import { hostname } from "node:os";
 import {
   ChannelError,
   CoreReceiver,
+  FRAME_HEADER_BYTES,
+  MAX_PACKET_PRODUCERS,
   ReceiverCore,
   fromSystemError,
   parseFrames,
@@ -150,7 +152,16 @@ export class ZeromqReceiver extends CoreReceiver {
         for (const p of this.active) this.lose(p, error);
         return;
       }
-      if (parts.length === 1) this.handle(parts[0]!);
+      if (parts.length !== 1) continue;
+      try {
+        this.handle(parts[0]!);
+      } catch (err) {
+        // A message handle() did not foresee (a short or garbled one): never an unhandled rejection.
+        if (this.core.closed) return;
+        const error = err instanceof ChannelError ? err : new ChannelError("EPROTO", `a message on ${this.address.endpoint} could not be read: ${(err as Error).message}`, { resource: this.address.endpoint, cause: err });
+        for (const p of this.active) this.lose(p, error);
+        return;
+      }
     }
   }
 
@@ -190,6 +201,17 @@ export class ZeromqReceiver extends CoreReceiver {
         // a hello without a readable body: treat as remote
       }
       p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
+      if (this.active.size >= MAX_PACKET_PRODUCERS) {
+        // A bound on what HELLOs can make this process hold: the producer is counted and lost at once.
+        return this.core.producerLost(p.index, new ChannelError("ELIMIT", `zeromq producer ${p.index} (pid ${pid}) on ${this.address.endpoint} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: p.index, resource: this.address.endpoint }));
+      }
+      if (this.producerMap.size >= 4 * MAX_PACKET_PRODUCERS) {
+        // Finished producers are remembered only to ignore their late batches; forget the oldest ones.
+        for (const [k, old] of this.producerMap) {
+          if (this.producerMap.size < 2 * MAX_PACKET_PRODUCERS) break;
+          if (old.done) this.producerMap.delete(k);
+        }
+      }
       this.producerMap.set(key, p);
       this.active.add(p);
       // Its connection may have closed before this HELLO was read (libzmq still
@@ -208,6 +230,10 @@ export class ZeromqReceiver extends CoreReceiver {
     if (kind === KIND_DATA) {
       const count = msg.readUInt32LE(16);
       if (count === 0) return;
+      // A claim, checked before the allocation it sizes: every frame takes at least its 4-byte header.
+      if (count > (msg.length - HEADER_BYTES) / FRAME_HEADER_BYTES) {
+        return this.lose(p, new ChannelError("EPROTO", `${what} sent a batch that claims ${count} messages in ${msg.length - HEADER_BYTES} bytes`, { producer: p.index, resource: this.address.endpoint }));
+      }
       const offsets = new Int32Array(2 * count);
       const parsed = parseFrames(msg, HEADER_BYTES, msg.length, this.address.maxMessageSize, offsets, this.parsed);
       if (parsed.count !== count || parsed.consumed !== msg.length || parsed.goodbye) {

@@ -88,10 +88,13 @@ function lines(child: ChildProcess): () => Promise<Record<string, unknown>> {
     });
 }
 
+/** The shared secret of both hosts: a non-loopback bind needs one (CURVE). */
+const SECRET = "netns-test-secret-0123456789";
+
 /** A receiver on host A: prints its address, then a summary of what arrived. */
 const receiverCode = (producers: number) => `
   const { zeromqTransport } = await import(${JSON.stringify(DIST)});
-  const r = await zeromqTransport.listen({ listen: "tcp://${ADDR_A}:0", expectedProducers: ${producers}, onPeerLost: (e) => lost.push(e.code) });
+  const r = await zeromqTransport.listen({ listen: "tcp://${ADDR_A}:0", secret: ${JSON.stringify(SECRET)}, expectedProducers: ${producers}, onPeerLost: (e) => lost.push(e.code) });
   const lost = [];
   console.log(JSON.stringify(r.address));
   const counts = {};
@@ -111,7 +114,7 @@ const receiverCode = (producers: number) => `
 /** A producer on host B: sends `n` messages numbered from 0 (then waits forever if `hang`). */
 const producerCode = (address: unknown, n: number, hang: boolean) => `
   const { zeromqTransport } = await import(${JSON.stringify(DIST)});
-  const s = await zeromqTransport.connect(${JSON.stringify(address)});
+  const s = await zeromqTransport.connect(${JSON.stringify(address)}, { secret: ${JSON.stringify(SECRET)} });
   const m = Buffer.alloc(100);
   for (let k = 0; k < ${n}; k++) {
     m.writeUInt32LE(k, 0);

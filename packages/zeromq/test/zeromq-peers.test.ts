@@ -37,7 +37,7 @@ async function rawProducer(endpoint: string): Promise<Push> {
   return push;
 }
 
-describe("zeromq receiver: producers that go away", () => {
+describe("zeromq receiver: producers that go away or lie", () => {
   let receiver: Receiver | undefined;
   const sockets: Push[] = [];
   afterEach(async () => {
@@ -158,6 +158,38 @@ describe("zeromq receiver: producers that go away", () => {
       }
     })()).rejects.toMatchObject({ code: "EPROTO" });
   });
+
+  it("HELLOs past the producer limit are lost with ELIMIT; the registry stays bounded", async () => {
+    const lost: ChannelError[] = [];
+    receiver = await zeromqTransport.listen({ expectedProducers: 1100, onPeerLost: (e) => lost.push(e) });
+    const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
+    sockets.push(push);
+    for (let session = 0; session < 1100; session++) await push.send(header(HELLO, process.pid, session, 0, 0, Buffer.from("{}")));
+    const r = receiver;
+    void (async () => {
+      for await (const _ of r) {
+        // nothing is delivered
+      }
+    })();
+    for (let i = 0; i < 300 && lost.length < 1100 - 1024; i++) await new Promise((res) => setTimeout(res, 10));
+    expect(lost.filter((e) => e.code === "ELIMIT")).toHaveLength(1100 - 1024);
+    expect(r.producers.attached).toBe(1100);
+  });
+
+  for (const count of [0xffffffff, 2 ** 28, 3]) {
+    it(`a DATA batch claiming ${count} messages in the bytes of one is EPROTO for that producer, checked before any allocation`, async () => {
+      const lost: ChannelError[] = [];
+      receiver = await zeromqTransport.listen({ expectedProducers: 1, onPeerLost: (e) => lost.push(e) });
+      const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
+      sockets.push(push);
+      await push.send(header(HELLO, process.pid, 5, 0, 0, Buffer.from("{}")));
+      await push.send(header(DATA, process.pid, 5, 1, count, frame("one")));
+      for await (const _ of receiver) {
+        // nothing is delivered
+      }
+      expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+    });
+  }
 });
 
 describe("zeromq sender: backpressure", () => {

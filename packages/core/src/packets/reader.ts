@@ -50,6 +50,11 @@ class Producer {
 
 const NO_DATA = Buffer.alloc(0);
 
+/** The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit, 2^22). */
+export const PID_MAX_LIMIT = 4_194_304;
+/** Producers one packet receiver tracks at once; each holds a process watch (a pidfd). */
+export const MAX_PACKET_PRODUCERS = 1024;
+
 /**
  * The receiving side of the packet protocol, whatever kernel object carries
  * it: a registry of producers keyed by pid and stream, each watched for
@@ -147,10 +152,31 @@ export class PacketReader {
     this.dying.length = 0;
   }
 
+  /**
+   * A HELLO's pid is a claim: it must be one Linux can hand out (1 to
+   * PID_MAX_LIMIT) before a process watch is opened on it, and the registry
+   * holds at most MAX_PACKET_PRODUCERS producers (each costs a pidfd). A
+   * HELLO that fails either is counted as a producer and lost at once, with
+   * EPROTO or ELIMIT; the producers already attached keep flowing.
+   */
   private hello(pid: number, key: number): void {
     const producer = new Producer(this.options.core.attach(), pid, key);
+    const { noun, resource } = this.options;
+    if (!(pid >= 1 && pid <= PID_MAX_LIMIT)) {
+      this.options.core.producerLost(producer.index, new ChannelError("EPROTO", `${noun} producer ${producer.index} sent a HELLO with pid ${pid}, which no process can have, on ${resource}`, { producer: producer.index, resource }));
+      return;
+    }
+    if (this.byKey.size >= MAX_PACKET_PRODUCERS) {
+      this.options.core.producerLost(producer.index, new ChannelError("ELIMIT", `${noun} producer ${producer.index} (pid ${pid}) on ${resource} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: producer.index, resource }));
+      return;
+    }
     this.byKey.set(key, producer);
-    producer.exit = this.options.watchExit(pid, () => this.exited(producer));
+    try {
+      producer.exit = this.options.watchExit(pid, () => this.exited(producer));
+    } catch (err) {
+      this.forget(producer);
+      this.options.core.producerLost(producer.index, ChannelError.is(err) ? err : new ChannelError("ELIMIT", `cannot watch ${noun} producer ${producer.index} (pid ${pid}) on ${resource}: ${(err as Error).message}`, { producer: producer.index, resource, cause: err }));
+    }
   }
 
   private protocolError(producer: Producer, what: string): ChannelError {

@@ -103,5 +103,6 @@ export abstract class PacketReceiver extends CoreReceiver {
     this.broken = error;
     this.watch(false);
     this.reader.failAll(error);
+    this.core.fail(error);
   }
 }

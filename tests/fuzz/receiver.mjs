@@ -1,0 +1,31 @@
+// The receiving process of the fuzzer: node receiver.mjs <module> <export> <listen options JSON>
+// Prints {"address": …}, then iterates forever, counting messages, good
+// messages ("GOOD" + u32 seq, 8 bytes) and producer losses by code. A line
+// "report" on stdin prints {"messages", "good", "lost", "rss"}.
+const [mod, exportName, json] = process.argv.slice(2);
+const transport = (await import(mod))[exportName];
+const lost = {};
+const r = await transport.listen({ ...JSON.parse(json), expectedProducers: 1e9, onPeerLost: (e) => (lost[e.code] = (lost[e.code] ?? 0) + 1) });
+process.stdout.write(JSON.stringify({ address: r.address }) + "\n");
+let messages = 0;
+let good = 0;
+let failure;
+process.stdin.setEncoding("utf8").on("data", (t) => {
+  for (const line of t.split("\n")) {
+    if (line === "report") process.stdout.write(JSON.stringify({ messages, good, lost, rss: process.memoryUsage().rss, failure }) + "\n");
+    if (line === "close") void r.close().then(() => process.exit(0));
+  }
+});
+try {
+  for await (const b of r.batches()) {
+    messages += b.count;
+    for (let i = 0; i < b.count; i++) {
+      const at = b.offsets[2 * i];
+      const d = b.data;
+      if (b.offsets[2 * i + 1] === 8 && d[at] === 0x47 && d[at + 1] === 0x4f && d[at + 2] === 0x4f && d[at + 3] === 0x44) good++;
+    }
+  }
+} catch (err) {
+  // Iteration ended with an error: a typed one is a finding only if it is not a ChannelError.
+  failure = `${err?.constructor?.name}: ${err?.code ?? ""} ${err?.message}`;
+}
