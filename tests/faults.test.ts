@@ -1,7 +1,8 @@
-// The fault-injection suite, bounded: 2 runs per transport in plain
-// `pnpm test` and with CI=true (about 2.5 s a run on 2 idle cores: roughly
-// 45 s for the whole file). `pnpm faults` runs 100 per transport (FAULT_RUNS
-// or --runs for another count). See tests/faults/faults.mjs.
+// The fault-injection suite, bounded: 3 runs per transport with CI=true, 2
+// in plain `pnpm test` (each run is about 1.5 s of traffic: the whole file
+// took 38 s with CI=true on 2 cores under a load average of 6).
+// `pnpm faults` runs 100 per transport (FAULT_RUNS or --runs for another
+// count). See tests/faults/faults.mjs.
 import { describe, expect, it } from "vitest";
 // @ts-expect-error: a plain ES module without types
 import { faultTransport, mqueueListable, TRANSPORTS } from "./faults/faults.mjs";

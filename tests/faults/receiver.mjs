@@ -30,6 +30,7 @@ for (let i = 0; i < producers; i++) {
   const args = [fileURLToPath(new URL("./producer.mjs", import.meta.url)), url, exportName, JSON.stringify(a.address), String(i), seed, duration];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", ...a.inherit] });
   a.release();
+  child.on("exit", () => report({ reaped: child.pid, at: Date.now() }));
   pids.push(child.pid);
 }
 report({ producers: pids });
