@@ -46,6 +46,7 @@ export class Scheduler extends EventEmitter {
   private readonly counts = { submitted: 0, completed: 0, failed: 0, aborted: 0, crashed: 0, recycled: 0 };
   private readonly waitMs = new Samples();
   private readonly runMs = new Samples();
+  private drainWaiters: Array<() => void> = [];
 
   constructor(private readonly options: SchedulerOptions) {
     super();
@@ -109,6 +110,24 @@ export class Scheduler extends EventEmitter {
     if (error === undefined) this.counts.completed++;
     else this.counts.failed++;
     job.settle(error, value);
+    if (this.drainWaiters.length > 0) this.checkDrained();
+  }
+
+  /** Resolves when a task can be queued again (fewer than maxQueue wait), or, without maxQueue, when nothing is queued or running. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.drainWaiters.push(resolve);
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    const max = this.options.maxQueue;
+    const room = this.state !== "run" || (max !== undefined ? this.queued < max : this.queued === 0 && this.slots.every((s) => s.inflight.length === 0));
+    if (!room) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Stops one job: dropped if queued, else asked to stop, then its worker is SIGTERMed, then SIGKILLed. */
@@ -178,6 +197,7 @@ export class Scheduler extends EventEmitter {
       this.head = 0;
     }
     if (this.state === "close" && this.queued === 0) for (const s of this.slots) if (s.inflight.length === 0) this.stopWorker(s);
+    if (this.drainWaiters.length > 0) this.checkDrained();
   }
 
   /** Writes a slot's outbox as one message; if that fails, job by job, so only the bad job fails. */
@@ -317,6 +337,7 @@ export class Scheduler extends EventEmitter {
   /** Stops every worker now (its link closed; SIGTERM, then SIGKILL, if it is still busy after the grace period); pending work fails with ECLOSED. */
   async terminate(): Promise<void> {
     this.state = "terminate";
+    this.checkDrained();
     this.failQueued(closedError("this pool"));
     for (const s of this.slots) {
       for (const j of s.inflight) this.finish(j, closedError("this pool"));

@@ -125,6 +125,31 @@ describe("Pool", () => {
     }
   });
 
+  it("drain() waits for room below maxQueue instead of ELIMIT, and for idle without it", async () => {
+    const p = await Pool.create<T>({ module: tasks, processes: 1, maxQueue: 2, prefetch: 1 });
+    try {
+      const results: Array<Promise<number>> = [];
+      let refused = 0;
+      for (let i = 0; i < 8; i++) {
+        // Producer with backpressure: wait for room rather than fail.
+        await p.drain();
+        expect(p.stats().queued).toBeLessThan(2);
+        const r = p.apply("sleep", [20, i]);
+        r.catch((e: unknown) => (e as { code?: string }).code === "ELIMIT" && refused++);
+        results.push(r);
+      }
+      expect(await Promise.all(results)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(refused).toBe(0);
+    } finally {
+      await p.terminate();
+    }
+    await p.drain(); // a terminated pool does not keep anyone waiting
+    const pending = [pool.apply("sleep", [50, 1]), pool.apply("sleep", [50, 2]), pool.apply("sleep", [50, 3])];
+    await pool.drain();
+    expect(pool.stats()).toMatchObject({ queued: 0, busy: 0 });
+    expect(await Promise.all(pending)).toEqual([1, 2, 3]);
+  });
+
   it.each([
     ["maxLifetimeMs", { maxLifetimeMs: 1 }],
     ["maxRssBytes", { maxRssBytes: 1 }],
