@@ -125,6 +125,19 @@ describe("Pool", () => {
     }
   });
 
+  it("stats() has run, wait and transport latency histograms, the transport share within the round trip", async () => {
+    const before = pool.stats().transportMs.count;
+    await pool.map("square", [1, 2, 3, 4, 5, 6, 7, 8], { chunksize: 1 });
+    await pool.apply("sleep", [300, 0]);
+    const s = pool.stats();
+    expect(s.transportMs.count).toBeGreaterThanOrEqual(before + 9);
+    expect(s.waitMs.count).toBeGreaterThanOrEqual(9);
+    for (const h of [s.transportMs, s.runMs, s.waitMs]) expect(h.p50).toBeGreaterThanOrEqual(0);
+    // The sleep's 300 ms are in its run, not in its transport.
+    expect(s.runMs.max).toBeGreaterThanOrEqual(299);
+    expect(s.transportMs.max).toBeLessThan(200);
+  });
+
   it("drain() waits for room below maxQueue instead of ELIMIT, and for idle without it", async () => {
     const p = await Pool.create<T>({ module: tasks, processes: 1, maxQueue: 2, prefetch: 1 });
     try {
