@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tcpTransport } from "@ipc-sampler/socket";
+import { readdirSync, readlinkSync } from "node:fs";
+import { tcpTransport, udsTransport } from "@ipc-sampler/socket";
 import { fifoTransport } from "@ipc-sampler/fifo";
 import { Pool, WorkerLostError } from "../dist/index.js";
 import * as Tasks from "./fixtures/tasks.mjs";
@@ -174,6 +175,31 @@ describe("Pool", () => {
       [first, second].forEach(track);
       expect(second).not.toBe(first);
       expect(p.stats().recycled).toBeGreaterThanOrEqual(1);
+    } finally {
+      await p.terminate();
+    }
+  });
+
+  it.each([
+    ["uds", udsTransport],
+    ["tcp", tcpTransport],
+  ])("over %s a worker's link to the parent is one socket both ways", async (_, transport) => {
+    const p = await Pool.create<T>({ module: tasks, processes: 1, transport });
+    try {
+      const pid = await p.apply("pid", []);
+      track(pid);
+      // stdin/stdout/stderr may be sockets too (inherited from the test runner): not counted.
+      const sockets = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        if (Number(fd) <= 2) return false;
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+        } catch {
+          return false;
+        }
+      });
+      // Two one-way channels would be three: the worker's listener, the connection it accepted, and its own.
+      expect(sockets.length).toBe(1);
+      expect(await p.map("square", [1, 2, 3], { chunksize: 1 })).toEqual([1, 4, 9]);
     } finally {
       await p.terminate();
     }
