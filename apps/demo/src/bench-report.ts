@@ -39,6 +39,8 @@ const REFERENCE_LABELS: Readonly<Record<string, string>> = {
   "node-ipc-json": "process.send (json)",
   "node-ipc-advanced": "process.send (advanced)",
   "node-net-uds": "Node net (Unix socket)",
+  "python-pool": "Python multiprocessing.Pool",
+  "node-fork-pool": "child_process.fork + process.send",
 };
 
 export function rowLabel(transport: string): string {
@@ -120,6 +122,40 @@ export function renderMarkdown(results: BenchResults): string {
               ? [r.transport, r.kind, r.placement, `FAILED: ${r.error ?? ""}`, "", "", ""]
               : [r.transport, r.kind, r.placement, String(r.p50Us), String(r.p99Us), String(r.p999Us), r.kind === "transport" ? ratio(r.p50Us, rttFor(results, r)?.p50Us) : ""],
         ),
+      ),
+    );
+  }
+  if (results.pool) {
+    const p = results.pool;
+    const x = (v: number | undefined): string => (v === undefined ? "-" : `${v.toFixed(2)}x`);
+    out.push("");
+    out.push(`## Process pool (${p.processes} workers)`);
+    out.push("");
+    out.push(`Method: ${p.method} Sizes: map of ${p.items.toLocaleString("en-US")} ints; map of ${p.tasks.toLocaleString("en-US")} tasks, chunksize 1; ${p.applyCalls.toLocaleString("en-US")} apply calls; ${p.startJoins} start → join.`);
+    out.push("");
+    out.push(
+      table(
+        ["pool", "start ms", "map ints/s", "vs Python", "vs fork pool", "chunksize 1 tasks/s", "vs Python", "vs fork pool", "apply p50 µs", "vs own round trip", "start→join ms", "vs fork"],
+        p.rows.map((r) => {
+          const name = r.kind === "transport" ? r.transport : rowLabel(r.transport);
+          if (r.skipped) return [name, `skipped: ${r.skipped}`, "", "", "", "", "", "", "", "", "", ""];
+          if (!r.ok) return [name, `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", "", "", "", ""];
+          const q = r.ratios ?? {};
+          return [
+            name,
+            String(r.startMs ?? "-"),
+            rate(r.mapIntsPerSec),
+            x(q.mapIntsVsPython),
+            x(q.mapIntsVsFork),
+            rate(r.mapTasksPerSec),
+            x(q.mapTasksVsPython),
+            x(q.mapTasksVsFork),
+            String(r.applyP50Us ?? "-"),
+            x(q.applyVsRoundTrip),
+            r.startJoinMs === undefined ? "-" : `${r.startJoinMs}${r.forkStartJoinMs ? ` (fork ${r.forkStartJoinMs})` : ""}`,
+            x(q.startJoinVsFork),
+          ];
+        }),
       ),
     );
   }

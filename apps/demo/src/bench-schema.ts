@@ -81,4 +81,50 @@ export interface BenchResults {
   settings: { warmups: number; repetitions: number; messagesBySize: Record<string, number> };
   throughput: ThroughputRow[];
   roundTrip: RoundTripRow[];
+  /** Process pools (absent in files written before the pool section existed). */
+  pool?: PoolSection;
+}
+
+/**
+ * One row of the pool section: a pool of 2 workers (ours over one transport,
+ * Python's multiprocessing.Pool, or a child_process.fork + process.send pool).
+ */
+export interface PoolRow {
+  /** Our transport id, or `python-pool` / `node-fork-pool`. */
+  transport: string;
+  kind: "transport" | "python" | "node-ipc";
+  skipped?: string;
+  ok: boolean;
+  error?: string;
+  /** Pool start-up (2 workers), not part of any timed case. */
+  startMs?: number;
+  /** map of `items` ints with the default chunksize (the fork pool: 4 messages per worker). */
+  mapIntsPerSec?: number;
+  /** map of `tasks` tasks with chunksize 1. */
+  mapTasksPerSec?: number;
+  applyP50Us?: number;
+  applyP99Us?: number;
+  /** start → join of a Process with an empty target (median), and of child_process.fork of the same module. */
+  startJoinMs?: number;
+  forkStartJoinMs?: number;
+  /** Ours over the reference (rates: ours/theirs, so > 1 is faster; times: ours/theirs, so < 1 is faster). */
+  ratios?: {
+    mapIntsVsPython?: number;
+    mapTasksVsPython?: number;
+    mapIntsVsFork?: number;
+    mapTasksVsFork?: number;
+    /** apply p50 / the transport's own 64 B round trip p50 in this run. */
+    applyVsRoundTrip?: number;
+    startJoinVsFork?: number;
+  };
+}
+
+export interface PoolSection {
+  method: string;
+  processes: number;
+  items: number;
+  tasks: number;
+  applyCalls: number;
+  startJoins: number;
+  rows: PoolRow[];
 }

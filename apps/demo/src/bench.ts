@@ -6,7 +6,9 @@
  * message sizes with 1 and 2 producers, round-trip latency at 64 B, CPU time
  * and peak RSS, beside reference rows (C per mechanism, Node's process.send,
  * Python multiprocessing). Each case runs in fresh processes: warm-up runs,
- * then measured repetitions, reported as median, min and max.
+ * then measured repetitions, reported as median, min and max. The pool
+ * section times a pool of 2 workers over every transport but pipe (quick: uds
+ * only, smaller sizes) beside Python's Pool(2) and a fork + process.send pool.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,6 +23,7 @@ import { renderMarkdown } from "./bench-report.js";
 import { placementPrefix, placementProblem, referencePlacement } from "./placement.js";
 import { loadDescriptors, sizeRefusal } from "./limits.js";
 import { roundTrip as pingPong } from "./roundtrip.js";
+import { POOL_FULL, POOL_QUICK, runPoolSection } from "./bench-pool.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The repository around this build, when it runs from one (apps/demo/dist -> the root). */
@@ -342,6 +345,10 @@ export async function main(argv: string[]): Promise<number> {
     log(`bench: no reference rows: neither ${REPO ? path.join(REPO, "bench", "reference") : "the repository's bench/reference"} nor ${path.join(HERE, "reference")} holds index.mjs`);
   }
 
+  // Process pools: every transport that can carry one (the anonymous pipe cannot); quick: uds only.
+  const poolEntries = plan.transports.filter((t) => (plan.quick ? t.id === "uds" : t.id !== "pipe"));
+  const pool = poolEntries.length ? await runPoolSection(poolEntries, plan.quick ? POOL_QUICK : POOL_FULL, roundTrip, plan.references, log) : undefined;
+
   const results: BenchResults = {
     schema: BENCH_SCHEMA,
     createdAt: new Date().toISOString(),
@@ -350,6 +357,7 @@ export async function main(argv: string[]): Promise<number> {
     settings: { warmups: plan.warmups, repetitions: plan.repetitions, messagesBySize: Object.fromEntries(Object.entries(plan.messagesBySize)) },
     throughput,
     roundTrip,
+    ...(pool ? { pool } : {}),
   };
   mkdirSync(plan.out, { recursive: true });
   const stamp = results.createdAt.replace(/[:.]/g, "-");
@@ -363,6 +371,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(`bench: wrote ${path.join(plan.out, name)}.json and .md in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.stdout.write(renderMarkdown(results));
-  const failed = throughput.filter((r) => !r.ok).length + roundTrip.filter((r) => !r.ok).length;
+  const failed = throughput.filter((r) => !r.ok).length + roundTrip.filter((r) => !r.ok).length + (pool?.rows.filter((r) => !r.ok).length ?? 0);
   return failed ? 1 : 0;
 }

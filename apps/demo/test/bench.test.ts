@@ -41,6 +41,12 @@ describe("pnpm bench --quick", () => {
     }
     expect(results.throughput.some((row) => row.kind === "reference-c")).toBe(true);
     expect(results.throughput.some((row) => row.transport === "node-ipc-json")).toBe(true);
+    // Quick mode: the pool section runs over uds only, beside the fork pool (and Python, or its skip reason).
+    const pool = results.pool!.rows;
+    expect(pool.map((row) => row.transport).sort()).toEqual(["node-fork-pool", "python-pool", "uds"]);
+    expect(pool.filter((row) => !row.ok), JSON.stringify(pool)).toEqual([]);
+    expect(pool.find((row) => row.transport === "uds")!.mapTasksPerSec).toBeGreaterThan(0);
+    expect(readFileSync(path.join(out, json!.replace(/\.json$/, ".md")), "utf8")).toContain("## Process pool");
     expect(r.status).toBe(0);
   }, 300_000);
 });

@@ -191,10 +191,23 @@ export interface ConnectOptions {
 }
 
 /** A mechanism behind the shared interface. */
+/**
+ * Both directions over one connection, for transports that have one (stream
+ * sockets). A transport without it gives a duplex link as two one-way channels.
+ */
+export interface DuplexCapability<L extends ListenOptions = ListenOptions, C extends ConnectOptions = ConnectOptions> {
+  /** Listens for one peer: `receiver` reads what it sends; `peer` is the Sender back over the same connection once it has connected (rejects with ECLOSED if the receiver closes first). */
+  listen(options?: L): Promise<{ receiver: Receiver; peer: Promise<Sender> }>;
+  /** Connects to a duplex listener (handshake included): one connection, both directions. */
+  connect(address: Address, options?: C & Pick<ListenOptions, "onPeerLost">): Promise<{ sender: Sender; receiver: Receiver }>;
+}
+
 export interface Transport<L extends ListenOptions = ListenOptions, C extends ConnectOptions = ConnectOptions> {
   readonly descriptor: MechanismDescriptor;
   listen(options?: L): Promise<Receiver>;
   connect(address: Address, options?: C): Promise<Sender>;
+  /** Present when both directions can share one connection. */
+  readonly duplex?: DuplexCapability<L, C>;
   /** The named resources this transport creates (named mechanisms only): list, removeStale, and each kind's verbs. */
   readonly named?: NamedResources;
   /** @deprecated Use `named.list({ prefix })`. Names of resources with this prefix that exist now. */

@@ -84,7 +84,8 @@ async function runProcess(init: W.Init): Promise<void> {
 
 // ---- worker -------------------------------------------------------------------
 
-type Task = [tag: number, id: number, fn: W.FunctionRef, mode: W.TaskMode, payload: unknown];
+/** receivedAt: when the message carrying it was read (performance.now()), for the parent's transport latency. */
+type Task = [tag: number, id: number, fn: W.FunctionRef, mode: W.TaskMode, payload: unknown, receivedAt: number];
 let table: FunctionTable | undefined;
 const queue: Array<Task | undefined> = [];
 let head = 0;
@@ -125,20 +126,28 @@ const MAX_BATCH = 1024;
 let outIds: number[] = [];
 let outOks: number[] = [];
 let outValues: unknown[] = [];
+let outAt: number[] = [];
 
 function flushResults(): void {
   const ids = outIds;
   const oks = outOks;
   const values = outValues;
+  const at = outAt;
   if (ids.length === 0) return;
   outIds = [];
   outOks = [];
   outValues = [];
+  outAt = [];
+  // Milliseconds each task spent here, from its message being read to its
+  // result leaving: the parent subtracts it from the round trip.
+  const now = performance.now();
+  const spent = new Float64Array(ids.length);
+  for (let i = 0; i < ids.length; i++) spent[i] = now - at[i]!;
   unflushed = true;
   if (reportRss) tryWrite([W.RSS, process.memoryUsage.rss()]);
   if (ids.length > 1) {
     try {
-      link.write([W.RESULTS, ids, oks, values]);
+      link.write([W.RESULTS, ids, oks, values, spent]);
       return;
     } catch {
       // one by one below
@@ -146,30 +155,32 @@ function flushResults(): void {
   }
   for (let i = 0; i < ids.length; i++) {
     try {
-      link.write([oks[i] === 1 ? W.RESULT : W.ERROR, ids[i], values[i]]);
+      link.write([oks[i] === 1 ? W.RESULT : W.ERROR, ids[i], values[i], spent[i]]);
     } catch (err) {
       tryWrite([W.ERROR, ids[i], encodeError(err)]);
     }
   }
 }
 
-function finish(id: number, value: unknown): void {
+function finish(id: number, value: unknown, receivedAt: number): void {
   outIds.push(id);
   outOks.push(1);
   outValues.push(value);
+  outAt.push(receivedAt);
   if (outIds.length >= MAX_BATCH) flushResults();
 }
 
-function fail(id: number, err: unknown): void {
+function fail(id: number, err: unknown, receivedAt: number): void {
   outIds.push(id);
   outOks.push(0);
   outValues.push(encodeError(err));
+  outAt.push(receivedAt);
   if (outIds.length >= MAX_BATCH) flushResults();
 }
 
 /** Runs one task: undefined when it finished synchronously, else the promise of its end. */
 function run(task: Task, f: AnyFunction): Promise<void> | undefined {
-  const [, id, , mode, payload] = task;
+  const [, id, , mode, payload, at] = task;
   currentId = id;
   controller = undefined;
   let out: unknown;
@@ -190,16 +201,16 @@ function run(task: Task, f: AnyFunction): Promise<void> | undefined {
       out = async ? Promise.all(results) : numbers && payload instanceof Float64Array ? Float64Array.from(results as number[]) : results;
     }
   } catch (err) {
-    fail(id, err);
+    fail(id, err, at);
     return undefined;
   }
   if (!(out instanceof Promise)) {
-    finish(id, out);
+    finish(id, out, at);
     return undefined;
   }
   return out.then(
-    (v) => finish(id, v),
-    (e) => fail(id, e),
+    (v) => finish(id, v, at),
+    (e) => fail(id, e, at),
   );
 }
 
@@ -210,7 +221,7 @@ function pump(): void {
     const task = queue[head]!;
     queue[head++] = undefined;
     if (abortedEarly.delete(task[1])) {
-      fail(task[1], abortError(`task ${task[1]}`));
+      fail(task[1], abortError(`task ${task[1]}`), task[5]);
       continue;
     }
     const key = keyOf(task[2]);
@@ -221,7 +232,7 @@ function pump(): void {
     }
     const f = table.cached(task[2]);
     const t0 = performance.now();
-    const pending = f ? run(task, f) : table.resolve(task[2]).then((g) => run(task, g), (err) => fail(task[1], err));
+    const pending = f ? run(task, f) : table.resolve(task[2]).then((g) => run(task, g), (err) => fail(task[1], err, task[5]));
     if (!pending) quick.set(key, performance.now() - t0);
     if (pending) {
       quick.delete(key);
@@ -242,14 +253,16 @@ function pump(): void {
 }
 
 function onMessages(values: unknown[]): void {
+  const at = performance.now();
   for (const m of values as unknown[][]) {
     switch (m[0]) {
       case W.TASK:
+        m[5] = at;
         queue.push(m as Task);
         break;
       case W.TASKS: {
         const [, ids, fns, modes, payloads] = m as [number, number[], W.FunctionRef[], W.TaskMode[], unknown[]];
-        for (let i = 0; i < ids.length; i++) queue.push([W.TASK, ids[i]!, fns[i]!, modes[i]!, payloads[i]]);
+        for (let i = 0; i < ids.length; i++) queue.push([W.TASK, ids[i]!, fns[i]!, modes[i]!, payloads[i], at]);
         break;
       }
       case W.ABORT:

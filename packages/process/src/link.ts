@@ -1,13 +1,14 @@
-import type { Address, ChannelError, Receiver, Transport } from "@ipc-sampler/core";
+import type { Address, ChannelError, Receiver, Sender, Transport } from "@ipc-sampler/core";
 import { decodeBatch, ObjectSender, unserializable, v8Codec, type Codec } from "./codec.js";
 import { closedError } from "./errors.js";
 
 /**
- * A duplex link between two processes made of two one-way channels of any
- * transport: each side listens (owns its Receiver) and connects a Sender to
- * the other. The side that dials sends its own address as its first message
- * (the hello); the listening side connects back when it reads it. Writes made
- * before that are queued in memory and flushed in order.
+ * A duplex link between two processes. Over a transport with the duplex
+ * capability (uds, tcp) it is one connection both ways. Otherwise it is two
+ * one-way channels: each side listens (owns its Receiver) and connects a
+ * Sender to the other; the side that dials sends its own address as its first
+ * message (the hello), and the listening side connects back when it reads it.
+ * Writes made before the way back exists are queued in memory and flushed in order.
  */
 export interface Hello {
   readonly $hello: Address;
@@ -24,17 +25,42 @@ export class Link {
   private ended = false;
   private isClosed = false;
   private endError: unknown;
-  /** Called with every batch of values the peer sent. */
-  onMessages: (values: unknown[]) => void = () => {};
-  /** Called once when the peer's channel ends: undefined when it closed, the error when it was lost. */
-  onEnd: (error: unknown) => void = () => {};
+  private handler: ((values: unknown[]) => void) | undefined;
+  private backlog: unknown[][] = [];
+  /** Called with every batch of values the peer sent; batches that came before it was set are handed to it first. */
+  get onMessages(): (values: unknown[]) => void {
+    return this.handler ?? ((values) => this.backlog.push(values));
+  }
+  set onMessages(handler: (values: unknown[]) => void) {
+    this.handler = handler;
+    const early = this.backlog;
+    this.backlog = [];
+    for (const values of early) handler(values);
+  }
+  private endHandler: (error: unknown) => void = () => {};
+  /** Called once when the peer's channel ends: undefined when it closed, the error when it was lost (at once if it has already ended). */
+  get onEnd(): (error: unknown) => void {
+    return this.endHandler;
+  }
+  set onEnd(handler: (error: unknown) => void) {
+    this.endHandler = handler;
+    if (this.ended) handler(this.endError);
+  }
 
   private constructor(private readonly transport: Transport, readonly receiver: Receiver, readonly codec: Codec) {}
 
   /** The side that waits: its address is what the other side dials. */
   static async listen(transport: Transport, codec: Codec = v8Codec): Promise<Link> {
     let lost: ChannelError | undefined;
-    const receiver = await transport.listen({ expectedProducers: 1, onPeerLost: (e) => (lost = e) });
+    const options = { expectedProducers: 1, onPeerLost: (e: ChannelError) => (lost = e) };
+    if (transport.duplex) {
+      const { receiver, peer } = await transport.duplex.listen(options);
+      const link = new Link(transport, receiver, codec);
+      link.connecting = link.connected(peer);
+      void link.pump(() => lost);
+      return link;
+    }
+    const receiver = await transport.listen(options);
     const link = new Link(transport, receiver, codec);
     void link.pump(() => lost);
     return link;
@@ -43,6 +69,14 @@ export class Link {
   /** The side that calls: listens too, connects to `peer`, and says hello with its own address. */
   static async dial(transport: Transport, peer: Address, codec: Codec = v8Codec, timeoutMs = 10_000): Promise<Link> {
     let lost: ChannelError | undefined;
+    if (transport.duplex) {
+      const { sender, receiver } = await transport.duplex.connect(peer, { timeoutMs, onPeerLost: (e) => (lost = e) });
+      const link = new Link(transport, receiver, codec);
+      link.sender = new ObjectSender(sender, codec);
+      link.pending = undefined;
+      void link.pump(() => lost);
+      return link;
+    }
     const receiver = await transport.listen({ expectedProducers: 1, onPeerLost: (e) => (lost = e) });
     const link = new Link(transport, receiver, codec);
     try {
@@ -97,7 +131,12 @@ export class Link {
   }
 
   private connectBack(address: Address): void {
-    this.connecting = this.transport.connect(address).then(
+    this.connecting = this.connected(this.transport.connect(address));
+  }
+
+  /** Sends what was queued once the way to the peer exists; a peer that never comes ends the link's writes with its error. */
+  private connected(sending: Promise<Sender>): Promise<void> {
+    return sending.then(
       (bytes) => {
         this.sender = new ObjectSender(bytes, this.codec);
         if (this.isClosed) void bytes.close().catch(() => {});
@@ -139,6 +178,8 @@ export class Link {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
+    // A duplex peer that never connected: closing the receiver settles the wait for it.
+    if (this.sender === undefined && this.transport.duplex) await this.receiver.close().catch(() => {});
     await this.connecting;
     await this.sender?.close().catch(() => {});
     await this.receiver.close().catch(() => {});

@@ -23,7 +23,7 @@ export interface PoolOptions extends TransportChoice {
   maxLifetimeMs?: number;
   /** A worker whose resident set size (process.memoryUsage.rss(), reported after each run of results) passes this is replaced. */
   maxRssBytes?: number;
-  /** Tasks that may wait for a worker; one more is refused with ELIMIT. */
+  /** Tasks that may wait for a worker; one more is refused with ELIMIT (`await pool.drain()` waits for room instead). */
   maxQueue?: number;
   /** Tasks a worker may hold at once; default: adaptive, about 4 ms of its work (2 to 512), to hide the round trip. */
   prefetch?: number;
@@ -235,6 +235,16 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       for (const j of [...call.live]) this.scheduler.abort(j, abortError(call.label));
       if (!sourceDone) await source.return?.();
     }
+  }
+
+  /**
+   * Backpressure without ELIMIT: resolves when fewer than `maxQueue` tasks
+   * wait (so the next call is accepted), or, without `maxQueue`, when nothing
+   * is queued or running. Resolves at once on a closed or terminated pool
+   * (whose calls give ECLOSED).
+   */
+  drain(): Promise<void> {
+    return this.scheduler.drained();
   }
 
   /** No more tasks; workers exit when the queue is done. */

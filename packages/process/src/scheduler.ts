@@ -46,6 +46,8 @@ export class Scheduler extends EventEmitter {
   private readonly counts = { submitted: 0, completed: 0, failed: 0, aborted: 0, crashed: 0, recycled: 0 };
   private readonly waitMs = new Samples();
   private readonly runMs = new Samples();
+  private readonly transportMs = new Samples();
+  private drainWaiters: Array<() => void> = [];
 
   constructor(private readonly options: SchedulerOptions) {
     super();
@@ -109,6 +111,24 @@ export class Scheduler extends EventEmitter {
     if (error === undefined) this.counts.completed++;
     else this.counts.failed++;
     job.settle(error, value);
+    if (this.drainWaiters.length > 0) this.checkDrained();
+  }
+
+  /** Resolves when a task can be queued again (fewer than maxQueue wait), or, without maxQueue, when nothing is queued or running. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.drainWaiters.push(resolve);
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    const max = this.options.maxQueue;
+    const room = this.state !== "run" || (max !== undefined ? this.queued < max : this.queued === 0 && this.slots.every((s) => s.inflight.length === 0));
+    if (!room) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Stops one job: dropped if queued, else asked to stop, then its worker is SIGTERMed, then SIGKILLed. */
@@ -178,6 +198,7 @@ export class Scheduler extends EventEmitter {
       this.head = 0;
     }
     if (this.state === "close" && this.queued === 0) for (const s of this.slots) if (s.inflight.length === 0) this.stopWorker(s);
+    if (this.drainWaiters.length > 0) this.checkDrained();
   }
 
   /** Writes a slot's outbox as one message; if that fails, job by job, so only the bad job fails. */
@@ -239,10 +260,11 @@ export class Scheduler extends EventEmitter {
 
   private onMessage(slot: Slot, m: unknown[]): void {
     if (m[0] === W.RESULTS) {
-      const [, ids, oks, values] = m as [number, unknown, unknown, unknown];
+      const [, ids, oks, values, spent] = m as [number, unknown, unknown, unknown, unknown];
       if (!Array.isArray(ids) || !Array.isArray(oks) || !Array.isArray(values) || oks.length !== ids.length || values.length !== ids.length) return;
-      for (let i = 0; i < ids.length; i++) this.onResult(slot, ids[i], oks[i] === 1, values[i]);
-    } else if (m[0] === W.RESULT || m[0] === W.ERROR) this.onResult(slot, m[1], m[0] === W.RESULT, m[2]);
+      const times = spent instanceof Float64Array && spent.length === ids.length ? spent : undefined;
+      for (let i = 0; i < ids.length; i++) this.onResult(slot, ids[i], oks[i] === 1, values[i], times?.[i]);
+    } else if (m[0] === W.RESULT || m[0] === W.ERROR) this.onResult(slot, m[1], m[0] === W.RESULT, m[2], m[3]);
     else if (m[0] === W.RSS) {
       const limit = this.options.maxRssBytes;
       if (limit !== undefined && typeof m[1] === "number" && m[1] > limit) this.retire(slot);
@@ -250,7 +272,7 @@ export class Scheduler extends EventEmitter {
     this.dispatch();
   }
 
-  private onResult(slot: Slot, id: unknown, ok: boolean, value: unknown): void {
+  private onResult(slot: Slot, id: unknown, ok: boolean, value: unknown, spentMs: unknown): void {
     const i = slot.inflight[0]?.id === id ? 0 : slot.inflight.findIndex((j) => j.id === id);
     if (i < 0) return; // not a job of ours: ignore
     const job = slot.inflight.splice(i, 1)[0]!;
@@ -265,7 +287,11 @@ export class Scheduler extends EventEmitter {
       slot.stopping = undefined;
     }
     if (job.state === SENT) {
-      this.runMs.add(now - job.sentAt);
+      const rtt = now - job.sentAt;
+      this.runMs.add(rtt);
+      // The child's own account of its time is untrusted: only a number
+      // within the round trip counts.
+      if (typeof spentMs === "number" && spentMs >= 0 && spentMs <= rtt) this.transportMs.add(rtt - spentMs);
       if (ok) this.finish(job, undefined, value);
       else this.finish(job, decodeError(value));
     }
@@ -317,6 +343,7 @@ export class Scheduler extends EventEmitter {
   /** Stops every worker now (its link closed; SIGTERM, then SIGKILL, if it is still busy after the grace period); pending work fails with ECLOSED. */
   async terminate(): Promise<void> {
     this.state = "terminate";
+    this.checkDrained();
     this.failQueued(closedError("this pool"));
     for (const s of this.slots) {
       for (const j of s.inflight) this.finish(j, closedError("this pool"));
@@ -385,6 +412,7 @@ export class Scheduler extends EventEmitter {
       utilization: elapsed > 0 ? Math.min(1, busyTime / elapsed) : 0,
       waitMs: this.waitMs.summary(),
       runMs: this.runMs.summary(),
+      transportMs: this.transportMs.summary(),
     };
   }
 }

@@ -37,4 +37,11 @@ export interface PoolStats {
   waitMs: ReturnType<Samples["summary"]>;
   /** Milliseconds from handing a task to a worker to its result arriving (run plus transport). */
   runMs: ReturnType<Samples["summary"]>;
+  /**
+   * Milliseconds a task's round trip spent outside the child: runMs minus the
+   * time from the child reading the task's message to writing its result
+   * (both one-way trips, encoding, and any wait for the child's event loop to
+   * read the message). Samples from a child whose account is impossible are dropped.
+   */
+  transportMs: ReturnType<Samples["summary"]>;
 }

@@ -8,10 +8,13 @@ import type { TransportSource } from "./transport.js";
  *
  *   parent → child                         child → parent
  *   [INIT, Init]                           [READY, pid] | [INIT_FAILED, error]
- *   [TASK, id, fn, mode, payload]          [RESULT, id, value] | [ERROR, id, error]
- *   [TASKS, ids, fns, modes, payloads]     [RESULTS, ids, oks, values]   (many at once)
+ *   [TASK, id, fn, mode, payload]          [RESULT, id, value, spentMs] | [ERROR, id, error, spentMs?]
+ *   [TASKS, ids, fns, modes, payloads]     [RESULTS, ids, oks, values, spentMs[]]   (many at once)
  *   [ABORT, id]                            [TARGET_FAILED, error]   (Process only)
  *   [STOP]
+ *
+ * spentMs: how long the task was in the child, from its message being read to
+ * its result being written (the parent's round trip minus it is the transport).
  */
 export const INIT = 0;
 export const TASK = 1;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tcpTransport } from "@ipc-sampler/socket";
+import { readdirSync, readlinkSync } from "node:fs";
+import { tcpTransport, udsTransport } from "@ipc-sampler/socket";
 import { fifoTransport } from "@ipc-sampler/fifo";
 import { Pool, WorkerLostError } from "../dist/index.js";
 import * as Tasks from "./fixtures/tasks.mjs";
@@ -125,6 +126,44 @@ describe("Pool", () => {
     }
   });
 
+  it("stats() has run, wait and transport latency histograms, the transport share within the round trip", async () => {
+    const before = pool.stats().transportMs.count;
+    await pool.map("square", [1, 2, 3, 4, 5, 6, 7, 8], { chunksize: 1 });
+    await pool.apply("sleep", [300, 0]);
+    const s = pool.stats();
+    expect(s.transportMs.count).toBeGreaterThanOrEqual(before + 9);
+    expect(s.waitMs.count).toBeGreaterThanOrEqual(9);
+    for (const h of [s.transportMs, s.runMs, s.waitMs]) expect(h.p50).toBeGreaterThanOrEqual(0);
+    // The sleep's 300 ms are in its run, not in its transport.
+    expect(s.runMs.max).toBeGreaterThanOrEqual(299);
+    expect(s.transportMs.max).toBeLessThan(200);
+  });
+
+  it("drain() waits for room below maxQueue instead of ELIMIT, and for idle without it", async () => {
+    const p = await Pool.create<T>({ module: tasks, processes: 1, maxQueue: 2, prefetch: 1 });
+    try {
+      const results: Array<Promise<number>> = [];
+      let refused = 0;
+      for (let i = 0; i < 8; i++) {
+        // Producer with backpressure: wait for room rather than fail.
+        await p.drain();
+        expect(p.stats().queued).toBeLessThan(2);
+        const r = p.apply("sleep", [20, i]);
+        r.catch((e: unknown) => (e as { code?: string }).code === "ELIMIT" && refused++);
+        results.push(r);
+      }
+      expect(await Promise.all(results)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(refused).toBe(0);
+    } finally {
+      await p.terminate();
+    }
+    await p.drain(); // a terminated pool does not keep anyone waiting
+    const pending = [pool.apply("sleep", [50, 1]), pool.apply("sleep", [50, 2]), pool.apply("sleep", [50, 3])];
+    await pool.drain();
+    expect(pool.stats()).toMatchObject({ queued: 0, busy: 0 });
+    expect(await Promise.all(pending)).toEqual([1, 2, 3]);
+  });
+
   it.each([
     ["maxLifetimeMs", { maxLifetimeMs: 1 }],
     ["maxRssBytes", { maxRssBytes: 1 }],
@@ -136,6 +175,31 @@ describe("Pool", () => {
       [first, second].forEach(track);
       expect(second).not.toBe(first);
       expect(p.stats().recycled).toBeGreaterThanOrEqual(1);
+    } finally {
+      await p.terminate();
+    }
+  });
+
+  it.each([
+    ["uds", udsTransport],
+    ["tcp", tcpTransport],
+  ])("over %s a worker's link to the parent is one socket both ways", async (_, transport) => {
+    const p = await Pool.create<T>({ module: tasks, processes: 1, transport });
+    try {
+      const pid = await p.apply("pid", []);
+      track(pid);
+      // stdin/stdout/stderr may be sockets too (inherited from the test runner): not counted.
+      const sockets = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        if (Number(fd) <= 2) return false;
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+        } catch {
+          return false;
+        }
+      });
+      // Two one-way channels would be three: the worker's listener, the connection it accepted, and its own.
+      expect(sockets.length).toBe(1);
+      expect(await p.map("square", [1, 2, 3], { chunksize: 1 })).toEqual([1, 4, 9]);
     } finally {
       await p.terminate();
     }

@@ -147,7 +147,7 @@ export function acceptWithHandshake(server: Server, options: AcceptOptions): { r
 }
 
 /** The sender's half: answers the receiver's challenge and checks its proof. */
-export async function answerHandshake(socket: Socket, secret: Secret | undefined, resource: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<void> {
+export async function answerHandshake(socket: Socket, secret: Secret | undefined, resource: string, timeoutMs = HANDSHAKE_TIMEOUT_MS, resume = true): Promise<void> {
   checkSecret(secret);
   try {
     const challenge = await readExactly(socket, CHALLENGE_BYTES, timeoutMs, `cannot connect to ${resource}`);
@@ -164,7 +164,8 @@ export async function answerHandshake(socket: Socket, secret: Secret | undefined
     if (!timingSafeEqual(proof, mac(wantsSecret ? secret : undefined, "ipcs-receiver", mine))) {
       throw new ChannelError("EACCES", `cannot connect to ${resource}: the receiver could not prove it knows the secret`, { resource });
     }
-    socket.resume();
+    // A duplex end attaches its reader first: flowing now would drop what the receiver already sent.
+    if (resume) socket.resume();
   } catch (err) {
     socket.destroy();
     if (err instanceof ChannelError && err.code === "EPEERGONE" && secret !== undefined) {

@@ -1,10 +1,11 @@
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import {
   ChannelError,
   fromSystemError,
   isLoopbackHost,
   type Address,
   type ConnectOptions,
+  type DuplexCapability,
   type ListenOptions,
   type MechanismDescriptor,
   type Receiver,
@@ -13,6 +14,7 @@ import {
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
+import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
 import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
 import { SOCKET_MAX_MESSAGE } from "./uds.js";
 
@@ -60,7 +62,7 @@ export interface TcpConnectOptions extends ConnectOptions {
   secret?: Secret;
 }
 
-async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
+async function listen(options: TcpListenOptions = {}, hooks: ListenHooks = {}): Promise<Receiver> {
   const maxMessageSize = options.maxMessageSize ?? SOCKET_MAX_MESSAGE;
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 0;
@@ -82,7 +84,10 @@ async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
     onPeerLost: options.onPeerLost,
     describe: (i) => `TCP producer ${i} on ${host}:${actualPort}`,
     admit: async () => ({ address, inherit: [], release: () => {} }),
-    cleanup: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    cleanup: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      hooks.closed?.();
+    },
   });
   acceptWithHandshake(server, {
     secret: options.secret,
@@ -94,18 +99,32 @@ async function listen(options: TcpListenOptions = {}): Promise<Receiver> {
       socket.setNoDelay(true);
       socket.resume();
       receiver.attach(socket);
+      hooks.admitted?.(socket);
     },
   });
   return receiver;
 }
 
-async function connect(address: Address, options: TcpConnectOptions = {}): Promise<Sender> {
+async function connectSocket(address: Address, options: TcpConnectOptions, resume: boolean): Promise<[Socket, TcpAddress, string]> {
   const a = address as TcpAddress;
   if (a.transport !== "tcp" || typeof a.host !== "string" || !Number.isInteger(a.port)) throw new TypeError(`not a tcp address: ${JSON.stringify(address)}`);
   const resource = `${a.host}:${a.port}`;
   const socket = await connectWithRetry({ host: a.host, port: a.port, noDelay: true }, resource, options.timeoutMs ?? 10_000);
-  await answerHandshake(socket, options.secret, resource);
+  await answerHandshake(socket, options.secret, resource, undefined, resume);
+  return [socket, a, resource];
+}
+
+async function connect(address: Address, options: TcpConnectOptions = {}): Promise<Sender> {
+  const [socket, a, resource] = await connectSocket(address, options, true);
   return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource });
 }
 
-export const tcpTransport: Transport<TcpListenOptions, TcpConnectOptions> = { descriptor: tcpDescriptor, listen, connect };
+const duplex: DuplexCapability<TcpListenOptions, TcpConnectOptions> = {
+  listen: (options) => duplexListen((hooks) => listen(options, hooks), (a) => `${(a as TcpAddress).host}:${(a as TcpAddress).port}`),
+  connect: async (address, options = {}) => {
+    const [socket, a, resource] = await connectSocket(address, options, false);
+    return duplexOver(socket, a, resource, options);
+  },
+};
+
+export const tcpTransport: Transport<TcpListenOptions, TcpConnectOptions> = { descriptor: tcpDescriptor, listen: (options) => listen(options), connect, duplex };

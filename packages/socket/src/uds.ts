@@ -15,6 +15,7 @@ import {
   validatePrefix,
   type Address,
   type ConnectOptions,
+  type DuplexCapability,
   type ListenOptions,
   type MechanismDescriptor,
   type Receiver,
@@ -24,6 +25,7 @@ import {
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { LOCK_SUFFIX, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";
+import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
 import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
 
 export const SOCKET_MAX_MESSAGE = 16 * 1024 * 1024;
@@ -130,7 +132,7 @@ function vetPeer(allowed: readonly number[] | "any"): ((socket: Socket) => strin
   };
 }
 
-async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
+async function listen(options: UdsListenOptions = {}, hooks: ListenHooks = {}): Promise<Receiver> {
   const maxMessageSize = options.maxMessageSize ?? SOCKET_MAX_MESSAGE;
   const p = socketPath(options);
   if (existsSync(p)) {
@@ -170,6 +172,7 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
       }
       owner.release(true);
       unregister();
+      hooks.closed?.();
     },
   });
   acceptWithHandshake(server, {
@@ -182,18 +185,32 @@ async function listen(options: UdsListenOptions = {}): Promise<Receiver> {
       if (receiver.closed) return socket.destroy();
       socket.resume();
       receiver.attach(socket);
+      hooks.admitted?.(socket);
     },
   });
   return receiver;
 }
 
-async function connect(address: Address, options: UdsConnectOptions = {}): Promise<Sender> {
+async function connectSocket(address: Address, options: UdsConnectOptions, resume: boolean): Promise<[Socket, UdsAddress]> {
   const a = address as UdsAddress;
   if (a.transport !== "uds" || typeof a.path !== "string") throw new TypeError(`not a uds address: ${JSON.stringify(address)}`);
   const socket = await connectWithRetry({ path: a.path }, a.path, options.timeoutMs ?? 10_000);
-  await answerHandshake(socket, options.secret, a.path);
+  await answerHandshake(socket, options.secret, a.path, undefined, resume);
+  return [socket, a];
+}
+
+async function connect(address: Address, options: UdsConnectOptions = {}): Promise<Sender> {
+  const [socket, a] = await connectSocket(address, options, true);
   return new StreamSender(socket, { maxMessageSize: a.maxMessageSize, resource: a.path });
 }
+
+const duplex: DuplexCapability<UdsListenOptions, UdsConnectOptions> = {
+  listen: (options) => duplexListen((hooks) => listen(options, hooks), (a) => (a as UdsAddress).path),
+  connect: async (address, options = {}) => {
+    const [socket, a] = await connectSocket(address, options, false);
+    return duplexOver(socket, a, a.path, options);
+  },
+};
 
 /** The transport's socket files, `<prefix>….sock` in os.tmpdir() (or `directory`), each with its owner's `.lock` beside it. */
 export const udsSocketFiles = socketFileKind("fs-node", "Unix socket", ".sock");
@@ -210,4 +227,4 @@ async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promi
   return removedNames(await named.removeStale({ prefix, directory }));
 }
 
-export const udsTransport: Transport<UdsListenOptions, UdsConnectOptions> = { descriptor: udsDescriptor, named, listen, connect, list, removeStale };
+export const udsTransport: Transport<UdsListenOptions, UdsConnectOptions> = { descriptor: udsDescriptor, named, listen: (options) => listen(options), connect, duplex, list, removeStale };
