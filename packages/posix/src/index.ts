@@ -12,3 +12,4 @@ export * from "./owner.js";
 export * from "./sweep.js";
 export * from "./named.js";
 export * from "./peercred.js";
+export * from "./bind-file.js";

@@ -148,7 +148,7 @@ describe("Pool", () => {
         // Producer with backpressure: wait for room rather than fail.
         await p.drain();
         expect(p.stats().queued).toBeLessThan(2);
-        const r = p.apply("sleep", [20, i]);
+        const r = p.apply("sleep", [20, i]) as Promise<number>;
         r.catch((e: unknown) => (e as { code?: string }).code === "ELIMIT" && refused++);
         results.push(r);
       }

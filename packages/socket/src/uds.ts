@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -23,7 +23,7 @@ import {
   type Transport,
 } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
-import { LOCK_SUFFIX, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
+import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
 import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
@@ -90,34 +90,20 @@ function socketPath(options: UdsListenOptions): string {
   return p;
 }
 
-/** Bytes the bind directory adds to the socket's directory: "/.bXXXXXX/s". */
-const BIND_DIR_EXTRA = 11;
-
-/**
- * bind(2) creates the socket file with the process umask applied, and
- * process.umask() is process-wide (and throws in worker threads). So the
- * socket is bound inside a fresh 0700 directory next to its path, chmod'ed,
- * then link(2)ed into place: link is exclusive (EEXIST, even over a dangling
- * symlink), and the file is never reachable with another mode.
- */
 async function bindSocketFile(server: Server, p: string, mode: number): Promise<void> {
-  const dir = mkdtempSync(path.join(path.dirname(p), ".b"));
-  const tmp = path.join(dir, "s");
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(tmp, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    chmodSync(tmp, mode);
-    linkSync(tmp, p);
+    await bindSocketFileWithMode(p, mode, (tmp) =>
+      new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(tmp, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      }),
+    );
   } catch (err) {
     server.close();
     throw err;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

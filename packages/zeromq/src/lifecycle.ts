@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from "node:fs";
-import { LOCK_SUFFIX, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
+import { existsSync, unlinkSync } from "node:fs";
+import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -47,7 +47,7 @@ const IPC_ACK_SUFFIX = ".ack.zmq";
 
 function checkIpcPath(p: string): string {
   // bindIpc binds at "<dir>/.bXXXXXX/s" first: that must fit as well.
-  if (Buffer.byteLength(p) >= UNIX_PATH_MAX || Buffer.byteLength(path.dirname(p)) + 11 >= UNIX_PATH_MAX) {
+  if (Buffer.byteLength(p) >= UNIX_PATH_MAX || Buffer.byteLength(path.dirname(p)) + BIND_DIR_EXTRA >= UNIX_PATH_MAX) {
     throw new ChannelError("EINVALIDNAME", `invalid ipc socket path ${p}: longer than ${UNIX_PATH_MAX - 1} bytes (sun_path limit); use a shorter directory or name`, { resource: p });
   }
   if (existsSync(p)) {
@@ -78,23 +78,9 @@ function tcpEndpoint(spec: string): string {
   return `tcp://${m[1]}:${port === 0 ? "*" : port}`;
 }
 
-/**
- * zmq_bind(3) to a socket file with exactly `mode`. bind(2) applies the
- * process umask, and process.umask() is process-wide (and throws in worker
- * threads): so bind inside a fresh 0700 directory next to the file, chmod,
- * then link(2) it into place (exclusive: EEXIST), never reachable with
- * another mode.
- */
+/** zmq_bind(3) to a socket file with exactly `mode` (see bindSocketFileWithMode). */
 function bindIpc(socket: Pull | Router, file: string, mode: number): string {
-  const dir = mkdtempSync(path.join(path.dirname(file), ".b"));
-  const tmp = path.join(dir, "s");
-  try {
-    socket.bindSync(`ipc://${tmp}`);
-    chmodSync(tmp, mode);
-    linkSync(tmp, file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  bindSocketFileWithMode(file, mode, (tmp) => socket.bindSync(`ipc://${tmp}`));
   return `ipc://${file}`;
 }
 
