@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { ChannelError } from "@ipc-sampler/core";
-import { openSegment, type MappedSegment } from "@ipc-sampler/posix";
+import { openSegment, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CTL_FILE,
   G_INDEX,
@@ -158,6 +158,8 @@ export class Journal {
           if (seq >= from) yield { stream, seq, data: bytes.subarray(start, start + len) };
           off += RECORD_HEADER + ((len + 7) & ~7);
         }
+        // Shrunk while we read it: what looked like its end (zeros) is not.
+        if (seg.truncated()) throw truncatedError(path.join(this.directory, segmentFile(stream, index)));
         if (summary.torn || summary.closed) break;
         index = nextIndex;
       }

@@ -1,7 +1,7 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
-import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, openSegment, removeSegment, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -112,6 +112,7 @@ export class JournalReceiver implements PollingReceiver {
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyCommitted(),
       watching: () => this.anyAttached(),
+      truncated: () => this.truncated(),
     };
     this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
@@ -337,6 +338,18 @@ export class JournalReceiver implements PollingReceiver {
       return this.batch;
     }
     return undefined;
+  }
+
+  /**
+   * A truncated stream file ends that producer with EPROTO (each stream has
+   * its own files); a truncated control file ends the channel.
+   */
+  private truncated(): ChannelError | undefined {
+    for (let s = 0; s < this.streams.length; s++) {
+      const st = this.streams[s]!;
+      if (st.attached && st.seg?.truncated()) this.protocolError(s, `its segment ${st.index} was truncated by a peer`);
+    }
+    return this.ctl.truncated() ? truncatedError(this.ctl.path) : undefined;
   }
 
   private anyCommitted(): boolean {

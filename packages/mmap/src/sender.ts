@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, fromSystemError, senderClosed, type Sender } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
   CRC_FROM,
@@ -310,9 +310,13 @@ export class JournalSender implements Sender {
     }
   }
 
-  /** Wakes the consumer if it sleeps; notices a receiver that closed or died. */
+  /** Wakes the consumer if it sleeps; notices a receiver that closed or died, or a file a peer truncated. */
   flush(): void {
     if (this.failure) return;
+    if (this.seg.truncated() || this.ctl.truncated()) {
+      this.failure = truncatedError(this.seg.truncated() ? this.seg.path : this.ctl.path);
+      return;
+    }
     const c = this.ctlWords;
     if (Atomics.load(c, C_CLOSED) !== 0) return this.fail();
     const now = performance.now();

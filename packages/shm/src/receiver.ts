@@ -1,5 +1,5 @@
 import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
-import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, ringDoorbell, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -90,6 +90,8 @@ export class ShmReceiver implements PollingReceiver {
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyPublished(),
       watching: () => this.anyAttached(),
+      // Every ring lives in the one segment: shrunk, the whole channel ends.
+      truncated: () => (segment.truncated() ? truncatedError(address.path) : undefined),
     };
     this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
