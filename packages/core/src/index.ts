@@ -9,6 +9,8 @@ export * from "./cleanup.js";
 export * from "./packets/index.js";
 export * from "./retry.js";
 export * from "./send.js";
+export * from "./sender-base.js";
+export * from "./iterate.js";
 export * from "./producer-tally.js";
 export * from "./file-kind.js";
 export * from "./named.js";

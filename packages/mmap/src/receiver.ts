@@ -1,6 +1,6 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
+import { ChannelError, batchIterator, isProcessAlive, messageIterator, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -376,36 +376,15 @@ export class JournalReceiver implements PollingReceiver {
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
-    const it: AsyncIterableIterator<MessageBatch> = {
-      next: async () => {
-        const b = await this.next();
-        return b ? { value: b, done: false } : { value: undefined, done: true };
-      },
-      return: async () => ({ value: undefined, done: true }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return batchIterator(this.nextBatch);
   }
 
   /** One Uint8Array per message: a view into the mapped journal, valid as long as it is referenced. */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    let b: MessageBatch | undefined;
-    let i = 0;
-    return {
-      next: async () => {
-        while (!b || i >= b.count) {
-          b = await this.next();
-          i = 0;
-          if (!b) return { value: undefined, done: true };
-        }
-        const start = b.offsets[2 * i]!;
-        const len = b.offsets[2 * i + 1]!;
-        i++;
-        return { value: b.data.subarray(start, start + len), done: false };
-      },
-      return: async () => ({ value: undefined, done: true }),
-    };
+    return messageIterator(this.nextBatch, false);
   }
+
+  private readonly nextBatch = () => this.next();
 
   close(): Promise<void> {
     if (this.closing) return this.closing;

@@ -1,12 +1,10 @@
 import {
   ChannelError,
   FRAME_HEADER_BYTES,
+  SenderBase,
   waitForResource,
-  messageTooLarge,
-  senderClosed,
   validateName,
   writeFrameHeader,
-  writeOrDrain,
   type Address,
   type ConnectOptions,
   type Sender,
@@ -47,8 +45,7 @@ interface Chunk {
 
 const HIGH_WATER_SLOTS = 4;
 
-class SemaphoreSender implements Sender {
-  readonly maxMessageSize: number;
+class SemaphoreSender extends SenderBase {
   private readonly w: Int32Array;
   private readonly capacity: number;
   private chunk: Buffer;
@@ -59,11 +56,6 @@ class SemaphoreSender implements Sender {
   private readonly highWater: number;
   private flushScheduled = false;
   private pumping = false;
-  private failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
-  private released = false;
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private readonly markEmptyHeld: SemMark;
   private readonly markMutexOwned: SemMark;
   private readonly markMutexFree: SemMark;
@@ -80,7 +72,7 @@ class SemaphoreSender implements Sender {
     private readonly mutex: PosixSemaphore,
     private readonly entry: number,
   ) {
-    this.maxMessageSize = a.maxMessageSize;
+    super({ maxMessageSize: a.maxMessageSize, target: `semaphore channel ${a.name}`, resource: a.name });
     this.w = words(seg);
     this.capacity = a.slotSize - SLOT_HEADER_BYTES;
     this.chunk = Buffer.allocUnsafeSlow(this.capacity);
@@ -91,21 +83,9 @@ class SemaphoreSender implements Sender {
     this.markMutexFree = { words: this.w, index: H_MUTEX_OWNER, value: 0 };
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.a.name);
-  }
-
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw messageTooLarge(len, this.maxMessageSize, `semaphore channel ${this.a.name}`, this.a.name);
-    }
+    this.admit(len);
     const need = FRAME_HEADER_BYTES + len;
     if (need > this.capacity - this.pos) this.cut(0);
     writeFrameHeader(this.chunk, this.pos, len);
@@ -200,67 +180,25 @@ class SemaphoreSender implements Sender {
     }
   }
 
-  private fail(err: ChannelError): void {
-    if (this.failure) return;
-    this.failure = err;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const x of ws) x.reject(err);
-    this.releaseHandles();
+  protected override belowHighWater(): boolean {
+    return this.queued <= this.highWater;
   }
 
-  private wake(): void {
-    if (this.waiters.length === 0 || this.queued > this.highWater) return;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const x of ws) x.resolve();
-  }
-
-  drain(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  protected override flushPending(): void {
     if (this.pos > 0) this.cut(0);
-    if (this.queued <= this.highWater) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
+  protected override onFailure(): void {
+    this.releaseOnce();
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failure) {
-      this.isClosed = true;
-      return Promise.reject(this.failure);
-    }
-    this.closing = new Promise<void>((resolve, reject) => {
-      this.cut(FLAG_GOODBYE);
-      const finish = () => {
-        if (this.failure) {
-          this.isClosed = true;
-          return reject(this.failure);
-        }
-        if (this.ready.length > 0 || this.pumping) {
-          this.waiters.push({ resolve: finish, reject: () => finish() });
-          return;
-        }
-        this.isClosed = true;
-        this.releaseHandles();
-        resolve();
-      };
-      // `wake` resolves waiters once the queue is low; re-check until empty.
-      const poll = () => {
-        if (this.failure || (this.ready.length === 0 && !this.pumping)) finish();
-        else this.waiters.push({ resolve: () => setImmediate(poll), reject: () => finish() });
-      };
-      poll();
-    });
-    return this.closing;
+  protected async finish(): Promise<void> {
+    this.cut(FLAG_GOODBYE);
+    // `wake` resolves waiters once the queue is low; re-check until empty.
+    await this.whenIdle(() => this.ready.length === 0 && !this.pumping);
   }
 
-  private releaseHandles(): void {
-    if (this.released) return;
-    this.released = true;
+  protected override release(): void {
     this.empty.close();
     this.full.close();
     this.mutex.close();

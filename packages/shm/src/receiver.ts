@@ -1,4 +1,4 @@
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
+import { ChannelError, batchIterator, isProcessAlive, messageIterator, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
@@ -290,42 +290,15 @@ export class ShmReceiver implements PollingReceiver {
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
-    const it: AsyncIterableIterator<MessageBatch> = {
-      next: async () => {
-        const b = await this.next();
-        return b ? { value: b, done: false } : { value: undefined, done: true };
-      },
-      return: async () => {
-        this.release();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return batchIterator(this.nextBatch, () => this.release());
   }
 
   /** The copying path: one Uint8Array per message that the caller may keep. */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    let b: MessageBatch | undefined;
-    let i = 0;
-    return {
-      next: async () => {
-        while (!b || i >= b.count) {
-          b = await this.next();
-          i = 0;
-          if (!b) return { value: undefined, done: true };
-        }
-        const start = b.offsets[2 * i]!;
-        const len = b.offsets[2 * i + 1]!;
-        i++;
-        return { value: b.data.slice(start, start + len), done: false };
-      },
-      return: async () => {
-        this.release();
-        return { value: undefined, done: true };
-      },
-    };
+    return messageIterator(this.nextBatch, true, () => this.release());
   }
+
+  private readonly nextBatch = () => this.next();
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
