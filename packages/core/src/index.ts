@@ -11,6 +11,7 @@ export * from "./retry.js";
 export * from "./send.js";
 export * from "./sender-base.js";
 export * from "./iterate.js";
+export * from "./following-receiver.js";
 export * from "./producer-tally.js";
 export * from "./file-kind.js";
 export * from "./named.js";

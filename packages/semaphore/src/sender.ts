@@ -1,39 +1,7 @@
-import {
-  ChannelError,
-  FRAME_HEADER_BYTES,
-  SenderBase,
-  waitForResource,
-  validateName,
-  writeFrameHeader,
-  type Address,
-  type ConnectOptions,
-  type Sender,
-} from "@ipc-sampler/core";
+import { ChannelError, FRAME_HEADER_BYTES, SenderBase, waitForResource, validateName, writeFrameHeader, type Address, type ConnectOptions, type Sender } from "@ipc-sampler/core";
 import { openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
-import {
-  MAGIC,
-  VERSION,
-  HEADER_BYTES,
-  H_MAGIC,
-  H_VERSION,
-  H_SLOTS,
-  H_SLOT_SIZE,
-  H_STATE,
-  H_IN,
-  H_MUTEX_OWNER,
-  TABLE_WORD,
-  MAX_PRODUCERS,
-  E_PID,
-  E_STATE,
-  E_HOLDS_EMPTY,
-  SLOT_HEADER_BYTES,
-  FLAG_GOODBYE,
-  STATE_CLOSED,
-  CHECK_MS,
-  namesOf,
-  words,
-} from "./layout.js";
+import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_STATE, H_IN, H_MUTEX_OWNER, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, namesOf, words } from "./layout.js";
 
 // The producer side: coalesces messages into slot-sized chunks and commits one slot per empty/mutex/full round.
 

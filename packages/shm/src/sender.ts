@@ -1,20 +1,6 @@
 import { ChannelError, SenderBase, messageTooLarge } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLOSED,
-  FRAME_HEADER,
-  H_CLOSED,
-  H_DOORBELL,
-  H_SLEEPING,
-  S_HEAD,
-  S_SLEEPING,
-  S_SPACE,
-  S_STATE,
-  S_TAIL,
-  WRAP,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLOSED, FRAME_HEADER, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 
 /** How often a producer waiting for space checks that the receiver still exists (ms). */
 const LIVENESS_SLICE_MS = 200;
