@@ -22,8 +22,15 @@ const RECEIVER = fileURLToPath(new URL("./receiver.mjs", import.meta.url));
 const { transports } = await import(pathToFileURL(path.join(ROOT, "apps/demo/dist/registry.js")).href);
 const posix = await import(pathToFileURL(path.join(ROOT, "packages/posix/dist/index.js")).href);
 export const TRANSPORTS = transports.map((t) => t.id);
-/** Whether message queues can be listed here (a mounted mqueue file system), so mqueue's removeStale can find a killed receiver's queue. */
-export const mqueueListable = () => Boolean(posix.mqueueMountPoint());
+/**
+ * Why message queues cannot be listed here (no mqueue file system mounted,
+ * and this process may not mount one), or undefined when they can: then
+ * mqueue's removeStale finds a killed receiver's queue.
+ */
+export function mqueueUnlistable() {
+  const m = posix.mountMqueue();
+  return "reason" in m ? m.reason : undefined;
+}
 const CODES = new Set(["EPEERGONE", "ECLOSED", "ETIMEDOUT"]);
 /** How long the healthy side may take to get its error. */
 export const DETECT_MS = 1000;
@@ -200,6 +207,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seed = Number(arg("seed") ?? process.env.FAULT_SEED ?? Date.now() >>> 0);
   const ids = (arg("transports") ?? TRANSPORTS.join(",")).split(",");
   console.log(`fault injection: ${runs} runs per transport, seed ${seed}`);
+  const unlistable = ids.includes("mqueue") ? mqueueUnlistable() : undefined;
+  if (unlistable) console.log(`mqueue: ${unlistable}; a killed receiver's queue is looked for by name only`);
   let failed = 0;
   for (const id of ids) {
     const started = Date.now();

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { DEFAULT_PREFIX, fromSystemError, posixName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
 import { native } from "./loader.js";
 import { lockOwner, ownerHeldOn } from "./owner.js";
@@ -270,6 +271,28 @@ export function mqueueMountPoint(): string | undefined {
   }
   // An empty /dev/mqueue directory is not a mount: listing it would find nothing.
   return undefined;
+}
+
+/**
+ * Makes queues listable where they are not: when no mqueue file system is
+ * mounted and this process may mount one (root), mounts it at /dev/mqueue,
+ * where systemd and Docker put it, and leaves it there. Returns the mount
+ * point, or why there is none (then list() finds nothing and removeStale()
+ * cannot see a queue a killed receiver left: it stays until removed by name
+ * or until the IPC namespace ends).
+ */
+export function mountMqueue(): { mountPoint: string } | { reason: string } {
+  const found = mqueueMountPoint();
+  if (found) return { mountPoint: found };
+  if (process.getuid?.() !== 0) return { reason: "no mqueue file system is mounted, and mounting one needs root" };
+  try {
+    mkdirSync(MQUEUE_DIR, { recursive: true });
+  } catch (err) {
+    return { reason: `cannot create ${MQUEUE_DIR}: ${(err as Error).message}` };
+  }
+  const r = spawnSync("mount", ["-t", "mqueue", "none", MQUEUE_DIR], { encoding: "utf8", timeout: 10_000 });
+  if (r.status !== 0) return { reason: `mount -t mqueue none ${MQUEUE_DIR} failed: ${(r.stderr ?? "").trim() || r.error?.message || `exit ${r.status}`}` };
+  return { mountPoint: MQUEUE_DIR };
 }
 
 /** Queue names (`/name`) starting with `prefix`, read from the mqueue mount; [] when none is mounted. */

@@ -1,12 +1,11 @@
 // The named-resource lifecycle (core's conformance kit) for every kind this
 // package supplies. Owner and cleaner processes import the built dist.
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll } from "vitest";
 import { runNamedKindConformance } from "@ipc-sampler/core/conformance";
-import { fileNodes, journals, mqueueMountPoint, queues, segments, semaphores } from "../src/index.js";
+import { fileNodes, journals, mountMqueue, queues, segments, semaphores } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url);
 const dir = mkdtempSync(path.join(tmpdir(), "ipcs-named-"));
@@ -20,17 +19,8 @@ runNamedKindConformance({ kind: journals, module: DIST, exportName: "journals", 
 
 // Linux lists queues only through a mounted mqueue file system: mount one
 // where this process may (root), else skip the checks that list, saying why.
-let mounted = false;
-function mountMqueue(): string | undefined {
-  if (mqueueMountPoint()) return undefined;
-  if (process.getuid?.() !== 0) return "no mqueue file system is mounted and mounting one needs root";
-  mkdirSync("/dev/mqueue", { recursive: true });
-  const r = spawnSync("mount", ["-t", "mqueue", "none", "/dev/mqueue"], { encoding: "utf8" });
-  if (r.status !== 0) return `mount -t mqueue none /dev/mqueue failed: ${r.stderr.trim() || r.error?.message}`;
-  mounted = true;
-  return undefined;
-}
-const noMount = mountMqueue();
+const mount = mountMqueue();
+const noMount = "reason" in mount ? mount.reason : undefined;
 if (noMount) console.warn(`[named.conformance] queue listing skipped: ${noMount}`);
 runNamedKindConformance({
   kind: queues,
@@ -38,7 +28,4 @@ runNamedKindConformance({
   exportName: "queues",
   createOptions: { maxMessages: 4, messageSize: 64 },
   skipList: noMount,
-  teardown: () => {
-    if (mounted) spawnSync("umount", ["-l", "/dev/mqueue"]);
-  },
 });
