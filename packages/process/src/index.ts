@@ -16,3 +16,4 @@ export { Event, Semaphore, BoundedSemaphore, Condition, Barrier, BrokenBarrierEr
 export { Value, SharedArray, type ValueType, type ValueOptions } from "./sync/value.js";
 export { Queue, JoinableQueue, Empty, Full, type QueueOptions } from "./queue/queue.js";
 export { isSharedHandle, type BlockOptions, type SharedHandle } from "./sync/shared.js";
+export { runWorker, localAddressToward, type RemoteOptions, type WorkerOptions } from "./remote.js";
