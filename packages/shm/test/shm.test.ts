@@ -168,6 +168,51 @@ describe("shm segments: backed at creation", () => {
   });
 });
 
+describe("shm segments: a peer that truncates the segment", () => {
+  // truncate(1) is the peer: any process that may write the file may shrink it.
+  // Unguarded, the next touch of the lost pages is SIGBUS and kills the process.
+  const shrink = (file: string) => expect(spawnSync("truncate", ["-s", "0", file]).status).toBe(0);
+
+  it("while messages flow: the receiver's iteration ends with EPROTO and it lives on; the producer gets EPROTO, no SIGBUS", async () => {
+    const r = (await listen({ expectedProducers: 1 })) as Receiver & { address: ShmAddress };
+    const p = start("forever", { address: r.address, id: 0, seed: 5 });
+    let count = 0;
+    let shrunk = false;
+    const error = await (async () => {
+      for await (const b of r.batches()) {
+        count += b.count;
+        if (!shrunk && count >= 50) {
+          shrink(r.address.path);
+          shrunk = true;
+        }
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    expect(shrunk).toBe(true);
+    expect(error).toBeInstanceOf(ChannelError);
+    expect((error as ChannelError).code).toBe("EPROTO");
+    expect((error as ChannelError).message).toMatch(/truncated by a peer/);
+    // Later calls give the same answer instead of reading zeros.
+    await expect(r.batches().next()).rejects.toMatchObject({ code: "EPROTO" });
+    const line = await p.waitFor((l) => l.error !== undefined);
+    expect(line.error, line.message).toBe("EPROTO");
+    expect(await p.exit).toBe(0);
+  }, 60_000);
+
+  it("while the receiver sleeps on an idle channel: it wakes within its liveness slice with EPROTO", async () => {
+    const r = (await listen({ expectedProducers: 1 })) as Receiver & { address: ShmAddress };
+    const p = start("idle", { address: r.address });
+    await p.waitFor((l) => l.attached === true);
+    const it = r.batches();
+    const pending = it.next();
+    await sleep(300); // asleep on the doorbell by now
+    shrink(r.address.path);
+    const at = performance.now();
+    await expect(pending).rejects.toMatchObject({ code: "EPROTO" });
+    expect(performance.now() - at).toBeLessThan(5_000);
+    expect(p.child.exitCode).toBeNull(); // the idle producer touches nothing: alive
+  }, 60_000);
+});
+
 describe("shared values", () => {
   it("P processes add into one Int32 and one Float64 counter; the totals are exact", async () => {
     const tag = `t${process.pid}-${Date.now().toString(36)}`;
