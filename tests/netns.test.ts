@@ -6,52 +6,19 @@
 // challenge with the shared secret): the right secret flows, a wrong or
 // missing one is refused with a typed error while the receiver keeps its
 // good producer, and a non-loopback bind without a secret is EACCES.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exitOf } from "../packages/core/src/conformance/processes.ts";
+import { jsonLines as lines, netnsSkipReason, twoHosts } from "./helpers/netns.js";
 
 const dist = (pkg: string) => new URL(`../packages/${pkg}/dist/index.js`, import.meta.url).href;
 const tag = `ipcs${process.pid % 100000}`;
-const HOST_A = `${tag}a`;
-const HOST_B = `${tag}b`;
 const ADDR_A = "10.213.7.1";
 const ADDR_B = "10.213.7.2";
-
-function sh(args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-  return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim() };
-}
-
-function setUp(): string | undefined {
-  const steps = [
-    ["ip", "netns", "add", HOST_A],
-    ["ip", "netns", "add", HOST_B],
-    ["ip", "link", "add", `${tag}x`, "netns", HOST_A, "type", "veth", "peer", "name", `${tag}y`, "netns", HOST_B],
-    ["ip", "-n", HOST_A, "addr", "add", `${ADDR_A}/24`, "dev", `${tag}x`],
-    ["ip", "-n", HOST_B, "addr", "add", `${ADDR_B}/24`, "dev", `${tag}y`],
-    ["ip", "-n", HOST_A, "link", "set", `${tag}x`, "up"],
-    ["ip", "-n", HOST_B, "link", "set", `${tag}y`, "up"],
-    ["ip", "-n", HOST_A, "link", "set", "lo", "up"],
-    ["ip", "-n", HOST_B, "link", "set", "lo", "up"],
-  ];
-  for (const s of steps) {
-    const r = sh(s);
-    if (!r.ok) return `${s.join(" ")}: ${r.out}`;
-  }
-  return undefined;
-}
-
-function tearDown(): void {
-  sh(["ip", "netns", "del", HOST_A]);
-  sh(["ip", "netns", "del", HOST_B]); // the veth pair goes with its namespaces
-}
-
-const skipReason = (() => {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return "needs root on Linux (ip netns)";
-  const r = sh(["ip", "netns", "add", `${tag}probe`]);
-  if (!r.ok) return `ip netns is not available here: ${r.out}`;
-  sh(["ip", "netns", "del", `${tag}probe`]);
-  return undefined;
-})();
+const hosts = twoHosts(tag, ADDR_A, ADDR_B);
+const HOST_A = hosts.a;
+const HOST_B = hosts.b;
+const skipReason = netnsSkipReason(tag);
 if (skipReason) console.warn(`network transports across network namespaces: skipped (${skipReason})`);
 
 const children = new Set<ChildProcess>();
@@ -66,34 +33,6 @@ function inNamespace(ns: string, host: string | undefined, code: string): ChildP
   child.on("exit", () => clearTimeout(killer));
   return child;
 }
-
-/** Lines the child prints, as parsed JSON, one promise per line in order. */
-function lines(child: ChildProcess): () => Promise<Record<string, unknown>> {
-  const queue: string[] = [];
-  const waiting: Array<(s: string) => void> = [];
-  let rest = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    rest += d;
-    let i;
-    while ((i = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, i);
-      rest = rest.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(line);
-      else queue.push(line);
-    }
-  });
-  return () =>
-    new Promise((resolve, reject) => {
-      const take = (s: string) => resolve(JSON.parse(s) as Record<string, unknown>);
-      const q = queue.shift();
-      if (q !== undefined) return take(q);
-      waiting.push(take);
-      child.once("exit", (c, sig) => reject(new Error(`process exited (${c ?? sig}) before printing`)));
-    });
-}
-
-const exitOf = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once("exit", r)));
 
 /** The shared secret of both hosts: a non-loopback bind needs one. */
 const SECRET = "netns-test-secret-0123456789";
@@ -158,16 +97,16 @@ const producerCode = (net: Net, address: unknown, n: number, secret: string | un
 
 describe.skipIf(skipReason !== undefined)("network transports between two network namespaces", () => {
   beforeAll(() => {
-    const problem = setUp();
+    const problem = hosts.up();
     if (problem) {
-      tearDown();
+      hosts.down();
       throw new Error(`cannot set up the namespaces: ${problem}`);
     }
   });
   afterAll(() => {
     for (const c of children) c.kill("SIGKILL");
     children.clear();
-    tearDown();
+    hosts.down();
   });
 
   for (const net of NETS) {

@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import { openSegment } from "@ipc-sampler/posix";
+import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
 import { G_REUSED, segmentFile } from "../src/layout.js";
@@ -65,29 +66,8 @@ async function listen(options: Parameters<typeof mmapTransport.listen>[0] = {}) 
   return r;
 }
 
-/** Per-stream order, sizes 1..65536 and checksums of the fixture's random messages. */
-class RandomVerifier {
-  next: number[] = [];
-  count = 0;
-  bad: string[] = [];
-  check(p: number, data: Uint8Array, off: number, len: number): void {
-    const want = this.next[p] ?? 0;
-    this.next[p] = want + 1;
-    this.count++;
-    if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
-    if (len < 12) {
-      for (let k = 0; k < len; k++) if (data[off + k] !== ((want + k) & 0xff)) this.bad.push(`stream ${p} seq ${want}: short message bytes`);
-      return;
-    }
-    const v = new DataView(data.buffer, data.byteOffset + off, len);
-    if (v.getUint32(4, true) !== want) this.bad.push(`stream ${p}: seq ${v.getUint32(4, true)}, expected ${want}`);
-    if (v.getUint32(8, true) !== checksum32(data, off + 12, len - 12)) this.bad.push(`stream ${p} seq ${want}: checksum`);
-    if (this.bad.length > 10) throw new Error(this.bad.join("; "));
-  }
-  verify(b: MessageBatch): void {
-    for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
-  }
-}
+/** The fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+const RandomVerifier = CheckedMessageVerifier;
 
 /** A new reader of stream 0 from the beginning: every record's checksum and sequence. */
 function replayStream0(directory: string) {

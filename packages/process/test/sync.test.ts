@@ -2,17 +2,12 @@ import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { Barrier, Condition, Event, JoinableQueue, Lock, Process, Queue, RLock, Semaphore, SharedArray, Value, BoundedSemaphore } from "../dist/index.js";
 import { openSegment } from "@ipc-sampler/posix";
-import { killAll, track } from "./helpers.js";
+import { killAll, startTracked } from "./helpers.js";
 
 const tasks = new URL("./fixtures/sync-tasks.mjs", import.meta.url);
 afterAll(killAll);
 
-async function run(target: string, args: unknown[]): Promise<Process> {
-  const p = new Process({ module: tasks, target, args });
-  await p.start();
-  track(p.pid);
-  return p;
-}
+const run = (target: string, args: unknown[]): Promise<Process> => startTracked(tasks, target, args);
 
 describe.concurrent("shared state across processes", () => {
   it("Value increments under its lock from three processes add up", async () => {

@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { SharedFloat64Array, SharedInt32Array, shmTransport, type ShmAddress } from "../src/index.js";
 import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
@@ -21,32 +22,8 @@ async function listen(options: Parameters<typeof shmTransport.listen>[0] = {}) {
   return r;
 }
 
-/** Checks the fixture's random messages: per-producer order, sizes 1..65536, checksums. */
-class RandomVerifier {
-  next: number[] = [];
-  count = 0;
-  bad: string[] = [];
-  verify(b: MessageBatch): void {
-    const v = new DataView(b.data.buffer, b.data.byteOffset, b.data.byteLength);
-    const p = b.producer;
-    for (let i = 0; i < b.count; i++) {
-      const off = b.offsets[2 * i]!;
-      const len = b.offsets[2 * i + 1]!;
-      const want = this.next[p] ?? 0;
-      this.count++;
-      this.next[p] = want + 1;
-      if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
-      if (len < 12) {
-        for (let k = 0; k < len; k++) if (b.data[off + k] !== ((want + k) & 0xff)) this.bad.push(`producer ${p} seq ${want}: short message bytes`);
-      } else {
-        const seq = v.getUint32(off + 4, true);
-        if (seq !== want) this.bad.push(`producer ${p}: seq ${seq}, expected ${want}`);
-        if (v.getUint32(off + 8, true) !== checksum32(b.data, off + 12, len - 12)) this.bad.push(`producer ${p} seq ${seq}: checksum`);
-      }
-      if (this.bad.length > 10) throw new Error(this.bad.join("; "));
-    }
-  }
-}
+/** The fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+const RandomVerifier = CheckedMessageVerifier;
 
 describe("shm ring", () => {
   it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
