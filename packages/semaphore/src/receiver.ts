@@ -1,5 +1,5 @@
 import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, isProcessAlive, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
-import { createSegment, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
+import { createSegment, semOpen, semUnlink, truncatedError, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
 
@@ -55,8 +55,8 @@ class SemaphoreReceiver extends CoreReceiver {
       close: () => this.release(),
     });
     void this.run().catch((err) => {
-      // Nothing here should throw; if it does, report it as a lost channel.
-      if (!this.core.closed) this.core.producerLost(-1, ChannelError.is(err) ? err : new ChannelError("ESYSCALL", `the semaphore channel ${names.segment} failed: ${String(err)}`, { cause: err }));
+      // Only a truncated segment should end up here; anything else is reported as a broken channel too.
+      if (!this.core.closed) this.core.fail(ChannelError.is(err) ? err : new ChannelError("ESYSCALL", `the semaphore channel ${names.segment} failed: ${String(err)}`, { cause: err }));
     });
   }
 
@@ -93,6 +93,8 @@ class SemaphoreReceiver extends CoreReceiver {
     let n = 0;
     for (;;) {
       const inSeq = Atomics.load(w, H_IN);
+      // Shrunk by a peer: the slots now read as zeros here, and H_IN would never catch up with `out`.
+      if (this.seg.truncated()) throw truncatedError(this.seg.path);
       if (inSeq === this.out) break;
       const off = HEADER_BYTES + (this.out & (this.slots - 1)) * this.slotSize;
       const o4 = off >>> 2;

@@ -1,5 +1,5 @@
 import { ChannelError, FRAME_HEADER_BYTES, SenderBase, waitForResource, validateName, writeFrameHeader, type Address, type ConnectOptions, type Sender } from "@ipc-sampler/core";
-import { openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
+import { openSegment, semOpen, truncatedError, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_STATE, H_IN, H_MUTEX_OWNER, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, namesOf, words } from "./layout.js";
 
@@ -94,6 +94,7 @@ class SemaphoreSender extends SenderBase {
   }
 
   private receiverGone(): ChannelError | undefined {
+    if (this.seg.truncated()) return truncatedError(this.seg.path);
     const w = this.w;
     if (Atomics.load(w, H_STATE) === STATE_CLOSED) {
       return new ChannelError("EPEERGONE", `cannot send to semaphore channel ${this.a.name}: the receiver closed it`, { resource: this.a.name });

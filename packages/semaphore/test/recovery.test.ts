@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { ChannelError, Receiver } from "@ipc-sampler/core";
 import { afterEach, expect, it } from "vitest";
@@ -35,3 +35,18 @@ it("a producer killed while holding the mutex does not deadlock the others", asy
   expect(lost[0]!.code).toBe("EPEERGONE");
   expect(Date.now() - t0).toBeLessThan(2000);
 }, 10_000);
+
+it("a segment another process truncates: the receiver's iteration ends with EPROTO, the sender's next send fails with EPROTO; neither dies of SIGBUS", async () => {
+  receiver = await semaphoreTransport.listen({ expectedProducers: 1 });
+  const address = receiver.address as SemaphoreAddress;
+  const sender = await semaphoreTransport.connect(address);
+  const it = receiver.batches();
+  await sender.send(new Uint8Array([1]));
+  expect((await it.next()).value?.count).toBe(1);
+  execFileSync("truncate", ["-s", "0", `/dev/shm/${address.name}`]);
+  // This send writes into the lost pages (zeros now, shared with no one) and wakes the receiver.
+  await sender.send(new Uint8Array([2])).catch(() => {});
+  await expect(it.next()).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/truncated by a peer/) });
+  await expect(sender.send(new Uint8Array([3]))).rejects.toMatchObject({ code: "EPROTO" });
+  await sender.close().catch(() => {});
+});
