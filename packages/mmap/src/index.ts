@@ -18,7 +18,7 @@ import {
   type Sender,
   type Transport,
 } from "@ipc-sampler/core";
-import { createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
+import { claimSlot, createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
 import {
   ACTIVE,
   CLAIMED,
@@ -146,7 +146,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
     owner.release();
     throw err;
   }
-  ctl.close();
+  // The descriptor stays open: the receiver asks on it whether each producer's slot lock is held.
   const remove = () => {
     owner.release();
     rmSync(directory, { recursive: true, force: true });
@@ -188,13 +188,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     ctl.close();
     throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: the receiver went away`, { resource: a.directory });
   }
-  let slot = -1;
-  for (let s = 0; s < a.slots; s++) {
-    if (Atomics.compareExchange(c, slotWord(s, SL_STATE), FREE, CLAIMED) === FREE) {
-      slot = s;
-      break;
-    }
-  }
+  const slot = claimSlot(a.slots, ctl, (s) => Atomics.compareExchange(c, slotWord(s, SL_STATE), FREE, CLAIMED) === FREE);
   if (slot < 0) {
     ctl.close();
     throw new ChannelError("ELIMIT", `cannot attach to journal ${a.directory}: all ${a.slots} producer slots are in use`, { resource: a.directory });
@@ -206,6 +200,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     sender = new JournalSender(ctl, a.directory, slot, stream, { segmentBytes: a.segmentBytes, maxMessageSize: a.maxMessageSize, syncEvery: a.syncEvery, checksum: a.checksum, retainSegments: a.retainSegments });
   } catch (err) {
     Atomics.store(c, slotWord(slot, SL_STATE), FREE);
+    ctl.unlockSlot(slot);
     ctl.close();
     throw err;
   }

@@ -361,6 +361,7 @@ export class JournalSender implements Sender {
       } finally {
         this.held.length = 0;
         this.isClosed = true;
+        this.ctl.unlockSlot(this.slot); // after BYE and CLOSED: a receiver that finds the lock free sees them
         this.ctl.close();
       }
     })();

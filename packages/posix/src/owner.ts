@@ -113,3 +113,49 @@ export function ageMs(path: string): number {
     return Infinity;
   }
 }
+
+/**
+ * Peers (producers) of a resource hold their own locks, one byte each past
+ * OWNER_BYTE: peer slot `i` is byte PEER_BYTE_BASE + i, write-locked (so
+ * exclusive) on the peer's own descriptor, which must be open for writing.
+ * The kernel drops it when the peer dies, in any pid namespace, and a new
+ * peer can take the slot only then: a slot's lock, not a pid, says whether
+ * its peer lives.
+ */
+export const PEER_BYTE_BASE = OWNER_BYTE + 1;
+
+function checkSlot(slot: number, slots: number): void {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= slots) throw new RangeError(`peer slot must be an integer from 0 to ${slots - 1}; got ${slot}`);
+}
+
+/** The largest number of peer slots a resource may have. */
+export const MAX_PEER_SLOTS = 1 << 20;
+
+/** Takes peer slot `slot`'s lock on `fd` without waiting: false when a live peer holds it. */
+export function lockPeerSlot(fd: number, slot: number): boolean {
+  checkSlot(slot, MAX_PEER_SLOTS);
+  return native().ofdLock(fd, 2, PEER_BYTE_BASE + slot, 1);
+}
+
+/** Drops peer slot `slot`'s lock taken on `fd` (a clean close: a mapping may keep the descriptor's file open long after). */
+export function unlockPeerSlot(fd: number, slot: number): void {
+  checkSlot(slot, MAX_PEER_SLOTS);
+  try {
+    native().ofdLock(fd, 0, PEER_BYTE_BASE + slot, 1);
+  } catch {
+    // the descriptor is gone: so is its lock
+  }
+}
+
+/** Whether another open file description holds peer slot `slot`'s lock (asked on the receiver's own descriptor). */
+export function peerSlotHeld(fd: number, slot: number): boolean {
+  checkSlot(slot, MAX_PEER_SLOTS);
+  return native().ofdHeld(fd, PEER_BYTE_BASE + slot, 1);
+}
+
+/** Takes the lock of the first free slot of `slots` on `fd`: its index, or -1 when every slot is held. */
+export function claimPeerSlot(fd: number, slots: number): number {
+  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_PEER_SLOTS) throw new RangeError(`slots must be an integer from 1 to ${MAX_PEER_SLOTS}; got ${slots}`);
+  for (let i = 0; i < slots; i++) if (native().ofdLock(fd, 2, PEER_BYTE_BASE + i, 1)) return i;
+  return -1;
+}

@@ -11,7 +11,7 @@ import {
   type ConnectOptions,
   type Sender,
 } from "@ipc-sampler/core";
-import { openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
+import { claimSlot, openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
 import {
   MAGIC,
@@ -87,7 +87,7 @@ class SemaphoreSender implements Sender {
     this.highWater = HIGH_WATER_SLOTS * this.capacity;
     const e = TABLE_WORD + entry * 4;
     this.markEmptyHeld = { words: this.w, index: e + E_HOLDS_EMPTY, value: 1 };
-    this.markMutexOwned = { words: this.w, index: H_MUTEX_OWNER, value: process.pid };
+    this.markMutexOwned = { words: this.w, index: H_MUTEX_OWNER, value: entry + 1 };
     this.markMutexFree = { words: this.w, index: H_MUTEX_OWNER, value: 0 };
   }
 
@@ -264,6 +264,7 @@ class SemaphoreSender implements Sender {
     this.empty.close();
     this.full.close();
     this.mutex.close();
+    this.seg.unlockSlot(this.entry); // its goodbye is committed (or the channel failed): the receiver finds it first
     this.seg.close();
   }
 }
@@ -285,13 +286,8 @@ export async function connect(address: Address, options: ConnectOptions = {}): P
       throw new ChannelError("EPEERGONE", `cannot attach to semaphore channel ${a.name}: the receiver is gone`, { resource: a.name });
     }
     for (const n of [names.empty, names.full, names.mutex]) opened.push(semOpen(n));
-    let entry = -1;
-    for (let i = 0; i < MAX_PRODUCERS; i++) {
-      if (Atomics.compareExchange(w, TABLE_WORD + i * 4 + E_PID, 0, process.pid) === 0) {
-        entry = i;
-        break;
-      }
-    }
+    // The entry's lock first, then the entry: a registered entry whose lock is free has a dead producer.
+    const entry = claimSlot(MAX_PRODUCERS, seg, (i) => Atomics.compareExchange(w, TABLE_WORD + i * 4 + E_PID, 0, process.pid) === 0);
     if (entry < 0) throw new ChannelError("ELIMIT", `cannot attach to semaphore channel ${a.name}: ${MAX_PRODUCERS} producers are attached already`, { resource: a.name });
     Atomics.store(w, TABLE_WORD + entry * 4 + E_STATE, 1);
     return new SemaphoreSender(a, seg, opened[0]!, opened[1]!, opened[2]!, entry);

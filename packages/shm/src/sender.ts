@@ -289,6 +289,7 @@ export class ShmSender implements Sender {
       } finally {
         this.isClosed = true;
         this.waiter?.close();
+        this.segment.unlockSlot(this.slot); // after CLOSED: a receiver that finds the lock free sees CLOSED
         this.segment.close();
       }
     })();
