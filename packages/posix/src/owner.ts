@@ -159,3 +159,85 @@ export function claimPeerSlot(fd: number, slots: number): number {
   for (let i = 0; i < slots; i++) if (native().ofdLock(fd, 2, PEER_BYTE_BASE + i, 1)) return i;
   return -1;
 }
+
+/** How often a PeerSlotWatcher asks whether each watched slot's lock is still held (ms). */
+export const PEER_POLL_MS = 250;
+
+/** A watch from PeerSlotWatcher.watch(). */
+export interface PeerSlotWatch {
+  close(): void;
+}
+
+interface SlotWatch {
+  slot: number;
+  onGone: () => void;
+  done: boolean;
+}
+
+/**
+ * Calls back when a peer's slot lock is dropped, for a receiver whose wait
+ * is on something else (a FIFO or queue descriptor turning readable): one
+ * unref'd timer per receiver asks, every PEER_POLL_MS while at least one
+ * slot is watched, with one F_OFD_GETLK per watched slot on `fd`. (A thread
+ * blocked in F_OFD_SETLKW would wake at once, but waits on one range: it
+ * would take a thread per producer.) Idle, with nothing watched, it costs
+ * nothing.
+ */
+export class PeerSlotWatcher {
+  private readonly watches: SlotWatch[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly fd: number,
+    private readonly periodMs = PEER_POLL_MS,
+  ) {}
+
+  /** Calls `onGone` once, within a period, after no process holds slot `slot`'s lock (checked: 0 to MAX_PEER_SLOTS - 1). */
+  watch(slot: number, onGone: () => void): PeerSlotWatch {
+    checkSlot(slot, MAX_PEER_SLOTS);
+    const w: SlotWatch = { slot, onGone, done: false };
+    this.watches.push(w);
+    this.timer ??= setInterval(() => this.tick(), this.periodMs).unref();
+    return {
+      close: () => {
+        if (w.done) return;
+        w.done = true;
+        this.forget(w);
+      },
+    };
+  }
+
+  /** Stops every watch (the descriptor is about to close). */
+  close(): void {
+    for (const w of this.watches) w.done = true;
+    this.watches.length = 0;
+    this.stop();
+  }
+
+  private tick(): void {
+    for (const w of [...this.watches]) {
+      if (w.done) continue;
+      let held: boolean;
+      try {
+        held = peerSlotHeld(this.fd, w.slot);
+      } catch {
+        held = false; // the descriptor is gone: nothing can be watched through it
+      }
+      if (held) continue;
+      w.done = true;
+      this.forget(w);
+      w.onGone();
+    }
+  }
+
+  private forget(w: SlotWatch): void {
+    const i = this.watches.indexOf(w);
+    if (i >= 0) this.watches.splice(i, 1);
+    if (this.watches.length === 0) this.stop();
+  }
+
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

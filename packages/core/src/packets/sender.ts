@@ -2,7 +2,7 @@ import { ChannelError } from "../errors.js";
 import { FRAME_HEADER_BYTES as FRAME_BYTES, writeFrameHeader as writeU32 } from "../framing.js";
 import type { Sender } from "../interface.js";
 import { messageTooLarge, senderClosed, writeOrDrain } from "../send.js";
-import { PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
+import { MAX_PACKET_PRODUCERS, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
 
 // ---- producing end -----------------------------------------------------------
 
@@ -22,6 +22,8 @@ export interface PacketSenderOptions {
   describe: string;
   /** The kernel object's name, for ChannelError's `resource`. */
   resource: string;
+  /** This producer's number (1 to MAX_PACKET_PRODUCERS): 1 + the slot whose lock it holds on the kernel object. */
+  producer: number;
 }
 
 interface Chunk {
@@ -52,7 +54,7 @@ let streams = 0;
  */
 export abstract class PacketSender implements Sender {
   readonly maxMessageSize: number;
-  private readonly pid = process.pid;
+  private readonly producer: number;
   private readonly stream = streams++ & 0xffff;
   private readonly slot: number;
   private readonly slots: number;
@@ -85,6 +87,8 @@ export abstract class PacketSender implements Sender {
 
   protected constructor(options: PacketSenderOptions) {
     this.maxMessageSize = options.maxMessageSize;
+    if (!Number.isInteger(options.producer) || options.producer < 1 || options.producer > MAX_PACKET_PRODUCERS) throw new RangeError(`producer must be an integer from 1 to ${MAX_PACKET_PRODUCERS}; got ${options.producer}`);
+    this.producer = options.producer;
     this.slot = options.packetBytes;
     this.slots = options.packetsPerChunk;
     this.bodyMax = options.packetBytes - PACKET_HEADER_BYTES;
@@ -189,11 +193,11 @@ export abstract class PacketSender implements Sender {
     }
     const buf = chunk.buf;
     const at = chunk.sealed * this.slot;
-    const pid = this.pid;
-    buf[at] = pid & 0xff;
-    buf[at + 1] = (pid >>> 8) & 0xff;
-    buf[at + 2] = (pid >>> 16) & 0xff;
-    buf[at + 3] = (pid >>> 24) & 0xff;
+    const producer = this.producer;
+    buf[at] = producer & 0xff;
+    buf[at + 1] = (producer >>> 8) & 0xff;
+    buf[at + 2] = (producer >>> 16) & 0xff;
+    buf[at + 3] = (producer >>> 24) & 0xff;
     buf[at + 4] = this.stream & 0xff;
     buf[at + 5] = this.stream >>> 8;
     // With the length in the header word, seal() fills it in below the kind.
