@@ -39,6 +39,8 @@ export function lockOwner(fd: number, resource: string): void {
 /** An owner lock this process holds on a file of its own (a lock file, or a node opened for the purpose). */
 export interface OwnerLock {
   readonly path: string;
+  /** The descriptor holding the lock (on which to ask about peer slots of the same file); closed by release(). */
+  readonly fd: number;
   /** Drops the lock (closes its descriptor); with `unlink`, removes the lock file too. Idempotent. */
   release(unlink?: boolean): void;
 }
@@ -64,6 +66,7 @@ export function holdOwnerLock(path: string, options: { create?: boolean; mode?: 
   let held = true;
   return {
     path,
+    fd,
     release(unlink = false) {
       if (!held) return;
       held = false;
@@ -240,4 +243,46 @@ export class PeerSlotWatcher {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** A peer slot this process holds on a lock file (see holdPeerSlot). */
+export interface PeerSlotLock {
+  readonly slot: number;
+  /** Drops the lock (closes its descriptor). Idempotent. */
+  release(): void;
+}
+
+/**
+ * Opens `path` (an existing lock file, such as the owner's `<file>.lock`
+ * beside a socket file) read-write and takes the first free of `slots` peer
+ * slots on it. Undefined when the file cannot be opened; ELIMIT when every
+ * slot is held.
+ */
+export function holdPeerSlot(path: string, slots: number): PeerSlotLock | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR);
+  } catch {
+    return undefined;
+  }
+  let slot: number;
+  try {
+    slot = claimPeerSlot(fd, slots);
+  } catch (err) {
+    closeSync(fd);
+    throw fromSystemError(err, "lock a peer slot of", path);
+  }
+  if (slot < 0) {
+    closeSync(fd);
+    throw new ChannelError("ELIMIT", `cannot attach to ${path}: all ${slots} peer slots are held`, { resource: path });
+  }
+  let held = true;
+  return {
+    slot,
+    release() {
+      if (!held) return;
+      held = false;
+      closeSync(fd);
+    },
+  };
 }

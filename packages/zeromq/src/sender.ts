@@ -8,6 +8,7 @@ import {
   writeOrDrain,
   type Sender,
 } from "@ipc-sampler/core";
+import type { PeerSlotLock } from "@ipc-sampler/posix";
 import type { Dealer, Push } from "zeromq";
 import {
   ACK_GRACE_MS,
@@ -19,6 +20,7 @@ import {
   KIND_HEARTBEAT,
   KIND_HELLO,
   SMALL_FLUSH,
+  answered,
   helloMessage,
   writeHeader,
 } from "./wire.js";
@@ -47,6 +49,7 @@ export class ZeromqSender implements Sender {
   private socketClosed = false;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private ackFailed: ((e: unknown) => void) | undefined;
+  private slotLock: PeerSlotLock | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -86,9 +89,10 @@ export class ZeromqSender implements Sender {
     return this.isClosed;
   }
 
-  /** First message on the connection: who this producer is. */
-  hello(): void {
-    this.enqueue(helloMessage(this.pid, this.session), KIND_HELLO, 0);
+  /** First message on the connection: who this producer is, and the peer slot it holds (over ipc://), which it keeps until its socket closes. */
+  hello(slotLock?: PeerSlotLock): void {
+    this.slotLock = slotLock;
+    this.enqueue(helloMessage(this.pid, this.session, slotLock?.slot), KIND_HELLO, 0);
   }
 
   private beat(): void {
@@ -123,6 +127,7 @@ export class ZeromqSender implements Sender {
     }
     this.push.close();
     this.ack?.close();
+    this.slotLock?.release();
   }
 
   private check(): void {
@@ -292,7 +297,7 @@ export class ZeromqSender implements Sender {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
       this.ackFailed = reject;
-      ack.receive().then(
+      answered(ack).then(
         () => resolve(),
         (err: unknown) => reject(this.failure ?? fromSystemError(err, "receive from", this.endpoint)),
       );
