@@ -18,6 +18,7 @@ export * from "./processes.js";
 export * from "./fixtures.js";
 export * from "./hooks.js";
 import { killStartedProcesses, startProcess, type WatchedProcess } from "./processes.js";
+import { pidNamespaceUnavailable } from "./lifecycle.js";
 
 export interface ConformanceTarget {
   /** Transport id, used in test names. */
@@ -51,11 +52,12 @@ function moduleUrlOf(target: ConformanceTarget): string {
   return target.module instanceof URL ? target.module.href : target.module;
 }
 
-async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan): Promise<WatchedProcess> {
+async function startProducer(receiver: Receiver, target: ConformanceTarget, plan: ProducerPlan, wrap?: readonly string[]): Promise<WatchedProcess> {
   const admission = await receiver.admit();
   const run = startProcess([PRODUCER_SCRIPT, moduleUrlOf(target), target.exportName, JSON.stringify(admission.address), JSON.stringify(plan)], {
     timeoutMs: target.producerTimeoutMs ?? 30_000,
     inherit: admission.inherit,
+    wrap,
   });
   admission.release();
   return run;
@@ -249,6 +251,41 @@ export function runConformance(target: ConformanceTarget): void {
       expect(lost[0]!.error.code).toBe("EPEERGONE");
       expect(lost[0]!.at - killedAt).toBeLessThan(1000);
       expect(r.producers).toMatchObject({ lost: 1 });
+    });
+
+    // Each producer runs as pid 1 of a pid namespace of its own: its pid is
+    // meaningless here (pid 1 is this namespace's live init, and both have
+    // it). SIGKILL of unshare kills its child (--kill-child).
+    const nsOptions = ["--pid", "--fork", "--mount-proc", "--kill-child"];
+    const noNamespace = pidNamespaceUnavailable(nsOptions);
+    if (noNamespace) console.warn(`[conformance] ${target.name}: the pid-namespace liveness check is skipped: ${noNamespace}`);
+    it.skipIf(noNamespace !== undefined)(`producers in other pid namespaces (each pid 1 there, a live pid here) deliver, and the one killed with SIGKILL is reported EPEERGONE within 1 s${noNamespace ? ` — skipped: ${noNamespace}` : ""}`, async () => {
+      const wrap = ["unshare", ...nsOptions];
+      const lost: Array<{ error: ChannelError; at: number }> = [];
+      const r = await listen({ expectedProducers: 2, onPeerLost: (error) => lost.push({ error, at: Date.now() }) });
+      const bigSize = Math.min(r.maxMessageSize, 64 * 1024);
+      const bigSum = checksum32(fillPattern(new Uint8Array(bigSize), 7));
+      const verifier = new ScenarioVerifier(2, 200, 64);
+      let torn = 0;
+      const receiving = (async () => {
+        for await (const m of r) {
+          if (m.length === 64) verifier.verify(m, 0, 64, monotonicNs());
+          else if (m.length !== bigSize || checksum32(m) !== bigSum) torn++;
+        }
+      })();
+      const victim = await startProducer(r, target, { kind: "kill-mid", count: 200, size: 64, bigSize }, wrap);
+      await withTimeout(victim.waitFor((l) => l.ready === true || "fatal" in l), 20_000, "the producer in a pid namespace");
+      expect(victim.lines.find((l) => "fatal" in l)).toBeUndefined();
+      const steady = await startProducer(r, target, { kind: "scenario", producerId: 1, count: 200, size: 64 }, wrap);
+      expect(await withTimeout(steady.waitFor((l) => "done" in l || "fatal" in l || "error" in l), 20_000, "the second producer")).toEqual({ done: true });
+      const killedAt = Date.now();
+      victim.child.kill("SIGKILL");
+      await withTimeout(receiving, 10_000, "receiving after the kill");
+      expect(torn).toBe(0);
+      expect(verifier.report().problems).toEqual([]);
+      expect(lost.map((l) => l.error.code)).toEqual(["EPEERGONE"]);
+      expect(lost[0]!.at - killedAt).toBeLessThan(1000);
+      expect(r.producers).toMatchObject({ closed: 1, lost: 1 });
     });
 
     it("throws the lost producer's error from iteration when no handler is set", async () => {

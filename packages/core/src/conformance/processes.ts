@@ -14,11 +14,12 @@ export interface WatchedProcess {
 const live = new Set<ChildProcess>();
 
 /**
- * Starts `node <args>` with a hard timeout (SIGKILL) and collects its JSON
- * lines. Every process started here is killed by `killStartedProcesses()`.
+ * Starts `node <args>` (under another command, `wrap`, if given) with a hard
+ * timeout (SIGKILL) and collects its JSON lines. Every process started here is killed by `killStartedProcesses()`.
  */
-export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[] } = {}): WatchedProcess {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
+export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[]; wrap?: readonly string[] } = {}): WatchedProcess {
+  const argv = [...(options.wrap ?? []), process.execPath, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
   live.add(child);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const lines: Array<Record<string, unknown>> = [];
