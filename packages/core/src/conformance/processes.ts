@@ -66,6 +66,16 @@ export function killStartedProcesses(): void {
   live.clear();
 }
 
+/** A zombie: dead, not yet reaped by its parent (kill(pid, 0) still succeeds). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** utime + stime of a process in clock ticks (/proc/<pid>/stat fields 14 and 15). */
 export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
