@@ -36,7 +36,7 @@ export async function loadDescriptors(): Promise<DescriptorRow[]> {
   return rows;
 }
 
-export default {
-  watch: [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/dist/registry.js")],
-  load: loadDescriptors,
-};
+/** The built files the descriptors come from: a loader that reads them reloads when they change. */
+export const descriptorsWatch = [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/dist/registry.js")];
+
+export default { watch: descriptorsWatch, load: loadDescriptors };

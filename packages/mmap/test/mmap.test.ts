@@ -1,9 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import { openSegment } from "@ipc-sampler/posix";
+import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
 import { G_REUSED, segmentFile } from "../src/layout.js";
@@ -64,29 +66,8 @@ async function listen(options: Parameters<typeof mmapTransport.listen>[0] = {}) 
   return r;
 }
 
-/** Per-stream order, sizes 1..65536 and checksums of the fixture's random messages. */
-class RandomVerifier {
-  next: number[] = [];
-  count = 0;
-  bad: string[] = [];
-  check(p: number, data: Uint8Array, off: number, len: number): void {
-    const want = this.next[p] ?? 0;
-    this.next[p] = want + 1;
-    this.count++;
-    if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
-    if (len < 12) {
-      for (let k = 0; k < len; k++) if (data[off + k] !== ((want + k) & 0xff)) this.bad.push(`stream ${p} seq ${want}: short message bytes`);
-      return;
-    }
-    const v = new DataView(data.buffer, data.byteOffset + off, len);
-    if (v.getUint32(4, true) !== want) this.bad.push(`stream ${p}: seq ${v.getUint32(4, true)}, expected ${want}`);
-    if (v.getUint32(8, true) !== checksum32(data, off + 12, len - 12)) this.bad.push(`stream ${p} seq ${want}: checksum`);
-    if (this.bad.length > 10) throw new Error(this.bad.join("; "));
-  }
-  verify(b: MessageBatch): void {
-    for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
-  }
-}
+/** The fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+const RandomVerifier = CheckedMessageVerifier;
 
 /** A new reader of stream 0 from the beginning: every record's checksum and sequence. */
 function replayStream0(directory: string) {
@@ -380,4 +361,47 @@ describe("mmap journal: producers that close slowly or break the record format",
       expect(await good.exit).toBe(0);
     }, 60_000);
   }
+});
+
+describe("mmap journal: a peer that truncates its files", () => {
+  // truncate(1) is the peer. Unguarded, the next touch of the lost pages is SIGBUS and kills the process.
+  const shrink = (files: string[]) => expect(spawnSync("truncate", ["-s", "0", ...files]).status).toBe(0);
+
+  it("a stream's segment: that producer is dropped with EPROTO, the other flows; the control file: the channel ends with EPROTO; no process dies", async () => {
+    const directory = freshDir("/dev/shm");
+    const lost: ChannelError[] = [];
+    const r = await listen({ expectedProducers: 2, directory, segmentBytes: 1 << 20, retainSegments: 1, onPeerLost: (e) => lost.push(e) });
+    const ps = [0, 1].map((id) => start("forever", { address: r.address, id, seed: 31 + id }));
+    const counts = [0, 0];
+    let victim: { producer: number; stream: number } | undefined;
+    let afterLoss = 0;
+    let ctlShrunk = false;
+    const error = await (async () => {
+      for await (const b of r.batches()) {
+        counts[b.producer] = (counts[b.producer] ?? 0) + b.count;
+        if (!victim && counts[0]! >= 50 && counts[1]! >= 50) {
+          victim = { producer: b.producer, stream: (b as MessageBatch & { stream: number }).stream };
+          shrink(readdirSync(directory).filter((n) => n.startsWith(`s${victim.stream}-`)).map((n) => path.join(directory, n)));
+        }
+        if (lost.length > 0 && b.producer !== victim?.producer) afterLoss += b.count;
+        if (!ctlShrunk && afterLoss >= 100) {
+          shrink([path.join(directory, "journal.ctl")]);
+          ctlShrunk = true;
+        }
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+    expect(lost[0]!.message).toMatch(/truncated by a peer/);
+    expect(lost[0]!.producer).toBe(victim!.producer);
+    expect(ctlShrunk).toBe(true);
+    expect(error).toBeInstanceOf(ChannelError);
+    expect((error as ChannelError).code).toBe("EPROTO");
+    expect((error as ChannelError).message).toMatch(/truncated by a peer/);
+    // Both producers touch the shrunk control file at their next segment and stop with EPROTO.
+    for (const p of ps) {
+      const line = await p.waitFor((l) => l.error !== undefined, 20_000);
+      expect(line.error, line.message).toBe("EPROTO");
+      expect(await p.exit).toBe(0);
+    }
+  }, 60_000);
 });

@@ -34,6 +34,20 @@ describe.concurrent("shared state across processes", () => {
     started.close();
   });
 
+  it("a segment another process truncated: the next take or wait is EPROTO, not SIGBUS", async () => {
+    const lock = new Lock();
+    const e = new Event();
+    execFileSync("truncate", ["-s", "0", `/dev/shm/${lock.$shared.name}`]);
+    await expect(lock.acquire()).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/truncated by a peer/) });
+    e.set(); // an intact segment beside it is unaffected
+    expect(await e.wait({ timeoutMs: 50 })).toBe(true);
+    e.clear();
+    execFileSync("truncate", ["-s", "0", `/dev/shm/${e.$shared.name}`]);
+    await expect(e.wait({ timeoutMs: 50 })).rejects.toMatchObject({ code: "EPROTO" });
+    lock.close();
+    e.close();
+  });
+
   it("Event.wait sleeps until another process sets it, and times out when none does", async () => {
     const e = new Event();
     expect(await e.wait({ timeoutMs: 50 })).toBe(false);

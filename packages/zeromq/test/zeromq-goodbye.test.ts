@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { exitOf, killStartedProcesses, trackProcess } from "@ipc-sampler/core/conformance";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MessageBatch, Receiver } from "@ipc-sampler/core";
 import { zeromqTransport } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const children = new Set<ChildProcess>();
 
 /**
  * A producer process: sends `count` messages of `size` bytes, message k
@@ -25,18 +25,16 @@ function producerProcess(address: unknown, count: number, size: number, perTurn 
     console.log("closed");
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
+  trackProcess(child);
   return child;
 }
 
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
+const exited = exitOf;
 
 describe("zeromq goodbye", () => {
   let receiver: Receiver | undefined;
   afterEach(async () => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
+    killStartedProcesses();
     await receiver?.close();
     receiver = undefined;
   });

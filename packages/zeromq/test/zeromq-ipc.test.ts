@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { exitOf, killStartedProcesses, trackProcess } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import type { ZeromqAddress } from "../src/index.js";
@@ -18,7 +19,6 @@ let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
 });
-const children = new Set<ChildProcess>();
 
 /** A receiver in another process: prints its address, then waits. */
 function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile: string }> {
@@ -29,7 +29,7 @@ function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile
     setTimeout(() => {}, 20000);
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
+  trackProcess(child);
   const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   child.on("exit", () => clearTimeout(killer));
   return new Promise((resolve, reject) => {
@@ -43,13 +43,12 @@ function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const exited = (child: ChildProcess) => new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once("exit", r)));
+const exited = exitOf;
 
 describe("zeromq ipc:// endpoint", () => {
   let receiver: Receiver | undefined;
   afterEach(async () => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
+    killStartedProcesses();
     await receiver?.close();
     receiver = undefined;
   });
@@ -157,8 +156,7 @@ describe("zeromq producer that starts before its receiver", () => {
 
 describe("zeromq sender when the receiving process dies", () => {
   afterEach(() => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
+    killStartedProcesses();
   });
 
   it("rejects send with EPEERGONE soon after the receiver is SIGKILLed", async () => {
