@@ -160,3 +160,12 @@ export function trackProcess<C extends ChildProcess>(child: C): C {
 export function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
 }
+
+/** SIGKILLs a fixture at a random moment 0–100 ms after it printed `{ ready: true }`; resolves with the time of the kill (Date.now()). */
+export async function killWhenReady(p: Pick<WatchedProcess, "child" | "waitFor">): Promise<number> {
+  await p.waitFor((l) => l.ready === true);
+  await new Promise((r) => setTimeout(r, Math.random() * 100));
+  const at = Date.now();
+  p.child.kill("SIGKILL");
+  return at;
+}
