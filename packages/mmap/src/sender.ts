@@ -310,6 +310,7 @@ export class JournalSender extends SenderBase {
 
   protected override release(): void {
     this.held.length = 0;
+    this.ctl.unlockSlot(this.slot); // after BYE and CLOSED: a receiver that finds the lock free sees them
     this.ctl.close();
   }
 }

@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type MessageBatch, type Receiver } from "@ipc-sampler/core";
 import { openSegment } from "@ipc-sampler/posix";
+import { expectCheckedStress, killWhenReady } from "@ipc-sampler/core/conformance";
 import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
@@ -85,13 +86,7 @@ describe("mmap journal", () => {
   it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
     // On tmpfs with retention, so the stress does not fill the disk.
     const r = await listen({ expectedProducers: 2, directory: freshDir("/dev/shm"), retainSegments: 2, segmentBytes: 8 << 20 });
-    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 21 + id }, 900_000));
-    const v = new RandomVerifier();
-    for await (const b of r.batches()) v.verify(b);
-    expect(v.bad).toEqual([]);
-    expect(v.count).toBe(2 * STRESS_N);
-    expect(v.next).toEqual([STRESS_N, STRESS_N]);
-    for (const p of ps) expect(await p.exit).toBe(0);
+    await expectCheckedStress(r, STRESS_N, (id) => start("random", { address: r.address, id, count: STRESS_N, seed: 21 + id }, 900_000));
     const files = readdirSync((r.address as MmapAddress).directory).filter((n) => n.endsWith(".jnl"));
     expect(files.length).toBeLessThanOrEqual(2 * 3); // retention: at most 2 old + the current per stream
   }, 900_000);
@@ -103,12 +98,7 @@ describe("mmap journal", () => {
     const r = (await listen({ expectedProducers: 1, directory, segmentBytes: 1 << 20, onPeerLost: (e) => ((lostAt = Date.now()), (lost = e)) })) as JournalReceiver;
     const p = start("forever", { address: r.address, id: 0, seed: 5 });
     let killedAt = 0;
-    const killer = (async () => {
-      await p.waitFor((l) => l.ready === true);
-      await sleep(Math.random() * 100);
-      killedAt = Date.now();
-      p.child.kill("SIGKILL");
-    })();
+    const killer = killWhenReady(p).then((at) => (killedAt = at));
     const live = new RandomVerifier();
     let half: Record<string, number> | undefined;
     for await (const b of r.batches()) {
@@ -380,8 +370,9 @@ describe("mmap journal: a peer that truncates its files", () => {
       for await (const b of r.batches()) {
         counts[b.producer] = (counts[b.producer] ?? 0) + b.count;
         if (!victim && counts[0]! >= 50 && counts[1]! >= 50) {
-          victim = { producer: b.producer, stream: (b as MessageBatch & { stream: number }).stream };
-          shrink(readdirSync(directory).filter((n) => n.startsWith(`s${victim.stream}-`)).map((n) => path.join(directory, n)));
+          const chosen = { producer: b.producer, stream: (b as MessageBatch & { stream: number }).stream };
+          victim = chosen;
+          shrink(readdirSync(directory).filter((n) => n.startsWith(`s${chosen.stream}-`)).map((n) => path.join(directory, n)));
         }
         if (lost.length > 0 && b.producer !== victim?.producer) afterLoss += b.count;
         if (!ctlShrunk && afterLoss >= 100) {

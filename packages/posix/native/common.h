@@ -94,18 +94,28 @@ inline bool SliceInside(Napi::Env env, int32_t start, int32_t len, size_t size) 
   return true;
 }
 
-// (fd, buffer, offset, length) at info[0..3]: the descriptor and the slice of the buffer to read into or write from.
-inline bool FdSliceArgs(const Napi::CallbackInfo& info, int* fd, uint8_t** data, size_t* off, size_t* len) {
+// (fd, buffer, offset, length) at info[0..3]: a descriptor and the slice of a buffer to read into or write from.
+struct FdSlice {
+  int fd;
+  uint8_t* data;
+  size_t off = 0, len = 0;
+};
+inline bool FdSliceArgs(const Napi::CallbackInfo& info, FdSlice* a) {
   size_t size;
-  return FdArg(info, 0, fd) && BytesArg(info, 1, data, &size) && RangeArg(info, 2, size, off, len);
+  return FdArg(info, 0, &a->fd) && BytesArg(info, 1, &a->data, &size) && RangeArg(info, 2, size, &a->off, &a->len);
 }
 
-// (fd, buffer, pairs, from, count) at info[0..4]: the descriptor and a run of (start, length) slices of the buffer.
-inline bool FdPairRunArgs(const Napi::CallbackInfo& info, int* fd, uint8_t** data, size_t* size, int32_t** pairs, int64_t* from, int64_t* count) {
+// (fd, buffer, pairs, from, count) at info[0..4]: a descriptor and a run of (start, length) slices of a buffer.
+struct FdPairRun {
+  int fd;
+  uint8_t* data;
+  size_t size;
+  int32_t* pairs;
+  int64_t from = 0, count = 0;
+};
+inline bool FdPairRunArgs(const Napi::CallbackInfo& info, FdPairRun* a) {
   size_t npairs;
-  *from = 0;
-  *count = 0;
-  return FdArg(info, 0, fd) && BytesArg(info, 1, data, size) && PairsArg(info, 2, pairs, &npairs) && PairRunArg(info, 3, npairs, from, count);
+  return FdArg(info, 0, &a->fd) && BytesArg(info, 1, &a->data, &a->size) && PairsArg(info, 2, &a->pairs, &npairs) && PairRunArg(info, 3, npairs, &a->from, &a->count);
 }
 
 // Calls `call` again while it fails with EINTR; returns its last result.

@@ -54,12 +54,10 @@ static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
 // mqSend(mqd, buffer, offset, length, priority) -> true sent, false full (EAGAIN).
 static Napi::Value MqSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  uint8_t* data;
-  size_t off = 0, len = 0;
+  FdSlice a;
   unsigned prio;
-  if (!FdSliceArgs(info, &q, &data, &off, &len) || !Uint32Arg(info, 4, "priority", 32767, &prio)) return env.Undefined();
-  int rc = RetryEintr([&] { return mq_send(q, reinterpret_cast<const char*>(data + off), len, prio); });
+  if (!FdSliceArgs(info, &a) || !Uint32Arg(info, 4, "priority", 32767, &prio)) return env.Undefined();
+  int rc = RetryEintr([&] { return mq_send(a.fd, reinterpret_cast<const char*>(a.data + a.off), a.len, prio); });
   if (rc != 0) {
     if (errno == EAGAIN) return Napi::Boolean::New(env, false);
     return ThrowErrno(env, errno, "mq_send");
@@ -73,19 +71,15 @@ static Napi::Value MqSend(const Napi::CallbackInfo& info) {
 // progress; the next call reports it.
 static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  uint8_t* data;
-  size_t size;
-  int32_t* pairs;
-  int64_t from, count;
+  FdPairRun a;
   unsigned prio;
-  if (!FdPairRunArgs(info, &q, &data, &size, &pairs, &from, &count) || !Uint32Arg(info, 5, "priority", 32767, &prio)) return env.Undefined();
+  if (!FdPairRunArgs(info, &a) || !Uint32Arg(info, 5, "priority", 32767, &prio)) return env.Undefined();
   int64_t done = 0;
-  for (; done < count; done++) {
-    int32_t start = pairs[2 * (from + done)];
-    int32_t len = pairs[2 * (from + done) + 1];
-    if (!SliceInside(env, start, len, size)) return env.Undefined();
-    int rc = RetryEintr([&] { return mq_send(q, reinterpret_cast<const char*>(data + start), static_cast<size_t>(len), prio); });
+  for (; done < a.count; done++) {
+    int32_t start = a.pairs[2 * (a.from + done)];
+    int32_t len = a.pairs[2 * (a.from + done) + 1];
+    if (!SliceInside(env, start, len, a.size)) return env.Undefined();
+    int rc = RetryEintr([&] { return mq_send(a.fd, reinterpret_cast<const char*>(a.data + start), static_cast<size_t>(len), prio); });
     if (rc != 0) {
       if (errno == EAGAIN || done > 0) break;
       return ThrowErrno(env, errno, "mq_send");
@@ -99,11 +93,9 @@ static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
 // at least the queue's mq_msgsize (EMSGSIZE otherwise).
 static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  uint8_t* data;
-  size_t off = 0, len = 0;
-  if (!FdSliceArgs(info, &q, &data, &off, &len)) return env.Undefined();
-  ssize_t n = RetryEintr([&] { return mq_receive(q, reinterpret_cast<char*>(data + off), len, nullptr); });
+  FdSlice a;
+  if (!FdSliceArgs(info, &a)) return env.Undefined();
+  ssize_t n = RetryEintr([&] { return mq_receive(a.fd, reinterpret_cast<char*>(a.data + a.off), a.len, nullptr); });
   if (n < 0) {
     if (errno == EAGAIN) return Napi::Number::New(env, -1);
     return ThrowErrno(env, errno, "mq_receive");

@@ -151,11 +151,9 @@ static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 // retried.
 static Napi::Value TransferNonBlocking(const Napi::CallbackInfo& info, bool writing) {
   Napi::Env env = info.Env();
-  int fd;
-  uint8_t* data;
-  size_t off = 0, len = 0;
-  if (!FdSliceArgs(info, &fd, &data, &off, &len)) return env.Undefined();
-  ssize_t n = RetryEintr([&] { return writing ? write(fd, data + off, len) : read(fd, data + off, len); });
+  FdSlice a;
+  if (!FdSliceArgs(info, &a)) return env.Undefined();
+  ssize_t n = RetryEintr([&] { return writing ? write(a.fd, a.data + a.off, a.len) : read(a.fd, a.data + a.off, a.len); });
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
     return ThrowErrno(env, errno, writing ? "write" : "read");
@@ -180,18 +178,14 @@ static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
 // over PIPE_BUF, throws EIO: callers keep slices at most PIPE_BUF long.
 static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd;
-  uint8_t* data;
-  size_t size;
-  int32_t* p;
-  int64_t from, count;
-  if (!FdPairRunArgs(info, &fd, &data, &size, &p, &from, &count)) return env.Undefined();
+  FdPairRun a;
+  if (!FdPairRunArgs(info, &a)) return env.Undefined();
   int64_t done = 0;
-  for (; done < count; done++) {
-    int32_t start = p[2 * (from + done)];
-    int32_t len = p[2 * (from + done) + 1];
-    if (!SliceInside(env, start, len, size)) return env.Undefined();
-    ssize_t n = RetryEintr([&] { return write(fd, data + start, static_cast<size_t>(len)); });
+  for (; done < a.count; done++) {
+    int32_t start = a.pairs[2 * (a.from + done)];
+    int32_t len = a.pairs[2 * (a.from + done) + 1];
+    if (!SliceInside(env, start, len, a.size)) return env.Undefined();
+    ssize_t n = RetryEintr([&] { return write(a.fd, a.data + start, static_cast<size_t>(len)); });
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (done > 0) break;  // report progress; the next call sees the error

@@ -252,6 +252,7 @@ export class ShmSender extends SenderBase {
 
   protected override release(): void {
     this.waiter?.close();
+    this.segment.unlockSlot(this.slot); // after CLOSED: a receiver that finds the lock free sees CLOSED
     this.segment.close();
   }
 }

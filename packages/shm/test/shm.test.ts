@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChannelError, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { expectCheckedStress, killWhenReady } from "@ipc-sampler/core/conformance";
 import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { SharedFloat64Array, SharedInt32Array, shmTransport, type ShmAddress } from "../src/index.js";
@@ -28,13 +29,7 @@ const RandomVerifier = CheckedMessageVerifier;
 describe("shm ring", () => {
   it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
     const r = await listen({ expectedProducers: 2 });
-    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 11 + id }, 600_000));
-    const v = new RandomVerifier();
-    for await (const b of r.batches()) v.verify(b);
-    expect(v.bad).toEqual([]);
-    expect(v.count).toBe(2 * STRESS_N);
-    expect(v.next).toEqual([STRESS_N, STRESS_N]);
-    for (const p of ps) expect(await p.exit).toBe(0);
+    await expectCheckedStress(r, STRESS_N, (id) => start("random", { address: r.address, id, count: STRESS_N, seed: 11 + id }, 600_000));
     expect(r.producers).toMatchObject({ attached: 2, closed: 2, lost: 0 });
   }, 900_000);
 
@@ -45,12 +40,7 @@ describe("shm ring", () => {
     const p = start("forever", { address: r.address, id: 0, seed: 5 });
     const v = new RandomVerifier();
     let killedAt = 0;
-    const killer = (async () => {
-      await p.waitFor((l) => l.ready === true);
-      await sleep(Math.random() * 100);
-      killedAt = Date.now();
-      p.child.kill("SIGKILL");
-    })();
+    const killer = killWhenReady(p).then((at) => (killedAt = at));
     for await (const b of r.batches()) v.verify(b);
     await killer;
     expect(v.bad).toEqual([]);

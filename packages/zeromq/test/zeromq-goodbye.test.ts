@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { exitOf, killStartedProcesses, trackProcess } from "@ipc-sampler/core/conformance";
-import { afterEach, describe, expect, it } from "vitest";
+import { closingAfterEach, exitOf, trackProcess } from "@ipc-sampler/core/conformance";
+import { describe, expect, it } from "vitest";
 import type { MessageBatch, Receiver } from "@ipc-sampler/core";
 import { zeromqTransport } from "../src/index.js";
 
@@ -33,11 +33,7 @@ const exited = exitOf;
 
 describe("zeromq goodbye", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    killStartedProcesses();
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   // libzmq drops bytes still unread in the kernel when a connection paused at
   // its ZMQ_RCVHWM sees the peer hang up. So a producer's close() must not
@@ -48,7 +44,7 @@ describe("zeromq goodbye", () => {
     const COUNT = 3000;
     const SIZE = 64;
     const PRODUCERS = 2;
-    receiver = await zeromqTransport.listen({ expectedProducers: PRODUCERS, rcvHwm: 1 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: PRODUCERS, rcvHwm: 1 }));
     const kids = Array.from({ length: PRODUCERS }, () => producerProcess(receiver!.address, COUNT, SIZE));
     let closedEarly = 0;
     for (const k of kids) k.stdout!.on("data", () => closedEarly++);
@@ -86,7 +82,7 @@ describe("zeromq goodbye", () => {
   it("resolves every producer's close() when the receiver closes right after the last goodbye", async () => {
     for (let round = 0; round < 8; round++) {
       const r = await zeromqTransport.listen({ expectedProducers: 3 });
-      receiver = r;
+      receiver = closing(r);
       const kids = [0, 1, 2].map(() => producerProcess(r.address, 200, 16, false));
       let n = 0;
       for await (const b of r.batches()) n += b.count;

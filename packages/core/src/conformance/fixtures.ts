@@ -2,6 +2,12 @@
 // imported as `@ipc-sampler/core/fixtures`.
 import { checksum32 } from "../checksum.js";
 
+/** A fixture's command line, `node <script> <mode> <json args>`: the mode and the parsed arguments. */
+export function fixtureArgs(): { mode: string; args: any } {
+  const [mode = "", json = "{}"] = process.argv.slice(2);
+  return { mode, args: JSON.parse(json) };
+}
+
 /** A seeded xorshift32 generator of numbers in [0, 1): the same sizes and bytes on every run. */
 export function seededRandom(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -60,6 +66,14 @@ export class CheckedMessageVerifier {
   verify(b: { count: number; data: Uint8Array; offsets: Int32Array; producer: number }): void {
     for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
   }
+}
+
+/** A fixture's consumer: listens for one producer (a lost one is ignored), prints `{ address }`, reads every batch, closes. */
+export async function runConsumer(transport: { listen(options: Record<string, unknown>): Promise<{ address: unknown; batches(): AsyncIterable<unknown>; close(): Promise<void> }> }): Promise<void> {
+  const r = await transport.listen({ expectedProducers: 1, onPeerLost: () => {} });
+  process.stdout.write(`${JSON.stringify({ address: r.address })}\n`);
+  for await (const _ of r.batches());
+  await r.close();
 }
 
 export interface ThroughputBench {
