@@ -39,6 +39,10 @@ const REFERENCE_LABELS: Readonly<Record<string, string>> = {
   "node-ipc-json": "process.send (json)",
   "node-ipc-advanced": "process.send (advanced)",
   "node-net-uds": "Node net (Unix socket)",
+  "python-queue": "Python multiprocessing.Queue",
+  "python-pipe": "Python multiprocessing.Pipe",
+  "python-shm-blocking": "Python shared_memory ring (blocking)",
+  "python-shm-spin": "Python shared_memory ring (spinning)",
   "python-pool": "Python multiprocessing.Pool",
   "node-fork-pool": "child_process.fork + process.send",
 };

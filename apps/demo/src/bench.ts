@@ -248,7 +248,7 @@ interface ReferenceModule {
 }
 
 /** Reference rows besides the C one per mechanism. */
-const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "node-net-uds", "python-queue", "python-pipe"];
+const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "node-net-uds", "python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"];
 
 /**
  * The reference implementations: the repository's bench/reference, or the
