@@ -1,6 +1,6 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, fromSystemError, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, fromSystemError, nothingReserved, reservationOpen, senderClosed, type ReservingSender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
 import {
   CLOSED,
@@ -68,7 +68,7 @@ interface HeldSegment {
  * in order for any reader); the consumer is woken at most once per tick and
  * only when it announced that it sleeps.
  */
-export class JournalSender implements Sender {
+export class JournalSender implements ReservingSender {
   readonly maxMessageSize: number;
   private seg!: MappedSegment;
   private words!: Int32Array;
@@ -88,6 +88,8 @@ export class JournalSender implements Sender {
    */
   private readonly populate: boolean;
   private seq = 0;
+  /** Length of the record reserve() handed out and commit() has not appended yet; -1 when none. */
+  private reserved = -1;
   private unsynced = 0;
   /** Earlier segment files holding records appended since the last sync() (at most UNSYNCED_LIST names). */
   private readonly unsyncedFiles: string[] = [];
@@ -165,7 +167,7 @@ export class JournalSender implements Sender {
     Atomics.store(words, G_MAGIC, SEG_MAGIC);
     if (this.index >= 0) {
       // Close the old segment with a NEXT record, once the new file exists.
-      this.commit(KIND_NEXT, 0, SUM_NONE, 0);
+      this.seal(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
       else if (this.off > this.syncedTo && !this.unsyncedOverflow) {
         // A producer that never syncs must not collect names forever.
@@ -216,7 +218,7 @@ export class JournalSender implements Sender {
   }
 
   /** Fills a record header at `off` (the payload is already in place) and commits it. */
-  private commit(kind: number, length: number, algo: number, sum: number): void {
+  private seal(kind: number, length: number, algo: number, sum: number): void {
     const w = this.off >>> 2;
     const words = this.words;
     words[w + R_LENGTH] = length;
@@ -235,20 +237,32 @@ export class JournalSender implements Sender {
 
   write(message: Uint8Array): boolean {
     this.check();
+    if (this.reserved >= 0) throw reservationOpen(`journal ${this.directory}`, this.directory);
     const len = message.length;
+    this.makeRoom(len);
+    if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
+    this.append(len);
+    return true;
+  }
+
+  /** EMSGSIZE over the limit; otherwise the current segment has room for a `len`-byte record at `off` (a new one if needed). */
+  private makeRoom(len: number): void {
     if (len > this.maxMessageSize) {
       throw new ChannelError("EMSGSIZE", `cannot append a ${len}-byte message to journal ${this.directory}: the limit is ${this.maxMessageSize} bytes`, { resource: this.directory });
     }
     const need = RECORD_HEADER + ((len + 7) & ~7);
     if (this.off + need + RECORD_HEADER > this.options.segmentBytes) this.openNext();
-    if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
+  }
+
+  /** Commits the `len`-byte record whose payload is in place at `off`, and schedules the wake-up. */
+  private append(len: number): void {
     let algo = SUM_NONE;
     let sum = 0;
     if (this.options.checksum) {
       algo = len >= CRC_FROM ? SUM_CRC32 : SUM_MIX32;
       sum = sumOf(this.bytes, this.off + RECORD_HEADER, len, algo);
     }
-    this.commit(KIND_DATA, len, algo, sum);
+    this.seal(KIND_DATA, len, algo, sum);
     this.seq++;
     if (this.options.syncEvery > 0 && ++this.unsynced >= this.options.syncEvery) this.sync();
     this.dirty = true;
@@ -256,7 +270,35 @@ export class JournalSender implements Sender {
       this.scheduled = true;
       publishSoon(this.publish);
     }
-    return true;
+  }
+
+  /**
+   * Room for one `length`-byte record in the current segment, as a view to
+   * fill in place (no copy of the message is made). The journal is the
+   * buffer, so there is always room (undefined is never returned; a full
+   * segment moves to the next file first). The record is appended by
+   * `commit()`; until then nothing else may be written. Throws EMSGSIZE
+   * over maxMessageSize.
+   */
+  reserve(length: number): Uint8Array {
+    this.check();
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`reserve() takes a byte count (an integer from 0); got ${length}`);
+    if (this.reserved >= 0) throw reservationOpen(`journal ${this.directory}`, this.directory);
+    this.makeRoom(length);
+    this.reserved = length;
+    const at = this.off + RECORD_HEADER;
+    return this.bytes.subarray(at, at + length);
+  }
+
+  /** Appends the reserved record: its first `length` bytes (default: all that was reserved). */
+  commit(length = this.reserved): void {
+    if (this.reserved < 0) throw nothingReserved(`journal ${this.directory}`, this.directory);
+    if (!Number.isInteger(length) || length < 0 || length > this.reserved) {
+      throw new RangeError(`commit() takes at most the ${this.reserved} bytes reserved; got ${length}`);
+    }
+    this.reserved = -1;
+    this.check();
+    this.append(length);
   }
 
   /**
@@ -352,7 +394,7 @@ export class JournalSender implements Sender {
         this.flush();
         if (this.failure) throw this.failure;
         if (this.off + RECORD_HEADER * 2 > this.options.segmentBytes) this.openNext();
-        this.commit(KIND_BYE, 0, SUM_NONE, 0);
+        this.seal(KIND_BYE, 0, SUM_NONE, 0);
         if (this.options.syncEvery > 0) this.sync();
         const c = this.ctlWords;
         Atomics.store(c, slotWord(this.slot, SL_STATE), CLOSED);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
-import type { Address, ListenOptions, MessageBatch, PollingReceiver, Receiver, Transport } from "../interface.js";
+import { isReservingSender, type Address, type ListenOptions, type MessageBatch, type PollingReceiver, type Receiver, type Transport } from "../interface.js";
 import { checksum32 } from "../checksum.js";
 import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
@@ -39,6 +39,8 @@ export interface ConformanceTarget {
    * killing a receiving process, and removes the `leftovers` paths itself.
    */
   removeAfterKill?: (address: Address) => void | Promise<void>;
+  /** The transport's senders are ReservingSenders (reserve → fill → commit): the kit checks that path's rules too. */
+  reserving?: boolean;
 }
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
@@ -210,6 +212,37 @@ export function runConformance(target: ConformanceTarget): void {
     afterEach(async () => {
       killStartedProcesses();
       for (const r of receivers.splice(0)) await r.close();
+    });
+
+    it.skipIf(!target.reserving)(`reserve → fill → commit: one reservation at a time, typed misuse errors, an uncommitted reservation never delivered${target.reserving ? "" : " (skipped: not a ReservingSender)"}`, async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const s = await target.transport.connect(r.address);
+      if (!isReservingSender(s)) throw new Error(`${target.name}: connect() did not return a ReservingSender`);
+      const code = (f: () => unknown) => {
+        try {
+          f();
+        } catch (err) {
+          return err instanceof ChannelError ? err.code : (err as Error).name;
+        }
+        return "none";
+      };
+      expect(code(() => s.commit())).toBe("EPERM");
+      expect(code(() => s.reserve(s.maxMessageSize + 1))).toBe("EMSGSIZE");
+      expect(code(() => s.reserve(1.5))).toBe("RangeError");
+      const view = s.reserve(16)!;
+      expect(view.length).toBe(16);
+      view.fill(0xab);
+      expect(code(() => s.write(new Uint8Array(4)))).toBe("EBUSY");
+      expect(code(() => s.reserve(4))).toBe("EBUSY");
+      expect(code(() => s.commit(17))).toBe("RangeError");
+      s.commit(10);
+      expect(code(() => s.commit())).toBe("EPERM");
+      s.write(new Uint8Array([1, 2, 3]));
+      s.reserve(8)!.fill(0xcd); // never committed: close drops it
+      await s.close();
+      const got: number[][] = [];
+      for await (const b of r.batches()) for (let i = 0; i < b.count; i++) got.push([...b.data.subarray(b.offsets[2 * i]!, b.offsets[2 * i]! + b.offsets[2 * i + 1]!)]);
+      expect(got).toEqual([new Array(10).fill(0xab), [1, 2, 3]]);
     });
 
     it("delivers one message whole", async () => {
