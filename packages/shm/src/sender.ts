@@ -1,20 +1,6 @@
-import { ChannelError, messageTooLarge, nothingReserved, reservationOpen, senderClosed, type ReservingSender } from "@ipc-sampler/core";
+import { ChannelError, SenderBase, messageTooLarge, nothingReserved, reservationOpen, type ReservingSender } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLOSED,
-  FRAME_HEADER,
-  H_CLOSED,
-  H_DOORBELL,
-  H_SLEEPING,
-  S_HEAD,
-  S_SLEEPING,
-  S_SPACE,
-  S_STATE,
-  S_TAIL,
-  WRAP,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLOSED, FRAME_HEADER, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 
 /** How often a producer waiting for space checks that the receiver still exists (ms). */
 const LIVENESS_SLICE_MS = 200;
@@ -31,8 +17,7 @@ export interface ShmSenderOptions {
  * end of the current tick, when an eighth of the ring is unpublished, or on
  * `flush()`.
  */
-export class ShmSender implements ReservingSender {
-  readonly maxMessageSize: number;
+export class ShmSender extends SenderBase implements ReservingSender {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly ringWord: number;
@@ -51,9 +36,6 @@ export class ShmSender implements ReservingSender {
   private published: number;
   private scheduled = false;
   private overflow: Uint8Array[] = [];
-  private failure: ChannelError | undefined;
-  private isClosed = false;
-  private closing: Promise<void> | undefined;
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
   private pumping = false;
@@ -71,10 +53,10 @@ export class ShmSender implements ReservingSender {
     ringOffset: number,
     ringBytes: number,
     maxMessageSize: number,
-    private readonly resource: string,
+    resource: string,
     options: ShmSenderOptions = {},
   ) {
-    this.maxMessageSize = maxMessageSize;
+    super({ maxMessageSize, target: resource });
     const buf = segment.buffer;
     this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
     this.bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
@@ -92,15 +74,6 @@ export class ShmSender implements ReservingSender {
     this.publishEvery = ringBytes >>> 3;
     this.lowWater = ringBytes >>> 2;
     this.spinUs = options.spinUs ?? 50;
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.resource);
   }
 
   private gone(): ChannelError {
@@ -162,11 +135,8 @@ export class ShmSender implements ReservingSender {
   }
 
   write(message: Uint8Array): boolean {
-    this.check();
-    if (message.length > this.maxMessageSize) {
-      throw messageTooLarge(message.length, this.maxMessageSize, this.resource);
-    }
-    if (this.reservedAt >= 0) throw reservationOpen(this.resource);
+    this.admit(message.length);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     if (this.overflow.length === 0 && this.put(message)) {
       this.publishLater();
       return true;
@@ -185,8 +155,8 @@ export class ShmSender implements ReservingSender {
    * Returns how many were taken (the rest need `await drain()` first).
    */
   writeMany(messages: readonly Uint8Array[]): number {
-    this.check();
-    if (this.reservedAt >= 0) throw reservationOpen(this.resource);
+    this.admit(0);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     let n = 0;
     if (this.overflow.length === 0) {
       for (; n < messages.length; n++) {
@@ -211,10 +181,9 @@ export class ShmSender implements ReservingSender {
    * over maxMessageSize.
    */
   reserve(length: number): Uint8Array | undefined {
-    this.check();
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`reserve() takes a byte count (an integer from 0); got ${length}`);
-    if (length > this.maxMessageSize) throw messageTooLarge(length, this.maxMessageSize, this.resource);
-    if (this.reservedAt >= 0) throw reservationOpen(this.resource);
+    this.admit(length);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     const idx = this.overflow.length === 0 ? this.claim(length) : -1;
     if (idx < 0) {
       // Publish what is there, so the receiver frees the space drain() waits for.
@@ -232,13 +201,13 @@ export class ShmSender implements ReservingSender {
    * was reserved), published like a write. Throws if nothing is reserved.
    */
   commit(length = this.reservedLength): void {
-    if (this.reservedAt < 0) throw nothingReserved(this.resource);
+    if (this.reservedAt < 0) throw nothingReserved(this.target, this.resource);
     if (!Number.isInteger(length) || length < 0 || length > this.reservedLength) {
       throw new RangeError(`commit() takes at most the ${this.reservedLength} bytes reserved; got ${length}`);
     }
     const idx = this.reservedAt;
     this.reservedAt = -1;
-    this.check();
+    this.admit(0);
     this.advance(idx, length);
     this.publishLater();
   }
@@ -255,8 +224,7 @@ export class ShmSender implements ReservingSender {
     ringDoorbell(this.words, H_SLEEPING, H_DOORBELL);
   }
 
-  private fail(err: ChannelError): void {
-    if (!this.failure) this.failure = err;
+  protected override onFailure(): void {
     this.overflow = [];
     this.waiter?.cancel();
   }
@@ -277,7 +245,7 @@ export class ShmSender implements ReservingSender {
     return this.overflow.length === 0 && this.free() >= this.lowWater;
   }
 
-  drain(): Promise<void> {
+  override drain(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     this.flush();
     if (this.ready()) {
@@ -335,32 +303,18 @@ export class ShmSender implements ReservingSender {
     }
   }
 
-  send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+  protected async finish(): Promise<void> {
+    while (this.overflow.length > 0 && !this.failure) await this.drain();
+    this.flush();
+    if (this.failure) throw this.failure;
+    Atomics.store(this.words, slotWord(this.slot, S_STATE), CLOSED);
+    Atomics.add(this.words, H_DOORBELL, 1);
+    futexWake(this.words, H_DOORBELL);
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closing = (async () => {
-      try {
-        while (this.overflow.length > 0 && !this.failure) await this.drain();
-        this.flush();
-        if (this.failure) throw this.failure;
-        Atomics.store(this.words, slotWord(this.slot, S_STATE), CLOSED);
-        Atomics.add(this.words, H_DOORBELL, 1);
-        futexWake(this.words, H_DOORBELL);
-      } finally {
-        this.isClosed = true;
-        this.waiter?.close();
-        this.segment.close();
-      }
-    })();
-    return this.closing;
+  protected override release(): void {
+    this.waiter?.close();
+    this.segment.close();
   }
 }
 
