@@ -1,3 +1,4 @@
+import { writevSync } from "node:fs";
 import type { Socket } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
@@ -72,12 +73,19 @@ export class StreamSender extends SenderBase {
     if (need > CHUNK - this.pos) {
       this.flushChunk();
       if (need > CHUNK) {
-        // Larger than a chunk: its own buffer, one write. Buffers are reused
-        // once written: fresh memory costs a page fault per 4 KiB.
-        const big = this.takeBig(need);
-        writeFrameHeader(big, 0, len);
-        big.set(message, FRAME_HEADER_BYTES);
-        this.socket.write(big.subarray(0, need), () => this.returnBig(big));
+        // Larger than a chunk: straight from the caller's buffer to the
+        // kernel while nothing waits before it; what the kernel does not
+        // take now is copied (the caller may reuse its buffer at once) into
+        // its own buffer, one write. Buffers are reused once written: fresh
+        // memory costs a page fault per 4 KiB.
+        const taken = this.writeDirect(message);
+        if (taken === need) return true;
+        const rest = need - taken;
+        const big = this.takeBig(rest);
+        if (taken < FRAME_HEADER_BYTES) writeFrameHeader(this.header, 0, len);
+        const headPart = taken < FRAME_HEADER_BYTES ? this.header.copy(big, 0, taken, FRAME_HEADER_BYTES) : 0;
+        big.set(taken > FRAME_HEADER_BYTES ? message.subarray(taken - FRAME_HEADER_BYTES) : message, headPart);
+        this.socket.write(big.subarray(0, rest), () => this.returnBig(big));
         return this.socket.writableLength <= this.highWater;
       }
     }
@@ -95,6 +103,33 @@ export class StreamSender extends SenderBase {
   }
 
   private readonly bigPool: Buffer[] = [];
+  /** A large message's frame header, written beside it with writev(2). */
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private readonly headerAndMessage: Uint8Array[] = [this.header, this.header];
+
+  /**
+   * writev(2) of a frame (header, then the caller's bytes) on the socket's
+   * descriptor when nothing is queued before it, so the kernel copies the
+   * message from where the caller keeps it; returns how many bytes of the
+   * frame it took (0: queued writes come first, no descriptor, or the
+   * kernel's buffer is full: EAGAIN, the descriptor being non-blocking). A
+   * descriptor the peer closed fails the sender now.
+   */
+  private writeDirect(message: Uint8Array): number {
+    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (fd === undefined || fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return 0;
+    writeFrameHeader(this.header, 0, message.length);
+    this.headerAndMessage[1] = message;
+    try {
+      return writevSync(fd, this.headerAndMessage);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return 0;
+      this.fail(fromSystemError(err, "send to", this.target));
+      throw this.failure;
+    } finally {
+      this.headerAndMessage[1] = this.header;
+    }
+  }
 
   private takeBig(need: number): Buffer {
     for (let i = this.bigPool.length - 1; i >= 0; i--) {
