@@ -39,6 +39,8 @@ export class ShmSender extends SenderBase implements ReservingSender {
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
   private pumping = false;
+  /** The frame a write() that returned false wants room for: drain() waits for it too. */
+  private wantRoom = 0;
   /** Ring position of the reserved frame's header, -1 when nothing is reserved. */
   private reservedAt = -1;
   private reservedLength = 0;
@@ -109,6 +111,12 @@ export class ShmSender extends SenderBase implements ReservingSender {
     return idx;
   }
 
+  /** Whether a frame of `need` bytes (and the wrap padding before it) fits now, by the last head read. */
+  private fits(need: number): boolean {
+    const contig = this.size - (this.tail & this.mask);
+    return ((this.tail - this.head) >>> 0) + (contig < need ? contig : 0) + need <= this.size;
+  }
+
   /** Writes the frame header of a `len`-byte message at `idx` and moves the tail past it (published later). */
   private advance(idx: number, len: number): void {
     this.words[this.ringWord + (idx >>> 2)] = len;
@@ -139,7 +147,14 @@ export class ShmSender extends SenderBase implements ReservingSender {
     if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     if (this.overflow.length === 0 && this.put(message)) {
       this.publishLater();
-      return true;
+      // No room for another message like this one: ask the caller to wait
+      // now, so that a caller who does never has a write kept as a copy.
+      const need = FRAME_HEADER + ((message.length + 7) & ~7);
+      if (this.fits(need)) return true;
+      this.head = Atomics.load(this.words, this.iHead) >>> 0;
+      if (this.fits(need)) return true;
+      this.wantRoom = need;
+      return false;
     }
     // The ring is full: keep a copy. It is queued like any other write: the
     // pump moves it in as the receiver frees space, whether or not the caller
@@ -242,7 +257,9 @@ export class ShmSender extends SenderBase implements ReservingSender {
 
   private ready(): boolean {
     this.moveOverflow();
-    return this.overflow.length === 0 && this.free() >= this.lowWater;
+    if (this.overflow.length !== 0 || this.free() < this.lowWater || (this.wantRoom !== 0 && !this.fits(this.wantRoom))) return false;
+    this.wantRoom = 0;
+    return true;
   }
 
   override drain(): Promise<void> {
