@@ -2,7 +2,7 @@ import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, r
 import path from "node:path";
 import { ChannelError, SenderBase, fromSystemError, nothingReserved, reservationOpen, type ReservingSender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
-import { CLOSED, CRC_FROM, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_CRC32, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
+import { CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
 
 const OWNER_CHECK_MS = 200;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
@@ -209,7 +209,7 @@ export class JournalSender extends SenderBase implements ReservingSender {
     let algo = SUM_NONE;
     let sum = 0;
     if (this.options.checksum) {
-      algo = len >= CRC_FROM ? SUM_CRC32 : SUM_MIX32;
+      algo = SUM_MIX32;
       sum = sumOf(this.bytes, this.off + RECORD_HEADER, len, algo);
     }
     this.seal(KIND_DATA, len, algo, sum);
