@@ -1,5 +1,5 @@
 import { writevSync } from "node:fs";
-import type { Socket } from "node:net";
+import { Socket, type SocketConstructorOpts } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission } from "./interface.js";
@@ -14,6 +14,11 @@ import { SenderBase } from "./sender-base.js";
  */
 
 const CHUNK = 256 * 1024;
+/** Reads into place (attachFd): arenas for what is not the rest of a large frame, and the smallest read offered. */
+const ARENA_BYTES = 1024 * 1024;
+const MIN_READ = 64 * 1024;
+/** The rest of a frame is read straight into its buffer from this many bytes on. */
+const DIRECT_READ_MIN = 64 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const MAX_POOLED = 32;
 
@@ -224,9 +229,32 @@ export class StreamReceiver extends CoreReceiver {
 
   /** Starts reading one producer's stream. */
   attach(socket: Socket): number {
+    const reader = this.reader();
+    socket.on("data", (chunk: Buffer) => reader.chunk(chunk));
+    return reader.watch(socket);
+  }
+
+  /**
+   * Starts reading one producer's descriptor (a pipe's read end) with reads
+   * that land in place (net.Socket's `onread`): the rest of a large frame is
+   * read straight into the message's own buffer, as much as the kernel has
+   * per read(2), everything else into slices of a shared arena that batches
+   * hand out as they are. No read is copied again in user space, except the
+   * start of a frame that a read cut off (at most one read's tail).
+   */
+  attachFd(fd: number): number {
+    const reader = this.reader();
+    // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
+    const options = { fd, readable: true, writable: false, onread: { buffer: reader.target, callback: reader.landed } };
+    const socket = new Socket(options as SocketConstructorOpts);
+    return reader.watch(socket);
+  }
+
+  /** One producer's frame parser: the state of a partial frame, fed by chunks or by reads into place. */
+  private reader() {
     const producer = this.core.attach();
     const max = this.address.maxMessageSize;
-    this.sockets.add(socket);
+    let socket: Socket | undefined;
     let carry: Buffer | undefined; // a partial frame, header included
     let carryFill = 0;
     let goodbye = false;
@@ -234,12 +262,17 @@ export class StreamReceiver extends CoreReceiver {
     const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
     const offsets = new Int32Array(2048);
     const what = this.describe(producer);
+    let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+    let arenaAt = 0;
+    let intoCarry = false;
 
     const finish = (err?: ChannelError) => {
       if (finished) return;
       finished = true;
-      this.sockets.delete(socket);
-      socket.destroy();
+      if (socket) {
+        this.sockets.delete(socket);
+        socket.destroy();
+      }
       if (goodbye && !err) this.core.producerClosed(producer);
       else {
         const partial = carry ? ` (a partial ${carryFill}-byte frame was discarded)` : "";
@@ -250,7 +283,16 @@ export class StreamReceiver extends CoreReceiver {
       }
     };
 
-    socket.on("data", (chunk: Buffer) => {
+    const complete = () => {
+      const one = new Int32Array(2);
+      one[0] = FRAME_HEADER_BYTES;
+      one[1] = carry!.length - FRAME_HEADER_BYTES;
+      this.core.push({ count: 1, data: carry!, offsets: one, producer });
+      carry = undefined;
+      carryFill = 0;
+    };
+
+    const chunk = (chunk: Buffer) => {
       if (finished) return;
       if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
       let start = 0;
@@ -278,12 +320,7 @@ export class StreamReceiver extends CoreReceiver {
         carryFill += take;
         start += take;
         if (carryFill < carry.length) return;
-        const one = new Int32Array(2);
-        one[0] = FRAME_HEADER_BYTES;
-        one[1] = carry.length - FRAME_HEADER_BYTES;
-        this.core.push({ count: 1, data: carry, offsets: one, producer });
-        carry = undefined;
-        carryFill = 0;
+        complete();
       }
       while (start < chunk.length) {
         parseFrames(chunk, start, chunk.length, max, offsets, parsed);
@@ -304,6 +341,7 @@ export class StreamReceiver extends CoreReceiver {
         const rest = chunk.length - start;
         if (rest >= FRAME_HEADER_BYTES) {
           const len = readFrameHeader(chunk, start);
+          if (len !== GOODBYE && len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
           carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
         } else {
           carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
@@ -311,11 +349,44 @@ export class StreamReceiver extends CoreReceiver {
         chunk.copy(carry, 0, start);
         carryFill = rest;
       }
-    });
-    socket.on("end", () => finish());
-    socket.on("close", () => finish());
-    socket.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
-    if (this.paused) socket.pause();
-    return producer;
+    };
+
+    /** Where the next read lands: the rest of a large frame in its own buffer, else the arena. */
+    const target = (): Buffer => {
+      if (carry && carryFill >= FRAME_HEADER_BYTES && carry.length - carryFill >= DIRECT_READ_MIN) {
+        intoCarry = true;
+        return carry.subarray(carryFill);
+      }
+      intoCarry = false;
+      if (ARENA_BYTES - arenaAt < MIN_READ) {
+        arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+        arenaAt = 0;
+      }
+      return arena.subarray(arenaAt);
+    };
+
+    /** A read of `n` bytes landed in the buffer `target()` gave. */
+    const landed = (n: number, buf: Buffer): void => {
+      if (finished) return;
+      if (intoCarry) {
+        carryFill += n;
+        if (carryFill === carry!.length) complete();
+        return;
+      }
+      arenaAt = (arenaAt + n + 7) & ~7;
+      chunk(buf.subarray(0, n));
+    };
+
+    const watch = (s: Socket): number => {
+      socket = s;
+      this.sockets.add(s);
+      s.on("end", () => finish());
+      s.on("close", () => finish());
+      s.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
+      if (this.paused) s.pause();
+      return producer;
+    };
+
+    return { chunk, target, landed, watch };
   }
 }
