@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { killStartedProcesses, runSnippet } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import { fifoTransport, type FifoAddress } from "../src/index.js";
@@ -12,37 +12,12 @@ let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "ipcs-fifo-test-"));
 });
-const children = new Set<ChildProcess>();
 const receivers: Receiver[] = [];
 
-/** Runs an ES module snippet in a fresh Node process with a hard 20 s limit. */
-function run(code: string): { child: ChildProcess; line: Promise<string>; exit: Promise<number | string | null> } {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const exit = new Promise<number | string | null>((resolve) =>
-    child.on("exit", (c, s) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve(s ?? c);
-    }),
-  );
-  const line = new Promise<string>((resolve, reject) => {
-    let buf = "";
-    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
-      buf += t;
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) resolve(buf.slice(0, nl));
-    });
-    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
-  });
-  line.catch(() => {});
-  return { child, line, exit };
-}
+const run = (code: string) => runSnippet(code);
 
 afterEach(async () => {
-  for (const c of children) c.kill("SIGKILL");
-  children.clear();
+  killStartedProcesses();
   for (const r of receivers.splice(0)) await r.close();
 });
 

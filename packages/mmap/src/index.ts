@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { MAX_MAP_COUNT, ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CTL_FILE, CTL_MAGIC, C_CLOSED, C_DOORBELL, C_MAGIC, C_MAX_MESSAGE, C_NEXT_STREAM, C_OWNER_PID, C_SEGMENT_BYTES, C_SLOTS, C_VERSION, FREE, SL_PID, SL_STATE, SL_STREAM, VERSION, ctlBytes, maxMessageFor, slotWord } from "./layout.js";
 import { JournalReceiver } from "./receiver.js";
@@ -31,6 +31,11 @@ export const mmapDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: false,
   summary: "A replayable journal: producers append checksummed records to mapped segment files, the consumer follows them in place; records survive a process crash, and a power loss once synced.",
+  kernelLimits: [
+    { meaning: "mapping granularity: the journal grows by whole segment files, each a multiple of 4096 bytes", unit: "bytes", from: { getconf: "PAGESIZE" } },
+    MAX_MAP_COUNT,
+    { meaning: "age (1/100 s) after which the kernel's flusher writes a dirty page back on its next pass, without a sync", unit: "count", from: { proc: "/proc/sys/vm/dirty_expire_centisecs" } },
+  ],
 };
 
 export interface MmapAddress extends Address {

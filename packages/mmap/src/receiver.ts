@@ -1,7 +1,7 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
-import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, openSegment, removeSegment, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, FREE, KIND_BYE, KIND_DATA, KIND_NEXT, POOL_FILES, RECORD_HEADER, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SL_PID, SL_STATE, SL_STREAM, commitFor, freeFile, segmentFile, slotWord } from "./layout.js";
 import type { MmapAddress } from "./index.js";
 
@@ -74,6 +74,7 @@ export class JournalReceiver extends FollowingReceiver {
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyCommitted(),
       watching: () => this.anyAttached(),
+      truncated: () => this.truncated(),
     };
     this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
@@ -291,6 +292,18 @@ export class JournalReceiver extends FollowingReceiver {
       return this.batch;
     }
     return undefined;
+  }
+
+  /**
+   * A truncated stream file ends that producer with EPROTO (each stream has
+   * its own files); a truncated control file ends the channel.
+   */
+  private truncated(): ChannelError | undefined {
+    for (let s = 0; s < this.streams.length; s++) {
+      const st = this.streams[s]!;
+      if (st.attached && st.seg?.truncated()) this.protocolError(s, `its segment ${st.index} was truncated by a peer`);
+    }
+    return this.ctl.truncated() ? truncatedError(this.ctl.path) : undefined;
   }
 
   private anyCommitted(): boolean {

@@ -30,6 +30,14 @@ export const mqueueDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: false,
   summary: "A kernel queue of bounded messages under a /name: the kernel keeps each message whole; a full queue makes producers wait in drain(), never blocking the event loop.",
+  kernelLimits: [
+    // mq_overview(7)
+    { meaning: "most messages a queue may hold (mq_maxmsg ceiling)", unit: "count", from: { proc: "/proc/sys/fs/mqueue/msg_max" } },
+    { meaning: "largest message (mq_msgsize ceiling)", unit: "bytes", from: { proc: "/proc/sys/fs/mqueue/msgsize_max" } },
+    { meaning: "queues on the whole system", unit: "count", from: { proc: "/proc/sys/fs/mqueue/queues_max" } },
+    { meaning: "mq_maxmsg when mq_open gets no attributes", unit: "count", from: { proc: "/proc/sys/fs/mqueue/msg_default" } },
+    { meaning: "mq_msgsize when mq_open gets no attributes", unit: "bytes", from: { proc: "/proc/sys/fs/mqueue/msgsize_default" } },
+  ],
 };
 
 export interface MqueueAddress extends Address {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { ChannelError, DEFAULT_PREFIX, fromSystemError, validateName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
 import { LOCK_SUFFIX, lockOwner, ownerHeldOn, ownerLockHeld } from "./owner.js";
 import { sweepStale } from "./sweep.js";
-import { mmapAddon } from "./loader.js";
+import { mmapAddon, native } from "./loader.js";
 
 /** Where POSIX shared memory objects live on Linux: shm_open(3) creates files here. */
 export const SHM_DIR = "/dev/shm";
@@ -14,10 +14,15 @@ export function pageSize(): number {
 }
 
 /**
- * A file mapped MAP_SHARED into this process with mmap-io: a /dev/shm object
- * (shared memory) or a regular file (a mapped file). Every process that maps
- * the same file sees the same bytes. The mapping lives as long as `buffer`
- * is reachable; `close()` drops this process's file descriptor.
+ * A file mapped MAP_SHARED into this process: a /dev/shm object (shared
+ * memory) or a regular file (a mapped file). Every process that maps the same
+ * file sees the same bytes. The mapping lives as long as `buffer` is
+ * reachable; `close()` drops this process's file descriptor.
+ *
+ * Any process that may write the file may also shrink it, and a touch past
+ * the end of a file is SIGBUS. The mapping is guarded (native/guard.cc): such
+ * a touch reads zeros instead, and `truncated()` turns true. Check it where
+ * you wake and between batches, and end with `truncatedError()`.
  */
 export interface MappedSegment {
   /** The segment's name: its file name in its directory. */
@@ -29,6 +34,12 @@ export interface MappedSegment {
   readonly buffer: Buffer;
   /** msync(2): flush the mapping (or a range) to the file; `blocking` waits (MS_SYNC) instead of MS_ASYNC. */
   sync(offset?: number, length?: number, blocking?: boolean): void;
+  /**
+   * The file shrank under the mapping and this process touched the lost
+   * part: the mapping now holds private zero pages, no longer shared with
+   * anyone. Permanent.
+   */
+  truncated(): boolean;
   /** Closes the descriptor; the mapping stays valid until `buffer` is collected. */
   close(): void;
   /** Removes the backing file (other processes' mappings stay valid). */
@@ -49,9 +60,10 @@ export interface SegmentOptions {
   /** MAP_POPULATE — mmap(2): fault every page in at map time (one call instead of a fault per page on first touch). */
   populate?: boolean;
   /**
-   * Allocate the file's blocks at creation by writing zeros, so a full file
-   * system is a typed error (ELIMIT, from ENOSPC) now instead of a SIGBUS on
-   * the first store into an unbacked page later.
+   * Allocate the file's blocks at creation by writing zeros (default true),
+   * so a full file system is a typed error (ELIMIT, from ENOSPC) now instead
+   * of a fault on the first store into an unbacked page later (which the
+   * guard would report as a truncation).
    */
   preallocate?: boolean;
 }
@@ -64,15 +76,53 @@ function resolvePath(name: string, options: SegmentOptions): string {
   return path.join(dir, validateName(bare, "segment"));
 }
 
+let counts: Int32Array | undefined;
+
+/** The guard's counts: [0] mappings of this process found truncated so far, [1 + slot] one mapping's. */
+function guardCounts(): Int32Array {
+  return (counts ??= native().guardCounts());
+}
+
+/**
+ * How many mappings of this process were found truncated so far: a one-load
+ * test a loop can afford on every turn before asking its segments which.
+ */
+export function truncations(): number {
+  return guardCounts()[0]!;
+}
+
+/** Guard slot of each mapping's ArrayBuffer, for viewTruncated(). */
+const slotOf = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * Whether the mapping under `view` (any view of a MappedSegment's buffer)
+ * was found truncated: for code that holds views, not the segment. One load
+ * while nothing in this process was.
+ */
+export function viewTruncated(view: ArrayBufferView): boolean {
+  const c = guardCounts();
+  if (c[0] === 0) return false;
+  const slot = slotOf.get(view.buffer);
+  return slot !== undefined && c[1 + slot] !== 0;
+}
+
+/** The error that ends a channel (or a shared object) whose segment a peer truncated. */
+export function truncatedError(resource: string): ChannelError {
+  return new ChannelError("EPROTO", `${resource} was truncated by a peer (its pages here now read as zeros, shared with no one): it cannot be used any more`, { resource });
+}
+
 function mapFd(fd: number, p: string, size: number, populate = false): MappedSegment {
   const m = mmapAddon();
   let buffer: Buffer;
+  let slot: number;
   try {
-    buffer = m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED | (populate ? m.MAP_POPULATE : 0), fd, 0);
+    ({ buffer, slot } = native().mapShared(fd, size, populate));
   } catch (err) {
     closeSync(fd);
     throw fromSystemError(err, "map segment", p);
   }
+  const c = guardCounts();
+  slotOf.set(buffer.buffer, slot);
   let open = true;
   return {
     name: path.basename(p),
@@ -81,6 +131,9 @@ function mapFd(fd: number, p: string, size: number, populate = false): MappedSeg
     buffer,
     sync(offset = 0, length = size, blocking = true) {
       m.sync(buffer, offset, length, blocking, false);
+    },
+    truncated() {
+      return c[1 + slot] !== 0;
     },
     close() {
       if (open) {
@@ -115,7 +168,7 @@ export function createSegment(name: string, size: number, options: SegmentOption
     // The creator owns the segment while this descriptor is open (see owner.ts).
     lockOwner(fd, p);
     ftruncateSync(fd, size);
-    if (options.preallocate) {
+    if (options.preallocate ?? true) {
       for (let at = 0; at < size; ) at += writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - at), at);
     }
   } catch (err) {

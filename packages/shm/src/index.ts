@@ -1,4 +1,4 @@
-import { ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { DEV_SHM_SIZE, MAX_MAP_COUNT, ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { SHM_DIR, createSegment, futexWake, openSegment, removeSegment, segments } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, FREE, H_CLOSED, H_DOORBELL, H_MAGIC, H_MAX_MESSAGE, H_OWNER_PID, H_RINGS_OFFSET, H_RING_BYTES, H_SLOTS, H_VERSION, MAGIC, S_HEAD, S_PID, S_STATE, S_TAIL, VERSION, maxMessageFor, nextPow2, ringsOffset, segmentBytes, slotWord } from "./layout.js";
 import { ShmReceiver } from "./receiver.js";
@@ -27,6 +27,7 @@ export const shmDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: false,
   summary: "A /dev/shm segment holding one lock-free ring per producer; the consumer reads messages in place and sleeps on a futex when idle.",
+  kernelLimits: [DEV_SHM_SIZE, { meaning: "mapping granularity: segments are whole pages", unit: "bytes", from: { getconf: "PAGESIZE" } }, MAX_MAP_COUNT],
 };
 
 export interface ShmAddress extends Address {

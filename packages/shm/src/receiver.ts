@@ -1,5 +1,5 @@
 import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
-import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexFollower, futexWake, ringDoorbell, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CLOSED, FRAME_HEADER, FREE, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_PID, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 import type { ShmAddress } from "./index.js";
 
@@ -55,6 +55,8 @@ export class ShmReceiver extends FollowingReceiver {
       scan: (checkLiveness) => this.scanSlots(checkLiveness),
       pending: () => this.anyPublished(),
       watching: () => this.anyAttached(),
+      // Every ring lives in the one segment: shrunk, the whole channel ends.
+      truncated: () => (segment.truncated() ? truncatedError(address.path) : undefined),
     };
     this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }

@@ -16,6 +16,7 @@ import { fillPattern, type ProducerPlan } from "./plan.js";
 export { fillPattern, type ProducerPlan } from "./plan.js";
 export * from "./processes.js";
 export * from "./fixtures.js";
+export * from "./hooks.js";
 import { killStartedProcesses, startProcess, type WatchedProcess } from "./processes.js";
 
 export interface ConformanceTarget {

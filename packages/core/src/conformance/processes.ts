@@ -100,3 +100,61 @@ export function startFixture(script: string, mode: string, args: unknown, timeou
   const run = startProcess([script, mode, JSON.stringify(args)], { timeoutMs });
   return { ...run, exit: run.exit.then((e) => e.code), waitFor: (pred, ms = 20_000) => run.waitFor(pred, ms) };
 }
+
+/** A Node process running an ES module snippet: its first stdout line, and how it ended (exit code, or the signal's name). */
+export interface SnippetProcess {
+  child: ChildProcess;
+  line: Promise<string>;
+  exit: Promise<number | string | null>;
+}
+
+/**
+ * Runs an ES module snippet in a fresh Node process (optionally under
+ * another command, `wrap`) with a hard limit (SIGKILL after `timeoutMs`,
+ * default 20 s). Killed by `killStartedProcesses()` too.
+ */
+export function runSnippet(code: string, options: { wrap?: readonly string[]; timeoutMs?: number } = {}): SnippetProcess {
+  const argv = [...(options.wrap ?? []), process.execPath, "--input-type=module", "-e", code];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+  live.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000);
+  const exit = new Promise<number | string | null>((resolve) =>
+    child.on("exit", (c, s) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve(s ?? c);
+    }),
+  );
+  const line = new Promise<string>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
+      buf += t;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
+  });
+  line.catch(() => {});
+  return { child, line, exit };
+}
+
+/** Adds a child process started elsewhere to those `killStartedProcesses()` kills; returns it. */
+export function trackProcess<C extends ChildProcess>(child: C): C {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+/** Resolves once `child` has ended, with its exit code (null after a signal). */
+export function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
+}
+
+/** SIGKILLs a fixture at a random moment 0–100 ms after it printed `{ ready: true }`; resolves with the time of the kill (Date.now()). */
+export async function killWhenReady(p: Pick<WatchedProcess, "child" | "waitFor">): Promise<number> {
+  await p.waitFor((l) => l.ready === true);
+  await new Promise((r) => setTimeout(r, Math.random() * 100));
+  const at = Date.now();
+  p.child.kill("SIGKILL");
+  return at;
+}
