@@ -10,6 +10,7 @@ import { FutexWaiter, futexWake } from "./futex.js";
  */
 const owed: Array<() => void> = [];
 let owedQueued = false;
+let exitHooked = false;
 
 /** Runs every publication this process owes now (the end-of-tick one then finds none). */
 export function publishOwed(): void {
@@ -26,6 +27,11 @@ export function publishOwed(): void {
  */
 export function publishSoon(publish: () => void): void {
   owed.push(publish);
+  if (!exitHooked) {
+    // process.exit() runs no more microtasks: what is owed goes out on the way.
+    exitHooked = true;
+    process.once("exit", publishOwed);
+  }
   if (!owedQueued) {
     owedQueued = true;
     queueMicrotask(publishOwed);
