@@ -14,7 +14,7 @@ import {
   type ParsedFrames,
   type Receiver,
 } from "@ipc-sampler/core";
-import { createSegment, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
+import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import {
   MAGIC,
@@ -69,6 +69,9 @@ class SemaphoreReceiver extends CoreReceiver {
   private lastCheck = 0;
   private scratch: Int32Array;
   private readonly unregister: () => void;
+  private readonly spin = new AdaptiveSpin();
+  /** A slot committed that this receiver has not read: the spin's probe (a load, no system call). */
+  private readonly committed = () => Atomics.load(this.w, H_IN) !== this.out;
 
   constructor(
     private readonly names: Names,
@@ -121,7 +124,21 @@ class SemaphoreReceiver extends CoreReceiver {
       }
       let woke: boolean;
       try {
-        woke = this.full.tryWait() || (await this.full.wait(CHECK_MS));
+        woke = this.full.tryWait();
+        if (!woke && this.spin.max > 0) {
+          // Batches are pushed to the consumer: let it run (and answer) before spinning, so a
+          // reply goes out first; then a bounded spin on the commit word, cheaper than a
+          // sleeping wake-up when the peer is quick.
+          await new Promise<void>((r) => setImmediate(r));
+          if (this.core.closed) return;
+          publishOwed();
+          if (this.committed() || this.spin.spin(this.committed)) continue;
+        }
+        if (!woke) {
+          const started = performance.now();
+          woke = await this.full.wait(CHECK_MS);
+          this.spin.slept(performance.now() - started);
+        }
       } catch (err) {
         if (this.core.closed) return;
         throw err;

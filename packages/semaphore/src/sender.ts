@@ -11,7 +11,7 @@ import {
   type ConnectOptions,
   type Sender,
 } from "@ipc-sampler/core";
-import { openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
+import { openSegment, publishSoon, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
 import {
   MAGIC,
@@ -114,7 +114,8 @@ class SemaphoreSender implements Sender {
     this.queued += need;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushNow);
+      // At the end of the tick, or sooner when a receiver in this process is about to spin or sleep.
+      publishSoon(this.flushNow);
     }
     return this.queued <= this.highWater;
   }
