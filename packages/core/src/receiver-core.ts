@@ -1,5 +1,6 @@
 import { ChannelError } from "./errors.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver } from "./interface.js";
+import { batchIterator, messageIterator } from "./iterate.js";
 import { ProducerTally } from "./producer-tally.js";
 
 // The consumer is behind when more than HIGH_BATCHES batches or HIGH_BYTES
@@ -146,36 +147,15 @@ export class ReceiverCore {
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
-    const it: AsyncIterableIterator<MessageBatch> = {
-      next: async () => {
-        const b = await this.next();
-        return b ? { value: b, done: false } : { value: undefined, done: true };
-      },
-      return: async () => ({ value: undefined, done: true }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return batchIterator(this.nextBatch);
   }
 
   /** The simple path: one Uint8Array per message (a view the caller may keep). */
   messages(): AsyncIterator<Uint8Array> {
-    let batch: MessageBatch | undefined;
-    let i = 0;
-    return {
-      next: async () => {
-        while (!batch || i >= batch.count) {
-          batch = await this.next();
-          i = 0;
-          if (!batch) return { value: undefined, done: true };
-        }
-        const start = batch.offsets[2 * i]!;
-        const len = batch.offsets[2 * i + 1]!;
-        i++;
-        return { value: batch.data.subarray(start, start + len), done: false };
-      },
-      return: async () => ({ value: undefined, done: true }),
-    };
+    return messageIterator(this.nextBatch, false);
   }
+
+  private readonly nextBatch = () => this.next();
 
   close(): Promise<void> {
     if (this.closing) return this.closing;

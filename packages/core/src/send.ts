@@ -16,8 +16,8 @@ export function writeOrDrain(sender: Pick<Sender, "write" | "drain">, message: U
 }
 
 /** EMSGSIZE for a message over a sender's limit (nothing of it was sent). `target` names the channel in the message. */
-export function messageTooLarge(length: number, limit: number, target: string, resource = target): ChannelError {
-  return new ChannelError("EMSGSIZE", `cannot send a ${length}-byte message to ${target}: the limit is ${limit} bytes`, { resource });
+export function messageTooLarge(length: number, limit: number, target: string, resource = target, verb = "send"): ChannelError {
+  return new ChannelError("EMSGSIZE", `cannot ${verb} a ${length}-byte message to ${target}: the limit is ${limit} bytes`, { resource });
 }
 
 /** ECLOSED for a write after the sender was closed. */

@@ -1,9 +1,9 @@
 import type { Socket } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
-import type { Address, Admission, Sender } from "./interface.js";
+import type { Address, Admission } from "./interface.js";
 import { CoreReceiver, ReceiverCore } from "./receiver-core.js";
-import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
+import { SenderBase } from "./sender-base.js";
 
 /**
  * Framing over an already-open byte stream (a net.Socket wrapping a pipe,
@@ -24,25 +24,20 @@ export interface StreamSenderOptions {
   highWaterMark?: number;
 }
 
-export class StreamSender implements Sender {
-  readonly maxMessageSize: number;
+export class StreamSender extends SenderBase {
   private chunk: Buffer;
   private pos = 0;
   private flushScheduled = false;
-  private failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
   private readonly pool: Buffer[] = [];
   private highWater: number;
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private readonly flushNow = () => {
     this.flushScheduled = false;
     this.flushChunk();
   };
   private readonly recycle: (buf: Buffer) => void;
 
-  constructor(private readonly socket: Socket, private readonly options: StreamSenderOptions) {
-    this.maxMessageSize = options.maxMessageSize;
+  constructor(private readonly socket: Socket, options: StreamSenderOptions) {
+    super({ maxMessageSize: options.maxMessageSize, target: options.resource });
     this.highWater = options.highWaterMark ?? HIGH_WATER;
     this.chunk = Buffer.allocUnsafeSlow(CHUNK);
     this.recycle = (buf) => {
@@ -50,42 +45,26 @@ export class StreamSender implements Sender {
     };
     socket.on("error", (err) => this.fail(fromSystemError(err, "send to", options.resource)));
     socket.on("close", () => {
-      if (!this.isClosed && !this.closing) this.fail(new ChannelError("EPEERGONE", `cannot send to ${options.resource}: the receiver went away`, { resource: options.resource }));
+      if (!this.closed && !this.closeStarted) this.fail(new ChannelError("EPEERGONE", `cannot send to ${options.resource}: the receiver went away`, { resource: options.resource }));
     });
     socket.on("drain", () => this.wake());
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private fail(err: ChannelError): void {
-    if (this.failure) return;
-    this.failure = err;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const x of w) x.reject(err);
+  protected override onFailure(): void {
     this.socket.destroy();
   }
 
-  private wake(): void {
-    if (this.waiters.length === 0 || this.socket.writableLength > this.highWater) return;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const x of w) x.resolve();
+  protected override belowHighWater(): boolean {
+    return this.socket.writableLength <= this.highWater;
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.options.resource);
+  protected override flushPending(): void {
+    this.flushChunk();
   }
 
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw messageTooLarge(len, this.maxMessageSize, this.options.resource);
-    }
+    this.admit(len);
     const need = FRAME_HEADER_BYTES + len;
     // Keep several of the largest messages in flight, so the receiver has the
     // next one while this process prepares the one after.
@@ -141,38 +120,20 @@ export class StreamSender implements Sender {
     this.socket.write(full.subarray(0, used), () => this.recycle(full));
   }
 
-  drain(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    this.flushChunk();
-    if (this.socket.writableLength <= this.highWater) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
-  }
-
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failure) {
-      this.isClosed = true;
-      return Promise.reject(this.failure);
-    }
-    this.closing = new Promise<void>((resolve, reject) => {
+  protected finish(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.flushChunk();
       const bye = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
       writeFrameHeader(bye, 0, GOODBYE);
       // end()'s callback also reports a failed last write (EPIPE: the receiver
       // is gone): close() must not resolve over bytes that never arrived.
       this.socket.end(bye, (err?: Error | null) => {
-        this.isClosed = true;
-        if (err || this.failure) reject(this.failure ?? fromSystemError(err, "send to", this.options.resource));
+        if (err || this.failure) reject(this.failure ?? fromSystemError(err, "send to", this.resource));
         else resolve();
       });
-      this.waiters.push({ resolve: () => {}, reject });
+      this.nextWake().then(() => {}, reject);
       this.socket.once("error", reject);
     });
-    return this.closing;
   }
 }
 

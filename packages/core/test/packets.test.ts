@@ -1,19 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  ChannelError,
-  PACKET_FRAGMENT_FIRST,
-  PACKET_FRAGMENT_MORE,
-  PACKET_FRAMES,
-  PACKET_GOODBYE,
-  PACKET_HEADER_BYTES,
-  PACKET_HELLO,
-  PacketReader,
-  PacketReceiver,
-  PacketSender,
-  type Address,
-  type MessageBatch,
-  type PacketSenderOptions,
-} from "../src/index.js";
+import { ChannelError, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, type Address, type MessageBatch, type PacketSenderOptions } from "../src/index.js";
 
 // The packet protocol without a kernel object: a sender whose "kernel" is an
 // array of packets (with room for a set number), and a reader fed those

@@ -1,27 +1,7 @@
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  ChannelError,
-  attachWithRetry,
-  DEFAULT_PREFIX,
-  fdIsFifo,
-  fromSystemError,
-  namedResources,
-  pathIsFifo,
-  removedNames,
-  removeOnExit,
-  uniqueName,
-  validateName,
-  validatePrefix,
-  type Address,
-  type ConnectOptions,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
+import { ChannelError, attachWithRetry, DEFAULT_PREFIX, fdIsFifo, fromSystemError, namedResources, pathIsFifo, removedNames, removeOnExit, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { fileNodeKind, growPipe, lockOwner, mkfifo } from "@ipc-sampler/posix";
 import { FifoReceiver } from "./receiver.js";
 import { FifoSender } from "./sender.js";

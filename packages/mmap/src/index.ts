@@ -1,47 +1,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  ChannelError,
-  DEFAULT_PREFIX,
-  namedResources,
-  removeOnExit,
-  removedNames,
-  waitForResource,
-  uniqueName,
-  validatePrefix,
-  type Address,
-  type ConnectOptions,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
+import { ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLAIMED,
-  CTL_FILE,
-  CTL_MAGIC,
-  C_CLOSED,
-  C_DOORBELL,
-  C_MAGIC,
-  C_MAX_MESSAGE,
-  C_NEXT_STREAM,
-  C_OWNER_PID,
-  C_SEGMENT_BYTES,
-  C_SLOTS,
-  C_VERSION,
-  FREE,
-  SL_PID,
-  SL_STATE,
-  SL_STREAM,
-  VERSION,
-  ctlBytes,
-  maxMessageFor,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLAIMED, CTL_FILE, CTL_MAGIC, C_CLOSED, C_DOORBELL, C_MAGIC, C_MAX_MESSAGE, C_NEXT_STREAM, C_OWNER_PID, C_SEGMENT_BYTES, C_SLOTS, C_VERSION, FREE, SL_PID, SL_STATE, SL_STREAM, VERSION, ctlBytes, maxMessageFor, slotWord } from "./layout.js";
 import { JournalReceiver } from "./receiver.js";
 import { JournalSender } from "./sender.js";
 

@@ -2,31 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { ChannelError } from "@ipc-sampler/core";
 import { openSegment, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  CTL_FILE,
-  G_INDEX,
-  G_MAGIC,
-  G_REUSED,
-  G_SEQ_HI,
-  G_SEQ_LO,
-  G_STREAM,
-  KIND_BYE,
-  KIND_DATA,
-  KIND_NEXT,
-  RECORD_HEADER,
-  R_CHECKSUM,
-  R_KIND,
-  R_LENGTH,
-  R_MARKER,
-  R_SEQ_HI,
-  R_SEQ_LO,
-  SEGMENT_HEADER,
-  SEG_MAGIC,
-  commitFor,
-  parseSegmentFile,
-  segmentFile,
-  sumOf,
-} from "./layout.js";
+import { CTL_FILE, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, commitFor, parseSegmentFile, segmentFile, sumOf } from "./layout.js";
 import type { JournalPosition } from "./receiver.js";
 
 export interface JournalRecord {

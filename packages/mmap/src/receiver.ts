@@ -1,34 +1,8 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
+import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, openSegment, removeSegment, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLAIMED,
-  CLOSED,
-  C_CLOSED,
-  C_DOORBELL,
-  C_SLEEPING,
-  FREE,
-  KIND_BYE,
-  KIND_DATA,
-  KIND_NEXT,
-  POOL_FILES,
-  RECORD_HEADER,
-  R_KIND,
-  R_LENGTH,
-  R_MARKER,
-  R_SEQ_HI,
-  R_SEQ_LO,
-  SEGMENT_HEADER,
-  SL_PID,
-  SL_STATE,
-  SL_STREAM,
-  commitFor,
-  freeFile,
-  segmentFile,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLAIMED, CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, FREE, KIND_BYE, KIND_DATA, KIND_NEXT, POOL_FILES, RECORD_HEADER, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SL_PID, SL_STATE, SL_STREAM, commitFor, freeFile, segmentFile, slotWord } from "./layout.js";
 import type { MmapAddress } from "./index.js";
 
 const MAX_BATCH = 8192;
@@ -55,11 +29,7 @@ interface StreamState {
   nextSeq: number;
 }
 
-interface MutableBatch {
-  count: number;
-  data: Uint8Array;
-  offsets: Int32Array;
-  producer: number;
+interface JournalBatch extends MutableBatch {
   /** The producer's stream id in the journal. */
   stream: number;
 }
@@ -67,13 +37,8 @@ interface MutableBatch {
 /** Where a consumer is in each stream: stream id → next sequence number. Save it; replay({ from }) resumes there. */
 export type JournalPosition = Record<string, number>;
 
-export interface JournalReceiverOptions {
-  expectedProducers?: number | undefined;
-  onPeerLost?: ((e: ChannelError) => void) | undefined;
-  spinUs?: number | undefined;
-  busyPollMs?: number | undefined;
+export interface JournalReceiverOptions extends FollowingReceiverOptions {
   retainSegments?: number | undefined;
-  cleanup: () => void;
 }
 
 /**
@@ -85,22 +50,19 @@ export interface JournalReceiverOptions {
  * follows the streams with a FutexFollower on the control file's sleeping
  * flag and doorbell word.
  */
-export class JournalReceiver implements PollingReceiver {
-  readonly maxMessageSize: number;
+export class JournalReceiver extends FollowingReceiver {
   private readonly ctlWords: Int32Array;
   private readonly streams: StreamState[] = [];
-  private readonly batch: MutableBatch;
+  private readonly batch: JournalBatch;
   private cursor = 0;
-  private isClosed = false;
-  private closing: Promise<void> | undefined;
-  private readonly follower: FutexFollower<MessageBatch>;
+  protected readonly follower: FutexFollower<MessageBatch>;
 
   constructor(
     readonly address: MmapAddress,
     private readonly ctl: MappedSegment,
     private readonly options: JournalReceiverOptions,
   ) {
-    this.maxMessageSize = address.maxMessageSize;
+    super(false);
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     const empty = new Int32Array(0);
     for (let s = 0; s < address.slots; s++) {
@@ -116,16 +78,8 @@ export class JournalReceiver implements PollingReceiver {
     this.follower = new FutexFollower(followed, { words: this.ctlWords, sleepingIndex: C_SLEEPING, doorbellIndex: C_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
-  get producers(): ProducerCounts {
-    return this.follower.counts;
-  }
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  async admit(): Promise<Admission> {
-    if (this.isClosed) throw new ChannelError("ECLOSED", `cannot admit a producer: the journal receiver of ${this.address.directory} is closed`);
-    return { address: this.address, inherit: [], release: () => {} };
+  protected describe(): string {
+    return `journal receiver of ${this.address.directory}`;
   }
 
   /** Stream id → next sequence number, for every stream seen so far (what to pass to replay({ from })). */
@@ -360,51 +314,6 @@ export class JournalReceiver implements PollingReceiver {
       if (st.attached || (!st.poisoned && Atomics.load(this.ctlWords, slotWord(s, SL_STATE)) === CLAIMED)) return true;
     }
     return false;
-  }
-
-  next(): Promise<MessageBatch | undefined> {
-    return this.follower.next();
-  }
-
-  /** See PollingReceiver: the batch published now, or undefined, without a promise. */
-  tryReceive(): MessageBatch | undefined {
-    return this.follower.tryNext();
-  }
-
-  get ended(): boolean {
-    return this.follower.ended;
-  }
-
-  batches(): AsyncIterableIterator<MessageBatch> {
-    const it: AsyncIterableIterator<MessageBatch> = {
-      next: async () => {
-        const b = await this.next();
-        return b ? { value: b, done: false } : { value: undefined, done: true };
-      },
-      return: async () => ({ value: undefined, done: true }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
-  }
-
-  /** One Uint8Array per message: a view into the mapped journal, valid as long as it is referenced. */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    let b: MessageBatch | undefined;
-    let i = 0;
-    return {
-      next: async () => {
-        while (!b || i >= b.count) {
-          b = await this.next();
-          i = 0;
-          if (!b) return { value: undefined, done: true };
-        }
-        const start = b.offsets[2 * i]!;
-        const len = b.offsets[2 * i + 1]!;
-        i++;
-        return { value: b.data.subarray(start, start + len), done: false };
-      },
-      return: async () => ({ value: undefined, done: true }),
-    };
   }
 
   close(): Promise<void> {

@@ -1,42 +1,8 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, fromSystemError, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, SenderBase, fromSystemError } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  CLOSED,
-  CRC_FROM,
-  C_CLOSED,
-  C_DOORBELL,
-  C_SLEEPING,
-  G_BYTES,
-  G_INDEX,
-  G_MAGIC,
-  G_REUSED,
-  G_SEQ_HI,
-  G_SEQ_LO,
-  G_STREAM,
-  KIND_BYE,
-  KIND_DATA,
-  KIND_NEXT,
-  RECORD_HEADER,
-  R_CHECKSUM,
-  R_KIND,
-  R_LENGTH,
-  R_MARKER,
-  R_SEQ_HI,
-  R_SEQ_LO,
-  SEGMENT_HEADER,
-  SEG_MAGIC,
-  SL_STATE,
-  SUM_CRC32,
-  SUM_MIX32,
-  SUM_NONE,
-  commitFor,
-  freeFile,
-  segmentFile,
-  slotWord,
-  sumOf,
-} from "./layout.js";
+import { CLOSED, CRC_FROM, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_CRC32, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
 
 const OWNER_CHECK_MS = 200;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
@@ -68,8 +34,7 @@ interface HeldSegment {
  * in order for any reader); the consumer is woken at most once per tick and
  * only when it announced that it sleeps.
  */
-export class JournalSender implements Sender {
-  readonly maxMessageSize: number;
+export class JournalSender extends SenderBase {
   private seg!: MappedSegment;
   private words!: Int32Array;
   private bytes!: Uint8Array;
@@ -99,9 +64,6 @@ export class JournalSender implements Sender {
   private scheduled = false;
   private dirty = false;
   private lastOwnerCheck = performance.now();
-  private failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
   private readonly ctlWords: Int32Array;
   private readonly publish = () => {
     this.scheduled = false;
@@ -115,15 +77,11 @@ export class JournalSender implements Sender {
     readonly stream: number,
     private readonly options: JournalSenderOptions,
   ) {
-    this.maxMessageSize = options.maxMessageSize;
+    super({ maxMessageSize: options.maxMessageSize, target: `journal ${directory}`, resource: directory, verb: "append" });
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     this.maxMapped = Math.min((options.retainSegments ?? 0) + 2, 16);
     this.populate = POPULATE_FS.has(Number(statfsSync(directory).type));
     this.openNext();
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
   }
 
   /** Records written so far (the next record's sequence number). */
@@ -228,17 +186,9 @@ export class JournalSender implements Sender {
     this.off += RECORD_HEADER + ((length + 7) & ~7);
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(`journal ${this.directory}`, this.directory, "append to");
-  }
-
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw new ChannelError("EMSGSIZE", `cannot append a ${len}-byte message to journal ${this.directory}: the limit is ${this.maxMessageSize} bytes`, { resource: this.directory });
-    }
+    this.admit(len);
     const need = RECORD_HEADER + ((len + 7) & ~7);
     if (this.off + need + RECORD_HEADER > this.options.segmentBytes) this.openNext();
     if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
@@ -314,11 +264,11 @@ export class JournalSender implements Sender {
   flush(): void {
     if (this.failure) return;
     const c = this.ctlWords;
-    if (Atomics.load(c, C_CLOSED) !== 0) return this.fail();
+    if (Atomics.load(c, C_CLOSED) !== 0) return this.receiverGone();
     const now = performance.now();
     if (now - this.lastOwnerCheck > OWNER_CHECK_MS) {
       this.lastOwnerCheck = now;
-      if (!this.ctl.ownerAlive()) return this.fail();
+      if (!this.ctl.ownerAlive()) return this.receiverGone();
     }
     if (this.dirty) {
       this.dirty = false;
@@ -326,17 +276,17 @@ export class JournalSender implements Sender {
     }
   }
 
-  private fail(): void {
-    this.failure ??= new ChannelError("EPEERGONE", `cannot append to journal ${this.directory}: the receiver went away`, { resource: this.directory });
+  private receiverGone(): void {
+    this.fail(new ChannelError("EPEERGONE", `cannot append to journal ${this.directory}: the receiver went away`, { resource: this.directory }));
   }
 
   /** The journal is the buffer: nothing to wait for, except a failure to report. */
-  drain(): Promise<void> {
+  override drain(): Promise<void> {
     this.flush();
     return this.failure ? Promise.reject(this.failure) : Promise.resolve();
   }
 
-  send(message: Uint8Array): Promise<void> {
+  override send(message: Uint8Array): Promise<void> {
     try {
       this.write(message);
     } catch (err) {
@@ -345,26 +295,21 @@ export class JournalSender implements Sender {
     return this.failure ? Promise.reject(this.failure) : Promise.resolve();
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closing = (async () => {
-      try {
-        this.flush();
-        if (this.failure) throw this.failure;
-        if (this.off + RECORD_HEADER * 2 > this.options.segmentBytes) this.openNext();
-        this.commit(KIND_BYE, 0, SUM_NONE, 0);
-        if (this.options.syncEvery > 0) this.sync();
-        const c = this.ctlWords;
-        Atomics.store(c, slotWord(this.slot, SL_STATE), CLOSED);
-        Atomics.add(c, C_DOORBELL, 1);
-        futexWake(c, C_DOORBELL);
-      } finally {
-        this.held.length = 0;
-        this.isClosed = true;
-        this.ctl.close();
-      }
-    })();
-    return this.closing;
+  protected async finish(): Promise<void> {
+    this.flush();
+    if (this.failure) throw this.failure;
+    if (this.off + RECORD_HEADER * 2 > this.options.segmentBytes) this.openNext();
+    this.commit(KIND_BYE, 0, SUM_NONE, 0);
+    if (this.options.syncEvery > 0) this.sync();
+    const c = this.ctlWords;
+    Atomics.store(c, slotWord(this.slot, SL_STATE), CLOSED);
+    Atomics.add(c, C_DOORBELL, 1);
+    futexWake(c, C_DOORBELL);
+  }
+
+  protected override release(): void {
+    this.held.length = 0;
+    this.ctl.close();
   }
 }
 

@@ -7,48 +7,8 @@
  * header word (byte 6 the kind, byte 7 zero): the kernel message keeps the
  * body's length. All packets use priority 0, so the queue is FIFO.
  */
-import {
-  ChannelError,
-  attachWithRetry,
-  DEFAULT_PREFIX,
-  PACKET_GOODBYE,
-  PACKET_HEADER_BYTES,
-  PACKET_HELLO,
-  PacketReader,
-  PacketReceiver,
-  PacketSender,
-  namedResources,
-  removedNames,
-  posixName,
-  removeOnExit,
-  uniqueName,
-  validatePrefix,
-  type Address,
-  type ConnectOptions,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
-import {
-  FdWatcher,
-  READABLE,
-  WRITABLE,
-  mqClose,
-  mqCreate,
-  mqExists,
-  mqGetAttr,
-  mqLimits,
-  queues,
-  mqOpen,
-  mqReceiveBatch,
-  mqSendBatch,
-  mqUnlink,
-  watchProcessExit,
-  type MqHandle,
-  type ProcessExitWatch,
-} from "@ipc-sampler/posix";
+import { ChannelError, attachWithRetry, DEFAULT_PREFIX, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { FdWatcher, READABLE, WRITABLE, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, watchProcessExit, type MqHandle, type ProcessExitWatch } from "@ipc-sampler/posix";
 
 /** Default largest message: 1 MiB, split over kernel messages and reassembled. */
 export const MQUEUE_MAX_MESSAGE = 1024 * 1024;

@@ -1,52 +1,7 @@
-import {
-  ChannelError,
-  CoreReceiver,
-  DEFAULT_PREFIX,
-  FRAME_HEADER_BYTES,
-  ReceiverCore,
-  isProcessAlive,
-  parseFrames,
-  removeOnExit,
-  uniqueName,
-  validateName,
-  validatePrefix,
-  type Admission,
-  type ParsedFrames,
-  type Receiver,
-} from "@ipc-sampler/core";
+import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, isProcessAlive, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
 import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
-import {
-  MAGIC,
-  VERSION,
-  HEADER_BYTES,
-  H_MAGIC,
-  H_VERSION,
-  H_SLOTS,
-  H_SLOT_SIZE,
-  H_RECEIVER,
-  H_STATE,
-  H_IN,
-  H_OUT,
-  H_MUTEX_OWNER,
-  H_TABLE_CAP,
-  H_MAX_MESSAGE,
-  TABLE_WORD,
-  MAX_PRODUCERS,
-  E_PID,
-  E_STATE,
-  E_HOLDS_EMPTY,
-  SLOT_HEADER_BYTES,
-  FLAG_GOODBYE,
-  STATE_CLOSED,
-  CHECK_MS,
-  CHANNEL_TAG,
-  Names,
-  namesOf,
-  removeAll,
-  words,
-  sizing,
-} from "./layout.js";
+import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
 
 // The consumer side: owns the segment and the three semaphores, reads committed slots, and recovers what a dead producer held.
 

@@ -1,41 +1,7 @@
-import {
-  ChannelError,
-  FRAME_HEADER_BYTES,
-  waitForResource,
-  messageTooLarge,
-  senderClosed,
-  validateName,
-  writeFrameHeader,
-  writeOrDrain,
-  type Address,
-  type ConnectOptions,
-  type Sender,
-} from "@ipc-sampler/core";
+import { ChannelError, FRAME_HEADER_BYTES, SenderBase, waitForResource, validateName, writeFrameHeader, type Address, type ConnectOptions, type Sender } from "@ipc-sampler/core";
 import { openSegment, publishSoon, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
-import {
-  MAGIC,
-  VERSION,
-  HEADER_BYTES,
-  H_MAGIC,
-  H_VERSION,
-  H_SLOTS,
-  H_SLOT_SIZE,
-  H_STATE,
-  H_IN,
-  H_MUTEX_OWNER,
-  TABLE_WORD,
-  MAX_PRODUCERS,
-  E_PID,
-  E_STATE,
-  E_HOLDS_EMPTY,
-  SLOT_HEADER_BYTES,
-  FLAG_GOODBYE,
-  STATE_CLOSED,
-  CHECK_MS,
-  namesOf,
-  words,
-} from "./layout.js";
+import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_STATE, H_IN, H_MUTEX_OWNER, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, namesOf, words } from "./layout.js";
 
 // The producer side: coalesces messages into slot-sized chunks and commits one slot per empty/mutex/full round.
 
@@ -47,8 +13,7 @@ interface Chunk {
 
 const HIGH_WATER_SLOTS = 4;
 
-class SemaphoreSender implements Sender {
-  readonly maxMessageSize: number;
+class SemaphoreSender extends SenderBase {
   private readonly w: Int32Array;
   private readonly capacity: number;
   private chunk: Buffer;
@@ -59,11 +24,6 @@ class SemaphoreSender implements Sender {
   private readonly highWater: number;
   private flushScheduled = false;
   private pumping = false;
-  private failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
-  private released = false;
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private readonly markEmptyHeld: SemMark;
   private readonly markMutexOwned: SemMark;
   private readonly markMutexFree: SemMark;
@@ -80,7 +40,7 @@ class SemaphoreSender implements Sender {
     private readonly mutex: PosixSemaphore,
     private readonly entry: number,
   ) {
-    this.maxMessageSize = a.maxMessageSize;
+    super({ maxMessageSize: a.maxMessageSize, target: `semaphore channel ${a.name}`, resource: a.name });
     this.w = words(seg);
     this.capacity = a.slotSize - SLOT_HEADER_BYTES;
     this.chunk = Buffer.allocUnsafeSlow(this.capacity);
@@ -91,21 +51,9 @@ class SemaphoreSender implements Sender {
     this.markMutexFree = { words: this.w, index: H_MUTEX_OWNER, value: 0 };
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.a.name);
-  }
-
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw messageTooLarge(len, this.maxMessageSize, `semaphore channel ${this.a.name}`, this.a.name);
-    }
+    this.admit(len);
     const need = FRAME_HEADER_BYTES + len;
     if (need > this.capacity - this.pos) this.cut(0);
     writeFrameHeader(this.chunk, this.pos, len);
@@ -201,67 +149,25 @@ class SemaphoreSender implements Sender {
     }
   }
 
-  private fail(err: ChannelError): void {
-    if (this.failure) return;
-    this.failure = err;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const x of ws) x.reject(err);
-    this.releaseHandles();
+  protected override belowHighWater(): boolean {
+    return this.queued <= this.highWater;
   }
 
-  private wake(): void {
-    if (this.waiters.length === 0 || this.queued > this.highWater) return;
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const x of ws) x.resolve();
-  }
-
-  drain(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  protected override flushPending(): void {
     if (this.pos > 0) this.cut(0);
-    if (this.queued <= this.highWater) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
+  protected override onFailure(): void {
+    this.releaseOnce();
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failure) {
-      this.isClosed = true;
-      return Promise.reject(this.failure);
-    }
-    this.closing = new Promise<void>((resolve, reject) => {
-      this.cut(FLAG_GOODBYE);
-      const finish = () => {
-        if (this.failure) {
-          this.isClosed = true;
-          return reject(this.failure);
-        }
-        if (this.ready.length > 0 || this.pumping) {
-          this.waiters.push({ resolve: finish, reject: () => finish() });
-          return;
-        }
-        this.isClosed = true;
-        this.releaseHandles();
-        resolve();
-      };
-      // `wake` resolves waiters once the queue is low; re-check until empty.
-      const poll = () => {
-        if (this.failure || (this.ready.length === 0 && !this.pumping)) finish();
-        else this.waiters.push({ resolve: () => setImmediate(poll), reject: () => finish() });
-      };
-      poll();
-    });
-    return this.closing;
+  protected async finish(): Promise<void> {
+    this.cut(FLAG_GOODBYE);
+    // `wake` resolves waiters once the queue is low; re-check until empty.
+    await this.whenIdle(() => this.ready.length === 0 && !this.pumping);
   }
 
-  private releaseHandles(): void {
-    if (this.released) return;
-    this.released = true;
+  protected override release(): void {
     this.empty.close();
     this.full.close();
     this.mutex.close();

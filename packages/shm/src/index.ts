@@ -1,46 +1,6 @@
-import {
-  ChannelError,
-  DEFAULT_PREFIX,
-  namedResources,
-  removeOnExit,
-  removedNames,
-  waitForResource,
-  uniqueName,
-  validatePrefix,
-  type Address,
-  type ConnectOptions,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
+import { ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { SHM_DIR, createSegment, futexWake, openSegment, removeSegment, segments } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLAIMED,
-  FREE,
-  H_CLOSED,
-  H_DOORBELL,
-  H_MAGIC,
-  H_MAX_MESSAGE,
-  H_OWNER_PID,
-  H_RINGS_OFFSET,
-  H_RING_BYTES,
-  H_SLOTS,
-  H_VERSION,
-  MAGIC,
-  S_HEAD,
-  S_PID,
-  S_STATE,
-  S_TAIL,
-  VERSION,
-  maxMessageFor,
-  nextPow2,
-  ringsOffset,
-  segmentBytes,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLAIMED, FREE, H_CLOSED, H_DOORBELL, H_MAGIC, H_MAX_MESSAGE, H_OWNER_PID, H_RINGS_OFFSET, H_RING_BYTES, H_SLOTS, H_VERSION, MAGIC, S_HEAD, S_PID, S_STATE, S_TAIL, VERSION, maxMessageFor, nextPow2, ringsOffset, segmentBytes, slotWord } from "./layout.js";
 import { ShmReceiver } from "./receiver.js";
 import { ShmSender } from "./sender.js";
 

@@ -1,23 +1,6 @@
-import { ChannelError, isProcessAlive, type Admission, type MessageBatch, type ProducerCounts, type PollingReceiver } from "@ipc-sampler/core";
+import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, ringDoorbell, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLAIMED,
-  CLOSED,
-  FRAME_HEADER,
-  FREE,
-  H_CLOSED,
-  H_DOORBELL,
-  H_SLEEPING,
-  S_HEAD,
-  S_PID,
-  S_SLEEPING,
-  S_SPACE,
-  S_STATE,
-  S_TAIL,
-  WRAP,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLAIMED, CLOSED, FRAME_HEADER, FREE, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_PID, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 import type { ShmAddress } from "./index.js";
 
 const MAX_BATCH = 8192;
@@ -34,22 +17,7 @@ interface SlotState {
   ringWord: number;
 }
 
-/** A batch whose fields the receiver rewrites in place: valid until the next batch or release(). */
-interface MutableBatch {
-  count: number;
-  data: Uint8Array;
-  offsets: Int32Array;
-  producer: number;
-}
-
-export interface ShmReceiverOptions {
-  expectedProducers?: number | undefined;
-  onPeerLost?: ((e: ChannelError) => void) | undefined;
-  /** Longest busy-wait before sleeping on the futex (µs, default 50); adapts down when it does not pay. */
-  spinUs?: number | undefined;
-  busyPollMs?: number | undefined;
-  cleanup: () => void;
-}
+export type ShmReceiverOptions = FollowingReceiverOptions;
 
 /**
  * The consuming end: one SPSC ring per producer slot, read in place. A batch
@@ -58,8 +26,7 @@ export interface ShmReceiverOptions {
  * empty it follows them with a FutexFollower on the header's sleeping flag
  * and doorbell word.
  */
-export class ShmReceiver implements PollingReceiver {
-  readonly maxMessageSize: number;
+export class ShmReceiver extends FollowingReceiver {
   private readonly words: Int32Array;
   private readonly slots: SlotState[] = [];
   private readonly batch: MutableBatch;
@@ -67,16 +34,14 @@ export class ShmReceiver implements PollingReceiver {
   private held = -1; // slot whose batch is out
   private heldHead = 0;
   private cursor = 0;
-  private isClosed = false;
-  private closing: Promise<void> | undefined;
-  private readonly follower: FutexFollower<MessageBatch>;
+  protected readonly follower: FutexFollower<MessageBatch>;
 
   constructor(
     readonly address: ShmAddress,
     private readonly segment: MappedSegment,
     private readonly options: ShmReceiverOptions,
   ) {
-    this.maxMessageSize = address.maxMessageSize;
+    super(true);
     const buf = segment.buffer;
     this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
     for (let s = 0; s < address.slots; s++) {
@@ -94,20 +59,12 @@ export class ShmReceiver implements PollingReceiver {
     this.follower = new FutexFollower(followed, { words: this.words, sleepingIndex: H_SLEEPING, doorbellIndex: H_DOORBELL, spinUs: options.spinUs, busyPollMs: options.busyPollMs, expectedProducers: options.expectedProducers, onPeerLost: options.onPeerLost });
   }
 
-  get producers(): ProducerCounts {
-    return this.follower.counts;
-  }
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  async admit(): Promise<Admission> {
-    if (this.isClosed) throw new ChannelError("ECLOSED", `cannot admit a producer: the shm receiver of ${this.address.path} is closed`);
-    return { address: this.address, inherit: [], release: () => {} };
+  protected describe(): string {
+    return `shm receiver of ${this.address.path}`;
   }
 
   /** Gives the current batch's ring space back to its producer now. */
-  release(): void {
+  override release(): void {
     const s = this.held;
     if (s < 0) return;
     this.held = -1;
@@ -273,58 +230,6 @@ export class ShmReceiver implements PollingReceiver {
       if (slot.attached || (!slot.poisoned && Atomics.load(this.words, slotWord(s, S_STATE)) === CLAIMED)) return true;
     }
     return false;
-  }
-
-  /** Next batch, or undefined once every producer has finished or the receiver closed. */
-  next(): Promise<MessageBatch | undefined> {
-    return this.follower.next();
-  }
-
-  /** See PollingReceiver: the batch published now, or undefined, without a promise. */
-  tryReceive(): MessageBatch | undefined {
-    return this.follower.tryNext();
-  }
-
-  get ended(): boolean {
-    return this.follower.ended;
-  }
-
-  batches(): AsyncIterableIterator<MessageBatch> {
-    const it: AsyncIterableIterator<MessageBatch> = {
-      next: async () => {
-        const b = await this.next();
-        return b ? { value: b, done: false } : { value: undefined, done: true };
-      },
-      return: async () => {
-        this.release();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
-  }
-
-  /** The copying path: one Uint8Array per message that the caller may keep. */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    let b: MessageBatch | undefined;
-    let i = 0;
-    return {
-      next: async () => {
-        while (!b || i >= b.count) {
-          b = await this.next();
-          i = 0;
-          if (!b) return { value: undefined, done: true };
-        }
-        const start = b.offsets[2 * i]!;
-        const len = b.offsets[2 * i + 1]!;
-        i++;
-        return { value: b.data.slice(start, start + len), done: false };
-      },
-      return: async () => {
-        this.release();
-        return { value: undefined, done: true };
-      },
-    };
   }
 
   close(): Promise<void> {

@@ -1,20 +1,6 @@
-import { ChannelError, messageTooLarge, senderClosed, type Sender } from "@ipc-sampler/core";
+import { ChannelError, SenderBase, messageTooLarge } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
-import {
-  ACTIVE,
-  CLOSED,
-  FRAME_HEADER,
-  H_CLOSED,
-  H_DOORBELL,
-  H_SLEEPING,
-  S_HEAD,
-  S_SLEEPING,
-  S_SPACE,
-  S_STATE,
-  S_TAIL,
-  WRAP,
-  slotWord,
-} from "./layout.js";
+import { ACTIVE, CLOSED, FRAME_HEADER, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 
 /** How often a producer waiting for space checks that the receiver still exists (ms). */
 const LIVENESS_SLICE_MS = 200;
@@ -31,8 +17,7 @@ export interface ShmSenderOptions {
  * end of the current tick, when an eighth of the ring is unpublished, or on
  * `flush()`.
  */
-export class ShmSender implements Sender {
-  readonly maxMessageSize: number;
+export class ShmSender extends SenderBase {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly ringWord: number;
@@ -51,9 +36,6 @@ export class ShmSender implements Sender {
   private published: number;
   private scheduled = false;
   private overflow: Uint8Array[] = [];
-  private failure: ChannelError | undefined;
-  private isClosed = false;
-  private closing: Promise<void> | undefined;
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
   private pumping = false;
@@ -68,10 +50,10 @@ export class ShmSender implements Sender {
     ringOffset: number,
     ringBytes: number,
     maxMessageSize: number,
-    private readonly resource: string,
+    resource: string,
     options: ShmSenderOptions = {},
   ) {
-    this.maxMessageSize = maxMessageSize;
+    super({ maxMessageSize, target: resource });
     const buf = segment.buffer;
     this.words = new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
     this.bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
@@ -89,15 +71,6 @@ export class ShmSender implements Sender {
     this.publishEvery = ringBytes >>> 3;
     this.lowWater = ringBytes >>> 2;
     this.spinUs = options.spinUs ?? 50;
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.resource);
   }
 
   private gone(): ChannelError {
@@ -133,10 +106,7 @@ export class ShmSender implements Sender {
   }
 
   write(message: Uint8Array): boolean {
-    this.check();
-    if (message.length > this.maxMessageSize) {
-      throw messageTooLarge(message.length, this.maxMessageSize, this.resource);
-    }
+    this.admit(message.length);
     if (this.overflow.length === 0 && this.put(message)) {
       if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
       else if (!this.scheduled) {
@@ -159,7 +129,7 @@ export class ShmSender implements Sender {
    * Returns how many were taken (the rest need `await drain()` first).
    */
   writeMany(messages: readonly Uint8Array[]): number {
-    this.check();
+    this.admit(0);
     let n = 0;
     if (this.overflow.length === 0) {
       for (; n < messages.length; n++) {
@@ -187,8 +157,7 @@ export class ShmSender implements Sender {
     ringDoorbell(this.words, H_SLEEPING, H_DOORBELL);
   }
 
-  private fail(err: ChannelError): void {
-    if (!this.failure) this.failure = err;
+  protected override onFailure(): void {
     this.overflow = [];
     this.waiter?.cancel();
   }
@@ -209,7 +178,7 @@ export class ShmSender implements Sender {
     return this.overflow.length === 0 && this.free() >= this.lowWater;
   }
 
-  drain(): Promise<void> {
+  override drain(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     this.flush();
     if (this.ready()) {
@@ -267,32 +236,18 @@ export class ShmSender implements Sender {
     }
   }
 
-  send(message: Uint8Array): Promise<void> {
-    try {
-      if (this.write(message)) return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.drain();
+  protected async finish(): Promise<void> {
+    while (this.overflow.length > 0 && !this.failure) await this.drain();
+    this.flush();
+    if (this.failure) throw this.failure;
+    Atomics.store(this.words, slotWord(this.slot, S_STATE), CLOSED);
+    Atomics.add(this.words, H_DOORBELL, 1);
+    futexWake(this.words, H_DOORBELL);
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closing = (async () => {
-      try {
-        while (this.overflow.length > 0 && !this.failure) await this.drain();
-        this.flush();
-        if (this.failure) throw this.failure;
-        Atomics.store(this.words, slotWord(this.slot, S_STATE), CLOSED);
-        Atomics.add(this.words, H_DOORBELL, 1);
-        futexWake(this.words, H_DOORBELL);
-      } finally {
-        this.isClosed = true;
-        this.waiter?.close();
-        this.segment.close();
-      }
-    })();
-    return this.closing;
+  protected override release(): void {
+    this.waiter?.close();
+    this.segment.close();
   }
 }
 

@@ -1,16 +1,11 @@
 import { fileURLToPath } from "node:url";
-import { startProcess, type WatchedProcess } from "@ipc-sampler/core/conformance";
+import { startFixture, type FixtureProcess } from "@ipc-sampler/core/conformance";
 
 export { cpuTicks, killStartedProcesses as killAll, settledCpu } from "@ipc-sampler/core/conformance";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.mjs", import.meta.url));
 
-export interface Child extends Omit<WatchedProcess, "exit"> {
-  exit: Promise<number | null>;
-}
+export type Child = FixtureProcess;
 
 /** Starts the fixture producer in `mode`, with a hard timeout; waitFor gives up after 20 s by default. */
-export function start(mode: string, args: unknown, timeoutMs = 120_000): Child {
-  const run = startProcess([FIXTURE, mode, JSON.stringify(args)], { timeoutMs });
-  return { ...run, exit: run.exit.then((e) => e.code), waitFor: (pred, ms = 20_000) => run.waitFor(pred, ms) };
-}
+export const start = (mode: string, args: unknown, timeoutMs?: number): Child => startFixture(FIXTURE, mode, args, timeoutMs);

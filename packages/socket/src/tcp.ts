@@ -1,17 +1,5 @@
 import { createServer, type Socket } from "node:net";
-import {
-  ChannelError,
-  fromSystemError,
-  isLoopbackHost,
-  type Address,
-  type ConnectOptions,
-  type DuplexCapability,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
+import { ChannelError, fromSystemError, isLoopbackHost, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";

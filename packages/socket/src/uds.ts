@@ -2,26 +2,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  ChannelError,
-  DEFAULT_PREFIX,
-  UNIX_PATH_MAX,
-  fromSystemError,
-  namedResources,
-  removeOnExit,
-  removedNames,
-  uniqueName,
-  validateName,
-  validatePrefix,
-  type Address,
-  type ConnectOptions,
-  type DuplexCapability,
-  type ListenOptions,
-  type MechanismDescriptor,
-  type Receiver,
-  type Sender,
-  type Transport,
-} from "@ipc-sampler/core";
+import { ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";

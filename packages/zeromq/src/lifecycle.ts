@@ -2,42 +2,13 @@ import { existsSync, unlinkSync } from "node:fs";
 import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
-import {
-  ChannelError,
-  isLoopbackHost,
-  DEFAULT_PREFIX,
-  FRAME_HEADER_BYTES,
-  UNIX_PATH_MAX,
-  fromSystemError,
-  namedResources,
-  removeOnExit,
-  removedNames,
-  uniqueName,
-  validateName,
-  validatePrefix,
-  type Address,
-  type Receiver,
-  type Sender,
-} from "@ipc-sampler/core";
+import { ChannelError, isLoopbackHost, DEFAULT_PREFIX, FRAME_HEADER_BYTES, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type Receiver, type Sender } from "@ipc-sampler/core";
 import { Dealer, Pull, Push, Router, curveKeyPair } from "zeromq";
 import { checkSecret, serverKeys } from "./curve.js";
 import type { ZeromqAddress, ZeromqConnectOptions, ZeromqListenOptions } from "./index.js";
 import { ZeromqReceiver } from "./receiver.js";
 import { ZeromqSender } from "./sender.js";
-import {
-  ACK_LINGER_MS,
-  CHUNK,
-  DEFAULT_HWM,
-  DEFAULT_LINGER_MS,
-  DEFAULT_RCV_HWM,
-  HEADER_BYTES,
-  JS_HIGH_WATER,
-  ZEROMQ_MAX_MESSAGE,
-  ZEROMQ_MAX_MESSAGE_CEILING,
-  ackRoutingId,
-  helloMessage,
-  positiveInt,
-} from "./wire.js";
+import { ACK_LINGER_MS, CHUNK, DEFAULT_HWM, DEFAULT_LINGER_MS, DEFAULT_RCV_HWM, HEADER_BYTES, JS_HIGH_WATER, ZEROMQ_MAX_MESSAGE, ZEROMQ_MAX_MESSAGE_CEILING, ackRoutingId, helloMessage, positiveInt } from "./wire.js";
 
 // Binding, connecting and the ipc socket files' lifecycle.
 

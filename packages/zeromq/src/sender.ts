@@ -1,13 +1,4 @@
-import {
-  ChannelError,
-  FRAME_HEADER_BYTES,
-  fromSystemError,
-  messageTooLarge,
-  senderClosed,
-  writeFrameHeader,
-  writeOrDrain,
-  type Sender,
-} from "@ipc-sampler/core";
+import { ChannelError, FRAME_HEADER_BYTES, SenderBase, fromSystemError, writeFrameHeader } from "@ipc-sampler/core";
 import type { Dealer, Push } from "zeromq";
 import {
   ACK_GRACE_MS,
@@ -28,8 +19,7 @@ import {
  * libzmq one at a time, and on close waits for the receiver's answer to its
  * GOODBYE before hanging up (see wire.ts).
  */
-export class ZeromqSender implements Sender {
-  readonly maxMessageSize: number;
+export class ZeromqSender extends SenderBase {
   private readonly pid = process.pid;
   private seq = 0;
   private chunk = Buffer.allocUnsafeSlow(CHUNK);
@@ -41,11 +31,7 @@ export class ZeromqSender implements Sender {
   private queuedBytes = 0;
   private pumping = false;
   private lastQueued = Date.now();
-  private failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
   private socketClosed = false;
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private ackFailed: ((e: unknown) => void) | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushNow = () => {
@@ -63,16 +49,16 @@ export class ZeromqSender implements Sender {
     private readonly highWater: number,
     private readonly lingerMs: number,
   ) {
-    this.maxMessageSize = maxMessageSize;
+    super({ maxMessageSize, target: endpoint });
     const gone = () => {
-      if (this.isClosed || this.failure) return;
+      if (this.closed || this.failure) return;
       const error = new ChannelError("EPEERGONE", `cannot send to ${endpoint}: the receiver went away`, { resource: endpoint });
       // Until close() finishes (isClosed), its goodbye still waits for the answer.
-      if (!this.closing || !this.ack) return this.fail(error);
+      if (!this.closeStarted || !this.ack) return this.fail(error);
       // A receiver that read the goodbye may close at once: its answer is on
       // the way, and the disconnect events can overtake it. Give it a moment.
       const t = setTimeout(() => {
-        if (!this.isClosed) this.fail(error);
+        if (!this.closed) this.fail(error);
       }, ACK_GRACE_MS);
       t.unref();
     };
@@ -82,29 +68,20 @@ export class ZeromqSender implements Sender {
     this.heartbeat.unref();
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
   /** First message on the connection: who this producer is. */
   hello(): void {
     this.enqueue(helloMessage(this.pid, this.session), KIND_HELLO, 0);
   }
 
   private beat(): void {
-    if (this.failure || this.closing || this.pumping || this.pos > HEADER_BYTES) return;
+    if (this.failure || this.closeStarted || this.pumping || this.pos > HEADER_BYTES) return;
     // Half the period, so an idle producer is heard from about every HEARTBEAT_MS whatever the timer's phase.
     if (Date.now() - this.lastQueued < HEARTBEAT_MS / 2 || !this.push.writable) return;
     this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_HEARTBEAT, 0);
   }
 
-  private fail(err: ChannelError): void {
-    if (this.failure) return;
-    this.failure = err;
+  protected override onFailure(err: ChannelError): void {
     clearInterval(this.heartbeat);
-    const w = this.waiters;
-    this.waiters = [];
-    for (const x of w) x.reject(err);
     this.ackFailed?.(err);
     this.queue = [];
     this.qHead = 0;
@@ -125,17 +102,9 @@ export class ZeromqSender implements Sender {
     this.ack?.close();
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.endpoint);
-  }
-
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw messageTooLarge(len, this.maxMessageSize, this.endpoint);
-    }
+    this.admit(len);
     const need = FRAME_HEADER_BYTES + len;
     if (need > CHUNK - this.pos) {
       this.flushChunk();
@@ -230,61 +199,26 @@ export class ZeromqSender implements Sender {
     this.wake();
   }
 
-  private wake(): void {
-    if (this.waiters.length === 0 || this.queuedBytes > this.highWater) return;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const x of w) x.resolve();
+  protected override belowHighWater(): boolean {
+    return this.queuedBytes <= this.highWater;
   }
 
-  drain(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  protected override flushPending(): void {
     this.flushChunk();
-    if (this.queuedBytes <= this.highWater) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
+  protected override release(): void {
+    // libzmq still writes what it holds after close, for up to lingerMs (a failure closed it at once already).
+    this.closeSocket(this.lingerMs);
   }
 
-  /** Resolves when libzmq has taken every queued batch. */
-  private allTaken(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.queuedBytes === 0 && !this.pumping) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.failure) return reject(this.failure);
-        if (this.queuedBytes === 0 && !this.pumping) return resolve();
-        this.waiters.push({ resolve: () => setImmediate(check), reject });
-      };
-      check();
-    });
-  }
-
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failure) {
-      this.isClosed = true;
-      this.closeSocket(0);
-      this.closing = Promise.reject(this.failure);
-      return this.closing;
-    }
-    this.closing = (async () => {
-      this.flushChunk();
-      this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_GOODBYE, 0);
-      try {
-        await this.allTaken();
-        // Hold the connection open until the receiver has read the goodbye
-        // (and so everything before it): see the note at the top.
-        if (this.ack) await this.acknowledged(this.ack);
-      } finally {
-        this.isClosed = true;
-      }
-      // libzmq still writes what it holds after close, for up to lingerMs.
-      this.closeSocket(this.lingerMs);
-    })();
-    return this.closing;
+  protected async finish(): Promise<void> {
+    this.flushChunk();
+    this.enqueue(Buffer.allocUnsafe(HEADER_BYTES), KIND_GOODBYE, 0);
+    await this.whenIdle(() => this.queuedBytes === 0 && !this.pumping);
+    // Hold the connection open until the receiver has read the goodbye
+    // (and so everything before it): see the note at the top.
+    if (this.ack) await this.acknowledged(this.ack);
   }
 
   /** Resolves on the receiver's answer to GOODBYE; rejects when either connection drops first. */

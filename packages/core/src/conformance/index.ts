@@ -4,8 +4,7 @@
  * `runConformance({...})` with its own transport; producers run as separate
  * Node processes that import the transport's built module.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
@@ -15,6 +14,9 @@ import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
 
 export { fillPattern, type ProducerPlan } from "./plan.js";
+export * from "./processes.js";
+export * from "./fixtures.js";
+import { killStartedProcesses, startProcess, type WatchedProcess } from "./processes.js";
 
 export interface ConformanceTarget {
   /** Transport id, used in test names. */
@@ -43,92 +45,6 @@ export interface ConformanceTarget {
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
 const RECEIVER_SCRIPT = fileURLToPath(new URL("./conformance-receiver.js", import.meta.url));
-
-/** A child process that reports on stdout, one JSON object per line. */
-export interface WatchedProcess {
-  child: ChildProcess;
-  lines: Array<Record<string, any>>;
-  /** Resolves with the exit once the process has ended. */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves when a line satisfying `pred` has been printed; with `ms`, rejects after that long. */
-  waitFor(pred: (line: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
-}
-
-const live = new Set<ChildProcess>();
-
-/**
- * Starts `node <args>` with a hard timeout (SIGKILL) and collects its JSON
- * lines. Every process started here is killed by `killStartedProcesses()`.
- */
-export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[] } = {}): WatchedProcess {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
-  live.add(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
-  const lines: Array<Record<string, unknown>> = [];
-  const watchers: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
-  let buffered = "";
-  child.stdout!.setEncoding("utf8").on("data", (text: string) => {
-    buffered += text;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-      buffered = buffered.slice(nl + 1);
-      lines.push(line);
-      for (const w of watchers.splice(0)) {
-        if (w.pred(line)) w.resolve(line);
-        else watchers.push(w);
-      }
-    }
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return {
-    child,
-    lines,
-    exit,
-    waitFor(pred, ms) {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = ms === undefined ? undefined : setTimeout(() => reject(new Error(`no matching line within ${ms} ms: ${JSON.stringify(lines)}`)), ms);
-        watchers.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
-      });
-    },
-  };
-}
-
-/** SIGKILLs every process `startProcess` started that is still running. */
-export function killStartedProcesses(): void {
-  for (const c of live) c.kill("SIGKILL");
-  live.clear();
-}
-
-/** utime + stime of a process in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-export function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
-}
-
-/**
- * Waits until none of these processes has used CPU for `quietMs` (at most
- * `timeoutMs`; a process that spins never gets there): the start of an idle
- * measurement, since a fixed delay can end too early on a loaded machine.
- */
-export async function settledCpu(pids: readonly number[], quietMs = 300, timeoutMs = 10_000): Promise<void> {
-  let last = pids.map(() => -1);
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
-    const now = pids.map(cpuTicks);
-    if (now.every((t, i) => t === last[i])) return;
-    last = now;
-    await new Promise((res) => setTimeout(res, quietMs));
-  }
-}
 
 function moduleUrlOf(target: ConformanceTarget): string {
   return target.module instanceof URL ? target.module.href : target.module;

@@ -1,7 +1,6 @@
 import { ChannelError } from "../errors.js";
 import { FRAME_HEADER_BYTES as FRAME_BYTES, writeFrameHeader as writeU32 } from "../framing.js";
-import type { Sender } from "../interface.js";
-import { messageTooLarge, senderClosed, writeOrDrain } from "../send.js";
+import { SenderBase } from "../sender-base.js";
 import { PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
 
 // ---- producing end -----------------------------------------------------------
@@ -32,11 +31,6 @@ interface Chunk {
   sent: number;
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
 let streams = 0;
 
 /**
@@ -50,8 +44,7 @@ let streams = 0;
  * / `stopWaiting` (watch for room; call `resume()` when there is some), and
  * `releaseResources`. Its constructor ends with `hello()`.
  */
-export abstract class PacketSender implements Sender {
-  readonly maxMessageSize: number;
+export abstract class PacketSender extends SenderBase {
   private readonly pid = process.pid;
   private readonly stream = streams++ & 0xffff;
   private readonly slot: number;
@@ -60,9 +53,6 @@ export abstract class PacketSender implements Sender {
   private readonly highWater: number;
   private readonly maxPooled: number;
   private readonly lengthInHeader: boolean;
-  private readonly describe: string;
-  /** The kernel object's name. */
-  readonly resource: string;
   private readonly chunks: Chunk[] = [];
   private readonly pool: Chunk[] = [];
   /** Bytes in the open packet (header included); 0: no open packet. */
@@ -71,28 +61,19 @@ export abstract class PacketSender implements Sender {
   private queued = 0;
   private scheduled = false;
   private waiting = false;
-  private released = false;
-  /** Why this sender failed; set once. */
-  protected failure: ChannelError | undefined;
-  private closing: Promise<void> | undefined;
-  private isClosed = false;
-  private drainWaiters: Waiter[] = [];
-  private emptyWaiter: Waiter | undefined;
   private readonly flushSoon = () => {
     this.scheduled = false;
     this.flush();
   };
 
   protected constructor(options: PacketSenderOptions) {
-    this.maxMessageSize = options.maxMessageSize;
+    super({ maxMessageSize: options.maxMessageSize, target: options.describe, resource: options.resource });
     this.slot = options.packetBytes;
     this.slots = options.packetsPerChunk;
     this.bodyMax = options.packetBytes - PACKET_HEADER_BYTES;
     this.highWater = options.highWaterMark;
     this.maxPooled = options.maxPooledChunks;
     this.lengthInHeader = options.lengthInHeader;
-    this.describe = options.describe;
-    this.resource = options.resource;
   }
 
   /**
@@ -123,21 +104,9 @@ export abstract class PacketSender implements Sender {
     this.resume();
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.isClosed || this.closing) throw senderClosed(this.describe, this.resource);
-  }
-
   write(message: Uint8Array): boolean {
-    this.check();
     const len = message.length;
-    if (len > this.maxMessageSize) {
-      throw messageTooLarge(len, this.maxMessageSize, this.describe, this.resource);
-    }
+    this.admit(len);
     const frame = FRAME_BYTES + len;
     if (frame <= this.bodyMax) {
       if (this.fill !== 0 && this.fill + frame > this.slot) this.seal();
@@ -262,78 +231,33 @@ export abstract class PacketSender implements Sender {
     this.wake();
   }
 
-  private wake(): void {
-    if (this.queued + this.fill <= this.highWater && this.drainWaiters.length > 0) {
-      const w = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const x of w) x.resolve();
-    }
-    if (this.queued === 0 && this.fill === 0 && this.emptyWaiter) {
-      const w = this.emptyWaiter;
-      this.emptyWaiter = undefined;
-      w.resolve();
-    }
+  protected override belowHighWater(): boolean {
+    return this.queued + this.fill <= this.highWater;
   }
 
-  /** Fails the sender: pending and later calls reject with `err`. */
-  protected fail(err: ChannelError): void {
-    if (this.failure || this.released) return;
-    this.failure = err;
-    this.release();
-    const w = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const x of w) x.reject(err);
-    const e = this.emptyWaiter;
-    this.emptyWaiter = undefined;
-    e?.reject(err);
+  protected override flushPending(): void {
+    this.flush();
   }
 
-  private release(): void {
-    if (this.released) return;
-    this.released = true;
+  protected override onFailure(): void {
+    this.releaseOnce();
+  }
+
+  protected override release(): void {
     this.waiting = false;
     this.releaseResources();
     this.chunks.length = 0;
     this.pool.length = 0;
   }
 
-  drain(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    this.flush();
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.queued + this.fill <= this.highWater) return Promise.resolve();
-    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
-  }
-
-  send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
-  }
-
   /** Sends what is queued and a GOODBYE; resolves once the kernel object took all of it. */
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failure) {
-      this.isClosed = true;
-      return Promise.reject(this.failure);
-    }
-    this.closing = new Promise<void>((resolve, reject) => {
-      if (this.fill !== 0) this.seal();
-      this.openPacket(PACKET_GOODBYE);
-      this.seal();
-      this.emptyWaiter = { resolve, reject };
-      this.resume();
-    }).then(
-      () => {
-        this.isClosed = true;
-        const stranded = this.undeliverable();
-        this.release();
-        if (stranded) throw stranded;
-      },
-      (err) => {
-        this.isClosed = true;
-        throw err;
-      },
-    );
-    return this.closing;
+  protected async finish(): Promise<void> {
+    if (this.fill !== 0) this.seal();
+    this.openPacket(PACKET_GOODBYE);
+    this.seal();
+    this.resume();
+    await this.whenIdle(() => this.queued === 0 && this.fill === 0);
+    const stranded = this.undeliverable();
+    if (stranded) throw stranded;
   }
 }
