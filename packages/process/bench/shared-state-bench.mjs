@@ -2,13 +2,14 @@
 //   node packages/process/bench/shared-state-bench.mjs [--quick] [--case queue,value,event]
 // With --case, only the cases whose ids start with one of the words run
 // (ids: queue-1-1, queue-4-2, queue-1-1-json, queue-4-2-json, queue-many,
-// value, event).
+// value, event, event-handoff).
 // Cases: Queue put/get of small objects, 1 producer → 1 consumer and 4 → 2
 // (processes; msgs/s from the first get to the last), and 1 → 1 in runs of
 // 256 with putMany/getMany; with the v8 codec (default) and with json; Value increments under
 // its lock in one process and in two at once (ops/s); Event set → wait
 // wake-up between two processes (one-way latency, p50/p99 of 2,000, from a
-// CLOCK_MONOTONIC stamp taken just before set()), split CPUs and same CPU
+// CLOCK_MONOTONIC stamp taken just before set(); the waiter asleep 1 ms, and
+// "event-handoff": set again as soon as acknowledged), split CPUs and same CPU
 // when taskset is there, each beside the C futex reference (event_ref.c,
 // compiled with cc into the temporary directory) in the same run.
 // The Python counterparts are in shared_state_bench.py.
@@ -138,7 +139,7 @@ function pin(pid, cpu) {
 
 const PLACEMENTS = { "split-cpu": [0, 1], "same-cpu": [0, 0] };
 
-async function eventCase(placement) {
+async function eventCase(placement, hot = false) {
   const cpus = PLACEMENTS[placement];
   const go = new Event();
   const ack = new Event();
@@ -147,7 +148,7 @@ async function eventCase(placement) {
   await p.start();
   const pinned = cpus !== undefined && pin(process.pid, cpus[0]) && pin(p.pid, cpus[1]);
   for (let i = 0; i < ROUNDS; i++) {
-    await new Promise((r) => setTimeout(r, 1)); // let the waiter fall asleep in FUTEX_WAIT
+    if (!hot) await new Promise((r) => setTimeout(r, 1)); // let the waiter fall asleep in FUTEX_WAIT
     stamps.raw[0] = process.hrtime.bigint();
     go.set();
     await ack.wait();
@@ -156,8 +157,8 @@ async function eventCase(placement) {
   await p.join();
   if (cpus) pin(process.pid, "0-1023");
   const us = Array.from(stamps.raw.subarray(1), (x) => Number(x) / 1000).sort((a, b) => a - b);
-  const row = { case: "Event set → wait wake-up (one way)", placement: pinned ? placement : "unpinned", rounds: ROUNDS, p50us: +us[us.length >> 1].toFixed(1), p99us: +us[Math.floor(us.length * 0.99)].toFixed(1) };
-  const c = eventReference(pinned ? cpus : undefined);
+  const row = { case: `Event set → wait wake-up (one way${hot ? ", hand-off" : ""})`, placement: pinned ? placement : "unpinned", rounds: ROUNDS, p50us: +us[us.length >> 1].toFixed(1), p99us: +us[Math.floor(us.length * 0.99)].toFixed(1) };
+  const c = eventReference(pinned ? cpus : undefined, hot);
   if (c) Object.assign(row, { cP50us: c.p50us, cP99us: c.p99us, vsC: +(row.p50us / c.p50us).toFixed(2) });
   out(row);
   go.close();
@@ -166,13 +167,13 @@ async function eventCase(placement) {
 
 let refBinary;
 /** The C futex reference's figures for the same placement, or undefined without a C compiler. */
-function eventReference(cpus) {
+function eventReference(cpus, hot) {
   try {
     if (refBinary === undefined) {
       refBinary = join(tmpdir(), `ipc-sampler-event-ref-${process.pid}`);
       execFileSync(process.env.CC ?? "cc", ["-O2", "-o", refBinary, fileURLToPath(new URL("event_ref.c", import.meta.url))], { stdio: "ignore" });
     }
-    const text = execFileSync(refBinary, [String(ROUNDS), ...(cpus ? cpus.map(String) : [])], { encoding: "utf8" });
+    const text = execFileSync(refBinary, [String(ROUNDS), ...(cpus ? cpus.map(String) : hot ? ["-1", "-1"] : []), ...(hot ? ["hot"] : [])], { encoding: "utf8" });
     return JSON.parse(text);
   } catch {
     refBinary = null;
@@ -189,5 +190,6 @@ if (isMainModule(import.meta.url)) {
   if (wanted("value")) await valueCase(1);
   if (wanted("value")) await valueCase(2);
   if (wanted("event")) for (const placement of Object.keys(PLACEMENTS)) await eventCase(placement);
+  if (wanted("event-handoff")) for (const placement of Object.keys(PLACEMENTS)) await eventCase(placement, true);
   if (refBinary) (await import("node:fs")).rmSync(refBinary, { force: true });
 }
