@@ -7,6 +7,8 @@ import { createBlock, DATA_OFFSET, deadlineOf, HEADER_WORDS, openBlock, remainin
 
 const L = HEADER_WORDS;
 const HEAD = L + LOCK_WORDS, TAIL = HEAD + 1, COUNT = HEAD + 2, NOT_EMPTY = HEAD + 3, NOT_FULL = HEAD + 4, UNFINISHED = HEAD + 5, GETTERS = HEAD + 6, PUTTERS = HEAD + 7;
+/** The putters' lock; the getters' is at L. */
+const PUT_LOCK = PUTTERS + 1;
 
 export interface QueueOptions {
   /** Most items held at once; 0 (default) means 4096, the ring's default size. */
@@ -76,8 +78,11 @@ export class Full extends ChannelError {
 
 /**
  * multiprocessing.Queue as a ring of fixed-size slots in one shared segment,
- * guarded by a robust lock, with two sequence words (not empty, not full)
- * to sleep on. An item is encoded before the lock is taken and copied into
+ * with two robust locks — one for putters (tail), one for getters (head),
+ * so the two sides never wait for each other — and two sequence words (not
+ * empty, not full) to sleep on. The count is the hand-over point: a put
+ * writes its slots, then adds to it; a get reads only slots it counts, and
+ * subtracts only after reading. An item is encoded before the lock is taken and copied into
  * its slot while it is held; a get decodes it and only then advances the
  * head, so a consumer that dies before that leaves the item for the next
  * one, and one that dies after it took the item. No feeder thread: an item
@@ -95,6 +100,7 @@ export class Queue<T = unknown> {
   readonly #bytes: Buffer;
   readonly #stride: number;
   readonly #lock: LockCore;
+  readonly #putLock: LockCore;
   readonly #notEmpty: WordWaiter;
   readonly #notFull: WordWaiter;
   protected readonly joinable: boolean;
@@ -136,6 +142,7 @@ export class Queue<T = unknown> {
     this.#bytes = b.segment.buffer;
     this.joinable = joinable;
     this.#lock = new LockCore(b.words, L, false);
+    this.#putLock = new LockCore(b.words, PUT_LOCK, false);
     this.#notEmpty = new WordWaiter(b.words, NOT_EMPTY);
     this.#notFull = new WordWaiter(b.words, NOT_FULL);
   }
@@ -160,7 +167,7 @@ export class Queue<T = unknown> {
   /** One attempt without waiting or a promise: false when the queue is full or its lock busy. */
   tryPut(item: T): boolean {
     const one = [this.#encode(item)];
-    return this.#lock.tryAcquire() && this.#putLocked(one, 0) === 1;
+    return this.#putLock.tryAcquire() && this.#putLocked(one, 0) === 1;
   }
 
   #encode(item: T): Buffer | string {
@@ -171,13 +178,13 @@ export class Queue<T = unknown> {
     return encoded;
   }
 
-  /** With the lock held: writes items from `from` while slots are free, releases the lock, wakes getters; returns how many. */
+  /** With the putters' lock held: writes items from `from` while slots are free, releases the lock, wakes getters; returns how many. */
   #putLocked(items: readonly (Buffer | string)[], from: number): number {
     const w = this.#w;
     let n = 0;
     try {
       let tail = w[TAIL]!;
-      for (let count = w[COUNT]!; from + n < items.length && count + n < this.maxsize; n++) {
+      for (let count = Atomics.load(w, COUNT); from + n < items.length && count + n < this.maxsize; n++) {
         const item = items[from + n]!;
         const at = DATA_OFFSET + tail * this.#stride;
         const len = typeof item === "string" ? this.#bytes.write(item, at + 4, this.itemBytes, "utf8") | JSON_TAG : item.copy(this.#bytes, at + 4);
@@ -188,7 +195,7 @@ export class Queue<T = unknown> {
       if (this.joinable) Atomics.add(w, UNFINISHED, n);
       Atomics.add(w, COUNT, n);
     } finally {
-      this.#lock.release();
+      this.#putLock.release();
     }
     if (n > 0) {
       Atomics.add(w, NOT_EMPTY, 1);
@@ -215,7 +222,7 @@ export class Queue<T = unknown> {
   putNowait(item: T): void {
     const one = [this.#encode(item)];
     // The lock is held for a copy, never for a wait: a few more tries cover a busy lock.
-    for (let i = 0; i < 64 && !this.full(); i++) if (this.#lock.tryAcquire() && this.#putLocked(one, 0) === 1) return;
+    for (let i = 0; i < 64 && !this.full(); i++) if (this.#putLock.tryAcquire() && this.#putLocked(one, 0) === 1) return;
     throw new Full(false);
   }
 
@@ -233,7 +240,7 @@ export class Queue<T = unknown> {
     const w = this.#w, deadline = deadlineOf(o);
     for (let done = 0; done < encoded.length; ) {
       const seq = Atomics.load(w, NOT_FULL);
-      if (!(await this.#lock.acquire(lockOptions(deadline, o)))) throw new Full(true);
+      if (!(await this.#putLock.acquire(lockOptions(deadline, o)))) throw new Full(true);
       done += this.#putLocked(encoded, done);
       if (done === encoded.length) return;
       if (o.block === false) throw new Full(false);
@@ -264,13 +271,13 @@ export class Queue<T = unknown> {
     return got[0];
   }
 
-  /** With the lock held: moves up to `max` items into `into`, releases the lock, wakes putters. */
+  /** With the getters' lock held: moves up to `max` items into `into`, releases the lock, wakes putters. */
   #takeLocked(max: number, into: T[]): T[] {
     const w = this.#w;
     let n = 0;
     try {
       let head = w[HEAD]!;
-      for (const count = w[COUNT]!; n < max && n < count; n++) {
+      for (const count = Atomics.load(w, COUNT); n < max && n < count; n++) {
         const at = DATA_OFFSET + head * this.#stride;
         const word = this.#bytes.readUInt32LE(at);
         const len = word & ~JSON_TAG;
@@ -340,6 +347,7 @@ export class Queue<T = unknown> {
     this.#notEmpty.close();
     this.#notFull.close();
     this.#lock.close();
+    this.#putLock.close();
   }
 
   /** Python's join_thread: puts here are complete when they resolve, so there is nothing to flush. */
