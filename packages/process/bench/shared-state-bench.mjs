@@ -1,5 +1,7 @@
 // Shared-state benchmarks, one JSON line per case on stdout. Usage:
-//   node packages/process/bench/shared-state-bench.mjs [--quick] [--case queue,value,event]
+//   node packages/process/bench/shared-state-bench.mjs [--quick] [--case queue,value,event] [--json]
+// The output is always one JSON object per line, one per case (--json is
+// accepted for callers that ask for it).
 // With --case, only the cases whose ids start with one of the words run
 // (ids: queue-1-1, queue-4-2, queue-1-1-json, queue-4-2-json, queue-many,
 // value, event, event-handoff).
