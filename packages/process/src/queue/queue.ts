@@ -82,10 +82,10 @@ export class Full extends ChannelError {
  * so the two sides never wait for each other — and two sequence words (not
  * empty, not full) to sleep on. The count is the hand-over point: a put
  * writes its slots, then adds to it; a get reads only slots it counts, and
- * subtracts only after reading. An item is encoded before the lock is taken and copied into
- * its slot while it is held; a get decodes it and only then advances the
- * head, so a consumer that dies before that leaves the item for the next
- * one, and one that dies after it took the item. No feeder thread: an item
+ * subtracts only after reading. An item is encoded before the lock is
+ * taken and copied into its slot while it is held; a get decodes it and
+ * only then advances the head, so a consumer that dies before that leaves
+ * the item for the next one, and one that dies after it took the item. No feeder thread: an item
  * is in the queue when `put` resolves (or `tryPut`/`putNowait` return).
  * Wake-ups are owed, not sent at once: a process wakes sleepers on the other
  * side once per run of puts (or gets), at the end of the tick or before it
