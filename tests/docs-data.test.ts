@@ -64,8 +64,8 @@ describe("docs data loaders", () => {
     expect(pipe?.points.map((p) => p.size)).toEqual(r.sizes);
   });
 
-  it("reads this machine's kernel limits for every transport", () => {
-    const l = loadLimits();
+  it("reads this machine's kernel limits for every transport, where its descriptor says", async () => {
+    const l = await loadLimits();
     for (const t of transports) expect(l.byTransport[t.id]?.length, t.id).toBeGreaterThan(0);
     expect(l.byTransport.pipe?.find((x) => x.source === "getconf PIPE_BUF")?.value).toBeGreaterThan(0);
   });

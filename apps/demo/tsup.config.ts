@@ -4,7 +4,7 @@ import { packageConfig } from "../../tsup.base";
 // Entry points are the CLI and the processes it starts; the benchmark's reference
 // implementations are copied beside them so an installed CLI can run them too.
 export default packageConfig(
-  { cli: "src/cli.ts", run: "src/run.ts", consumer: "src/consumer.ts", producer: "src/producer.ts", pingpong: "src/pingpong.ts", "shared-counter": "src/shared-counter.ts", "shared-counter-child": "src/shared-counter-child.ts", "pool-map-tasks": "src/pool-map-tasks.ts", registry: "src/registry.ts" },
+  { cli: "src/cli.ts", run: "src/run.ts", consumer: "src/consumer.ts", producer: "src/producer.ts", pingpong: "src/pingpong.ts", "shared-counter": "src/shared-counter.ts", "shared-counter-child": "src/shared-counter-child.ts", "pool-map-tasks": "src/pool-map-tasks.ts", "queue-sum-tasks": "src/queue-sum-tasks.ts", registry: "src/registry.ts" },
   {
     format: ["esm"],
     dts: false,

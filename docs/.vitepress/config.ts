@@ -1,10 +1,13 @@
 import { defineConfig } from "vitepress";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { mechanismPages } from "./mechanisms";
+import { transports } from "@ipc-sampler/demo/registry";
 
 const docsDir = fileURLToPath(new URL("..", import.meta.url));
+
+/** One page per registered transport, in the registry's order, titled by the page's own heading. */
+const mechanismPages = transports.map((t) => ({ id: t.id, title: /^# (.+)$/m.exec(readFileSync(path.join(docsDir, "mechanisms", `${t.id}.md`), "utf8"))?.[1] ?? t.id }));
 
 /** API reference pages that `pnpm docs:api` generated (docs/api/@ipc-sampler/<package>.md). */
 function apiSidebar() {
@@ -16,6 +19,19 @@ function apiSidebar() {
     .sort()
     .map((name) => ({ text: `@ipc-sampler/${name}`, link: `/api/@ipc-sampler/${name}` }));
 }
+
+/** The reference pages of @ipc-sampler/process's shared state and remote workers (docs/primitives). */
+const primitivePages: Record<string, string> = {
+  "": "Overview",
+  event: "Event",
+  lock: "Lock and RLock",
+  semaphore: "Semaphore and BoundedSemaphore",
+  condition: "Condition",
+  barrier: "Barrier",
+  value: "Value and SharedArray",
+  queue: "Queue and JoinableQueue",
+  "remote-workers": "Workers on other hosts",
+};
 
 export default defineConfig({
   title: "ipc-sampler",
@@ -33,7 +49,7 @@ export default defineConfig({
     logo: "/favicon.svg",
     nav: [
       { text: "Start", link: "/" },
-      { text: "Mechanisms", link: "/mechanisms/pipe" },
+      { text: "Mechanisms", link: `/mechanisms/${mechanismPages[0]!.id}` },
       { text: "Comparison", link: "/comparison" },
       { text: "Methodology", link: "/methodology" },
       { text: "API", link: "/api/" },
@@ -48,6 +64,10 @@ export default defineConfig({
         ],
       },
       { text: "Mechanisms", items: mechanismPages.map((m) => ({ text: m.title, link: `/mechanisms/${m.id}` })) },
+      {
+        text: "Shared state & workers",
+        items: Object.entries(primitivePages).map(([id, text]) => ({ text, link: `/primitives/${id}` })),
+      },
       {
         text: "Measured",
         items: [

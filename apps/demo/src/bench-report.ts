@@ -159,6 +159,21 @@ export function renderMarkdown(results: BenchResults): string {
       ),
     );
   }
+  if (results.sharedState) {
+    const s = results.sharedState;
+    out.push("");
+    out.push("## Shared state");
+    out.push("");
+    out.push(`Method: ${s.method}`);
+    out.push("");
+    if (s.skipped) out.push(`skipped: ${s.skipped}`);
+    else {
+      const v = (x: number | undefined, unit: string | undefined): string => (x === undefined ? "-" : unit === "p50 µs" ? String(x) : rate(x));
+      const x = (q: number | undefined): string => (q === undefined ? "-" : `${q.toFixed(2)}x`);
+      out.push(table(["case", "unit", "ours", "Python", "vs Python", "C futex", "vs C"], s.rows.map((r) => [r.case, r.unit ?? "", v(r.ours, r.unit), v(r.python, r.unit), x(r.vsPython), v(r.c, r.unit), x(r.vsC)])));
+      for (const note of [s.error && `FAILED: ${s.error}`, s.pythonSkipped && `Python: ${s.pythonSkipped}`, s.cSkipped && `C: ${s.cSkipped}`]) if (note) out.push("", note);
+    }
+  }
   out.push("");
   return out.join("\n");
 }

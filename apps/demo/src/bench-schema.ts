@@ -83,6 +83,36 @@ export interface BenchResults {
   roundTrip: RoundTripRow[];
   /** Process pools (absent in files written before the pool section existed). */
   pool?: PoolSection;
+  /** Queue, Value and Event of @ipc-sampler/process against Python and C (absent before that section existed). */
+  sharedState?: SharedStateSection;
+}
+
+/** One case of the shared-state section: ours, Python's, and for the Event the C futex reference. */
+export interface SharedStateRow {
+  /** As packages/process/bench/shared-state-bench.mjs names it, e.g. "queue put/get 4→2, v8 codec". */
+  case: string;
+  ok: boolean;
+  /** msgs/s, ops/s (higher is better) or p50 µs (lower is better). */
+  unit?: string;
+  ours?: number;
+  python?: number;
+  c?: number;
+  /** ours ÷ Python (for p50 µs: how many times Python's latency). */
+  vsPython?: number;
+  /** Event only: ours ÷ C futex p50. */
+  vsC?: number;
+}
+
+export interface SharedStateSection {
+  method: string;
+  rows: SharedStateRow[];
+  /** The whole section did not run, and why. */
+  skipped?: string;
+  /** Our script failed. */
+  error?: string;
+  /** Why a reference column is empty. */
+  pythonSkipped?: string;
+  cSkipped?: string;
 }
 
 /**

@@ -24,6 +24,7 @@ import { placementPrefix, placementProblem, referencePlacement } from "./placeme
 import { loadDescriptors, sizeRefusal } from "./limits.js";
 import { roundTrip as pingPong } from "./roundtrip.js";
 import { POOL_FULL, POOL_QUICK, runPoolSection } from "./bench-pool.js";
+import { runSharedStateSection } from "./bench-shared-state.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The repository around this build, when it runs from one (apps/demo/dist -> the root). */
@@ -348,6 +349,8 @@ export async function main(argv: string[]): Promise<number> {
   // Process pools: every transport that can carry one (the anonymous pipe cannot); quick: uds only.
   const poolEntries = plan.transports.filter((t) => (plan.quick ? t.id === "uds" : t.id !== "pipe"));
   const pool = poolEntries.length ? await runPoolSection(poolEntries, plan.quick ? POOL_QUICK : POOL_FULL, roundTrip, plan.references, log) : undefined;
+  // Queue, Value, Event of @ipc-sampler/process against Python and C (with the references only).
+  const sharedState = plan.references ? await runSharedStateSection(plan.quick, log) : undefined;
 
   const results: BenchResults = {
     schema: BENCH_SCHEMA,
@@ -358,6 +361,7 @@ export async function main(argv: string[]): Promise<number> {
     throughput,
     roundTrip,
     ...(pool ? { pool } : {}),
+    ...(sharedState ? { sharedState } : {}),
   };
   mkdirSync(plan.out, { recursive: true });
   const stamp = results.createdAt.replace(/[:.]/g, "-");
@@ -371,6 +375,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(`bench: wrote ${path.join(plan.out, name)}.json and .md in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.stdout.write(renderMarkdown(results));
-  const failed = throughput.filter((r) => !r.ok).length + roundTrip.filter((r) => !r.ok).length + (pool?.rows.filter((r) => !r.ok).length ?? 0);
+  const failed = throughput.filter((r) => !r.ok).length + roundTrip.filter((r) => !r.ok).length + (pool?.rows.filter((r) => !r.ok).length ?? 0) + (sharedState?.error ? 1 : 0);
   return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@ interface Command {
 const COMMANDS: Readonly<Record<string, Command>> = {
   demo: { summary: "run the producer/consumer scenario over one transport or all (the default)", main: async (argv) => (await import("./demo.js")).main(argv, commandList()) },
   bench: { summary: "the benchmark matrix: every transport, several sizes, round trips, references", main: async (argv) => (await import("./bench.js")).main(argv) },
+  worker: { summary: "serve a pool on another host: --connect tcp://host:port (ZeroMQ, shared secret)", main: async (argv) => (await import("./worker.js")).main(argv) },
   clean: { summary: "remove resources no live process owns (--list, --dry-run)", main: async (argv) => (await import("./clean.js")).runClean(argv) },
 };
 

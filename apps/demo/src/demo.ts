@@ -26,7 +26,7 @@ const OPTIONS = {
   "max-message-size": { type: "string", value: "B", help: "largest message the receiver accepts (its listen option maxMessageSize)", default: "the transport's own limit" },
   "round-trips": { type: "string", value: "N", help: "unloaded ping-pongs timed after the run, 0 for none", default: "1000, fewer for large sizes" },
   json: { type: "boolean", help: "print one JSON record per transport on stdout, nothing else" },
-  scenario: { type: "string", value: "name", help: "stream, shared-counter (P processes add into one counter), or pool-map (a Pool squares N integers; --scenario pool-map --help)", default: "stream" },
+  scenario: { type: "string", value: "name", help: "stream, shared-counter (P processes add into one counter), pool-map (a Pool squares N integers; --scenario pool-map --help), or queue-sum (two workers put subtotals on one channel; --scenario queue-sum --help)", default: "stream" },
   increments: { type: "string", value: "N", help: "shared-counter: additions per process", default: "100000" },
   "no-lock": { type: "boolean", help: "shared-counter: without the lock, to show lost updates" },
   timeout: { type: "string", value: "s", help: "hard limit per run in seconds", default: "scales with the work" },
@@ -173,6 +173,7 @@ async function runSharedCounter(o: Options): Promise<number> {
 /** `ipc-sampler demo …`: resolves with the exit code; usage errors throw UsageError. */
 export async function main(argv: string[], commands = ""): Promise<number> {
   if (argv.includes("pool-map") || argv.includes("--scenario=pool-map")) return (await import("./pool-map.js")).runPoolMap(argv);
+  if (argv.includes("queue-sum") || argv.includes("--scenario=queue-sum")) return (await import("./queue-sum.js")).runQueueSum(argv);
   const options = parseDemo(argv);
   if (options === "help") {
     process.stdout.write(demoHelp(commands));

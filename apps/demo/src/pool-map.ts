@@ -9,7 +9,7 @@ import { Pool } from "@ipc-sampler/process";
 import type { Transport } from "@ipc-sampler/core";
 import { UsageError, formatHelp, integerOption, parseCommandLine, type OptionSpecs } from "./options.js";
 import { humanRate } from "./format.js";
-import { transports } from "./transports.js";
+import { transports, type TransportEntry } from "./transports.js";
 
 const SPECS = {
   scenario: { type: "string", value: "name", help: "pool-map" },
@@ -20,6 +20,14 @@ const SPECS = {
   json: { type: "boolean", help: "one JSON record per transport on stdout" },
   help: { type: "boolean", help: "this text" },
 } as const satisfies OptionSpecs;
+
+/** The transports `--transport <id|all>` names for a scenario of worker processes: any but the anonymous pipe, which cannot carry a child's channel back to its parent. */
+export function chooseTransports(id: string, scenario: string): TransportEntry[] {
+  const eligible = transports.filter((t) => t.id !== "pipe");
+  const chosen = id === "all" ? eligible : eligible.filter((t) => t.id === id);
+  if (chosen.length === 0) throw new UsageError(`${scenario} runs over ${eligible.map((t) => t.id).join(", ")} or all, not "${id}"`);
+  return chosen;
+}
 
 /** `demo --scenario pool-map …`: resolves with the exit code; usage errors throw UsageError. */
 export async function runPoolMap(argv: readonly string[]): Promise<number> {
@@ -32,10 +40,7 @@ export async function runPoolMap(argv: readonly string[]): Promise<number> {
   const items = integerOption(flags.items, "items", 1_000_000, 1, 50_000_000);
   const processes = integerOption(flags.processes, "processes", 2, 1, 64);
   const chunksize = flags.chunksize === undefined ? undefined : integerOption(flags.chunksize, "chunksize", 1, 1, 50_000_000);
-  // The anonymous pipe cannot carry a child's channel back to its parent.
-  const eligible = transports.filter((t) => t.id !== "pipe");
-  const chosen = id === "all" ? eligible : eligible.filter((t) => t.id === id);
-  if (chosen.length === 0) throw new UsageError(`pool-map runs over ${eligible.map((t) => t.id).join(", ")} or all, not "${id}"`);
+  const chosen = chooseTransports(id, "pool-map");
   const xs = Array.from({ length: items }, (_, i) => i);
   // Σ i² for i < n, exactly, in BigInt.
   const n = BigInt(items - 1);

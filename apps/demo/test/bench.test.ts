@@ -47,6 +47,11 @@ describe("pnpm bench --quick", () => {
     expect(pool.filter((row) => !row.ok), JSON.stringify(pool)).toEqual([]);
     expect(pool.find((row) => row.transport === "uds")!.mapTasksPerSec).toBeGreaterThan(0);
     expect(readFileSync(path.join(out, json!.replace(/\.json$/, ".md")), "utf8")).toContain("## Process pool");
+    // The shared-state section: Queue, Value and Event beside Python (or its skip reason) and the C futex.
+    const shared = results.sharedState!;
+    expect(shared.rows.filter((row) => !row.ok), JSON.stringify(shared)).toEqual([]);
+    expect(shared.rows.find((row) => row.case.startsWith("Event"))!.ours).toBeGreaterThan(0);
+    expect(readFileSync(path.join(out, json!.replace(/\.json$/, ".md")), "utf8")).toContain("## Shared state");
     expect(r.status).toBe(0);
   }, 300_000);
 });

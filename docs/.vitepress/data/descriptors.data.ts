@@ -13,6 +13,8 @@ export interface DescriptorRow {
   descriptor?: MechanismDescriptor;
   /** Why there is no descriptor. */
   pending?: string;
+  /** The named resources the transport creates (`transport.named.kinds`, their nouns); empty for an unnamed one. */
+  named?: string[];
 }
 
 declare const data: DescriptorRow[];
@@ -24,7 +26,8 @@ export async function loadDescriptors(): Promise<DescriptorRow[]> {
     const row: DescriptorRow = { id: t.id, packageName: t.packageName, exportName: t.exportName };
     try {
       const mod: Record<string, unknown> = await import(t.packageName);
-      const transport = mod[t.exportName] as { descriptor?: MechanismDescriptor } | undefined;
+      const transport = mod[t.exportName] as { descriptor?: MechanismDescriptor; named?: { kinds: readonly { noun: string }[] } } | undefined;
+      row.named = transport?.named?.kinds.map((k) => k.noun) ?? [];
       const descriptor = transport?.descriptor ?? (mod[`${t.id}Descriptor`] as MechanismDescriptor | undefined);
       if (descriptor && descriptor.id === t.id) row.descriptor = { ...descriptor };
       else row.pending = `${t.packageName} does not export ${t.exportName} yet`;
@@ -36,7 +39,7 @@ export async function loadDescriptors(): Promise<DescriptorRow[]> {
   return rows;
 }
 
-export default {
-  watch: [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/dist/registry.js")],
-  load: loadDescriptors,
-};
+/** The built files the descriptors come from: a loader that reads them reloads when they change. */
+export const descriptorsWatch = [path.join(repoDir, "packages/*/dist/index.js"), path.join(repoDir, "apps/demo/dist/registry.js")];
+
+export default { watch: descriptorsWatch, load: loadDescriptors };

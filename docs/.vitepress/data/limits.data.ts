@@ -1,9 +1,12 @@
-// Kernel limits of the machine that built this site, read from /proc and
-// getconf at build time. The benchmark machine's own limits come from the
-// results file.
+// Kernel limits of the machine that built this site: which limits matter to
+// each transport, and where each is read, come from its descriptor
+// (`kernelLimits`); here they are read from /proc, getconf and statfs at build
+// time. The benchmark machine's own limits come from the results file.
 import { execFileSync } from "node:child_process";
 import { readFileSync, statfsSync } from "node:fs";
 import os from "node:os";
+import { kernelLimitSource, type KernelLimitSource } from "@ipc-sampler/core";
+import { descriptorsWatch, loadDescriptors } from "./descriptors.data";
 
 export interface Limit {
   /** Where the value comes from: a /proc file, getconf name or statfs(2). */
@@ -52,57 +55,20 @@ function fsSize(dir: string): number | undefined {
   }
 }
 
-export function loadLimits(): LimitsData {
-  const page = getconf("PAGESIZE");
-  const pipe: Limit[] = [
-    { source: "getconf PIPE_BUF", meaning: "writes up to this size are atomic (never interleaved with another writer's)", value: getconf("PIPE_BUF", "/"), unit: "bytes" },
-    { source: "16 × getconf PAGESIZE", meaning: "default pipe capacity before fcntl(F_SETPIPE_SZ)", value: page ? 16 * page : undefined, unit: "bytes" },
-    { source: "/proc/sys/fs/pipe-max-size", meaning: "largest capacity an unprivileged process may ask for", value: proc("/proc/sys/fs/pipe-max-size"), unit: "bytes" },
-    { source: "/proc/sys/fs/pipe-user-pages-soft", meaning: "pages of pipe buffers per user before new pipes shrink to one page", value: proc("/proc/sys/fs/pipe-user-pages-soft"), unit: "count" },
-  ];
-  const mq: Limit[] = [
-    { source: "/proc/sys/fs/mqueue/msg_max", meaning: "most messages a queue may hold (mq_maxmsg ceiling)", value: proc("/proc/sys/fs/mqueue/msg_max"), unit: "count" },
-    { source: "/proc/sys/fs/mqueue/msgsize_max", meaning: "largest message (mq_msgsize ceiling)", value: proc("/proc/sys/fs/mqueue/msgsize_max"), unit: "bytes" },
-    { source: "/proc/sys/fs/mqueue/queues_max", meaning: "queues on the whole system", value: proc("/proc/sys/fs/mqueue/queues_max"), unit: "count" },
-    { source: "/proc/sys/fs/mqueue/msg_default", meaning: "mq_maxmsg when mq_open gets no attributes", value: proc("/proc/sys/fs/mqueue/msg_default"), unit: "count" },
-    { source: "/proc/sys/fs/mqueue/msgsize_default", meaning: "mq_msgsize when mq_open gets no attributes", value: proc("/proc/sys/fs/mqueue/msgsize_default"), unit: "bytes" },
-  ];
-  const shm: Limit[] = [
-    { source: "statfs(/dev/shm)", meaning: "size of the tmpfs that holds POSIX shared memory and named semaphores", value: fsSize("/dev/shm"), unit: "bytes" },
-    { source: "getconf PAGESIZE", meaning: "mapping granularity: segments are whole pages", value: page, unit: "bytes" },
-    { source: "/proc/sys/vm/max_map_count", meaning: "mappings one process may hold", value: proc("/proc/sys/vm/max_map_count"), unit: "count" },
-  ];
-  const mmap: Limit[] = [
-    { source: "getconf PAGESIZE", meaning: "mapping granularity: the journal grows by whole segment files, each a multiple of 4096 bytes", value: page, unit: "bytes" },
-    { source: "/proc/sys/vm/max_map_count", meaning: "mappings one process may hold", value: proc("/proc/sys/vm/max_map_count"), unit: "count" },
-    { source: "/proc/sys/vm/dirty_expire_centisecs", meaning: "age (1/100 s) after which the kernel's flusher writes a dirty page back on its next pass, without a sync", value: proc("/proc/sys/vm/dirty_expire_centisecs"), unit: "count" },
-  ];
-  const socket: Limit[] = [
-    { source: "/proc/sys/net/core/wmem_default", meaning: "default socket send buffer", value: proc("/proc/sys/net/core/wmem_default"), unit: "bytes" },
-    { source: "/proc/sys/net/core/rmem_default", meaning: "default socket receive buffer", value: proc("/proc/sys/net/core/rmem_default"), unit: "bytes" },
-    { source: "/proc/sys/net/core/somaxconn", meaning: "longest accept backlog", value: proc("/proc/sys/net/core/somaxconn"), unit: "count" },
-  ];
-  const uds: Limit[] = [
-    ...socket,
-    { source: "/proc/sys/net/unix/max_dgram_qlen", meaning: "datagrams queued per Unix socket (not used by the stream socket)", value: proc("/proc/sys/net/unix/max_dgram_qlen"), unit: "count" },
-  ];
-  // tcp(7): tcp_wmem and tcp_rmem override net.core.wmem_default and rmem_default for TCP.
-  const tcp: Limit[] = [
-    ...socket.filter((l) => l.source.endsWith("somaxconn")),
-    { source: "/proc/sys/net/ipv4/tcp_rmem", meaning: "TCP receive buffer a socket starts with (default of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_rmem", 1), unit: "bytes" },
-    { source: "/proc/sys/net/ipv4/tcp_wmem", meaning: "TCP send buffer a socket starts with (default of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_wmem", 1), unit: "bytes" },
-    { source: "/proc/sys/net/ipv4/tcp_wmem", meaning: "TCP send buffer auto-tuning ceiling (max of min/default/max)", value: proc("/proc/sys/net/ipv4/tcp_wmem", 2), unit: "bytes" },
-  ];
-  const semaphore: Limit[] = [
-    { source: "getconf SEM_VALUE_MAX", meaning: "largest value a semaphore can count to", value: getconf("SEM_VALUE_MAX"), unit: "count" },
-    { source: "statfs(/dev/shm)", meaning: "named semaphores live here, one small file each", value: fsSize("/dev/shm"), unit: "bytes" },
-  ];
-  const zeromq: Limit[] = [...socket];
-  return {
-    host: os.hostname(),
-    kernel: `${os.type()} ${os.release()}`,
-    byTransport: { pipe, fifo: pipe, mqueue: mq, zeromq, shm, mmap, uds, tcp, semaphore },
-  };
+/** The value of one limit on this machine, read where its descriptor says. */
+function read(from: KernelLimitSource): number | undefined {
+  if ("proc" in from) return proc(from.proc, from.field);
+  if ("statfs" in from) return fsSize(from.statfs);
+  const n = getconf(from.getconf, from.path);
+  return n === undefined ? undefined : n * (from.times ?? 1);
 }
 
-export default { load: loadLimits };
+export async function loadLimits(): Promise<LimitsData> {
+  const byTransport: Record<string, Limit[]> = {};
+  for (const row of await loadDescriptors()) {
+    byTransport[row.id] = (row.descriptor?.kernelLimits ?? []).map((l) => ({ source: kernelLimitSource(l.from), meaning: l.meaning, value: read(l.from), unit: l.unit }));
+  }
+  return { host: os.hostname(), kernel: `${os.type()} ${os.release()}`, byTransport };
+}
+
+export default { watch: descriptorsWatch, load: loadLimits };

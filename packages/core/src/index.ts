@@ -1,6 +1,7 @@
 export * from "./errors.js";
 export * from "./names.js";
 export * from "./interface.js";
+export * from "./kernel-limits.js";
 export * from "./framing.js";
 export * from "./checksum.js";
 export * from "./scenario.js";

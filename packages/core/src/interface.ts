@@ -1,4 +1,5 @@
 import type { ChannelError } from "./errors.js";
+import type { KernelLimit } from "./kernel-limits.js";
 import type { NamedResources } from "./named.js";
 
 /**
@@ -70,6 +71,8 @@ export interface MechanismDescriptor {
   readonly crossesMachines: boolean;
   /** One sentence for tables. */
   readonly summary: string;
+  /** The kernel limits that bound this mechanism, and where the running machine states each (the docs read them there). */
+  readonly kernelLimits: readonly KernelLimit[];
 }
 
 /**

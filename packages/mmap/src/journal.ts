@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { ChannelError } from "@ipc-sampler/core";
-import { openSegment, type MappedSegment } from "@ipc-sampler/posix";
+import { openSegment, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import { CTL_FILE, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, commitFor, parseSegmentFile, segmentFile, sumOf } from "./layout.js";
 import type { JournalPosition } from "./receiver.js";
 
@@ -134,6 +134,8 @@ export class Journal {
           if (seq >= from) yield { stream, seq, data: bytes.subarray(start, start + len) };
           off += RECORD_HEADER + ((len + 7) & ~7);
         }
+        // Shrunk while we read it: what looked like its end (zeros) is not.
+        if (seg.truncated()) throw truncatedError(path.join(this.directory, segmentFile(stream, index)));
         if (summary.torn || summary.closed) break;
         index = nextIndex;
       }

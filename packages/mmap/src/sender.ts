@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, SenderBase, fromSystemError } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import { CLOSED, CRC_FROM, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_CRC32, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
 
 const OWNER_CHECK_MS = 200;
@@ -260,9 +260,10 @@ export class JournalSender extends SenderBase {
     }
   }
 
-  /** Wakes the consumer if it sleeps; notices a receiver that closed or died. */
+  /** Wakes the consumer if it sleeps; notices a receiver that closed or died, or a file a peer truncated. */
   flush(): void {
     if (this.failure) return;
+    if (this.seg.truncated() || this.ctl.truncated()) return this.fail(truncatedError(this.seg.truncated() ? this.seg.path : this.ctl.path));
     const c = this.ctlWords;
     if (Atomics.load(c, C_CLOSED) !== 0) return this.receiverGone();
     const now = performance.now();
@@ -309,6 +310,7 @@ export class JournalSender extends SenderBase {
 
   protected override release(): void {
     this.held.length = 0;
+    this.ctl.unlockSlot(this.slot); // after BYE and CLOSED: a receiver that finds the lock free sees them
     this.ctl.close();
   }
 }

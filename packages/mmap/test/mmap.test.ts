@@ -1,9 +1,12 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type MessageBatch, type Receiver } from "@ipc-sampler/core";
 import { openSegment } from "@ipc-sampler/posix";
+import { expectCheckedStress, killWhenReady } from "@ipc-sampler/core/conformance";
+import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { mmapTransport, openJournal, type JournalReceiver, type MmapAddress } from "../src/index.js";
 import { G_REUSED, segmentFile } from "../src/layout.js";
@@ -64,29 +67,8 @@ async function listen(options: Parameters<typeof mmapTransport.listen>[0] = {}) 
   return r;
 }
 
-/** Per-stream order, sizes 1..65536 and checksums of the fixture's random messages. */
-class RandomVerifier {
-  next: number[] = [];
-  count = 0;
-  bad: string[] = [];
-  check(p: number, data: Uint8Array, off: number, len: number): void {
-    const want = this.next[p] ?? 0;
-    this.next[p] = want + 1;
-    this.count++;
-    if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
-    if (len < 12) {
-      for (let k = 0; k < len; k++) if (data[off + k] !== ((want + k) & 0xff)) this.bad.push(`stream ${p} seq ${want}: short message bytes`);
-      return;
-    }
-    const v = new DataView(data.buffer, data.byteOffset + off, len);
-    if (v.getUint32(4, true) !== want) this.bad.push(`stream ${p}: seq ${v.getUint32(4, true)}, expected ${want}`);
-    if (v.getUint32(8, true) !== checksum32(data, off + 12, len - 12)) this.bad.push(`stream ${p} seq ${want}: checksum`);
-    if (this.bad.length > 10) throw new Error(this.bad.join("; "));
-  }
-  verify(b: MessageBatch): void {
-    for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
-  }
-}
+/** The fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+const RandomVerifier = CheckedMessageVerifier;
 
 /** A new reader of stream 0 from the beginning: every record's checksum and sequence. */
 function replayStream0(directory: string) {
@@ -104,13 +86,7 @@ describe("mmap journal", () => {
   it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
     // On tmpfs with retention, so the stress does not fill the disk.
     const r = await listen({ expectedProducers: 2, directory: freshDir("/dev/shm"), retainSegments: 2, segmentBytes: 8 << 20 });
-    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 21 + id }, 900_000));
-    const v = new RandomVerifier();
-    for await (const b of r.batches()) v.verify(b);
-    expect(v.bad).toEqual([]);
-    expect(v.count).toBe(2 * STRESS_N);
-    expect(v.next).toEqual([STRESS_N, STRESS_N]);
-    for (const p of ps) expect(await p.exit).toBe(0);
+    await expectCheckedStress(r, STRESS_N, (id) => start("random", { address: r.address, id, count: STRESS_N, seed: 21 + id }, 900_000));
     const files = readdirSync((r.address as MmapAddress).directory).filter((n) => n.endsWith(".jnl"));
     expect(files.length).toBeLessThanOrEqual(2 * 3); // retention: at most 2 old + the current per stream
   }, 900_000);
@@ -122,12 +98,7 @@ describe("mmap journal", () => {
     const r = (await listen({ expectedProducers: 1, directory, segmentBytes: 1 << 20, onPeerLost: (e) => ((lostAt = Date.now()), (lost = e)) })) as JournalReceiver;
     const p = start("forever", { address: r.address, id: 0, seed: 5 });
     let killedAt = 0;
-    const killer = (async () => {
-      await p.waitFor((l) => l.ready === true);
-      await sleep(Math.random() * 100);
-      killedAt = Date.now();
-      p.child.kill("SIGKILL");
-    })();
+    const killer = killWhenReady(p).then((at) => (killedAt = at));
     const live = new RandomVerifier();
     let half: Record<string, number> | undefined;
     for await (const b of r.batches()) {
@@ -380,4 +351,48 @@ describe("mmap journal: producers that close slowly or break the record format",
       expect(await good.exit).toBe(0);
     }, 60_000);
   }
+});
+
+describe("mmap journal: a peer that truncates its files", () => {
+  // truncate(1) is the peer. Unguarded, the next touch of the lost pages is SIGBUS and kills the process.
+  const shrink = (files: string[]) => expect(spawnSync("truncate", ["-s", "0", ...files]).status).toBe(0);
+
+  it("a stream's segment: that producer is dropped with EPROTO, the other flows; the control file: the channel ends with EPROTO; no process dies", async () => {
+    const directory = freshDir("/dev/shm");
+    const lost: ChannelError[] = [];
+    const r = await listen({ expectedProducers: 2, directory, segmentBytes: 1 << 20, retainSegments: 1, onPeerLost: (e) => lost.push(e) });
+    const ps = [0, 1].map((id) => start("forever", { address: r.address, id, seed: 31 + id }));
+    const counts = [0, 0];
+    let victim: { producer: number; stream: number } | undefined;
+    let afterLoss = 0;
+    let ctlShrunk = false;
+    const error = await (async () => {
+      for await (const b of r.batches()) {
+        counts[b.producer] = (counts[b.producer] ?? 0) + b.count;
+        if (!victim && counts[0]! >= 50 && counts[1]! >= 50) {
+          const chosen = { producer: b.producer, stream: (b as MessageBatch & { stream: number }).stream };
+          victim = chosen;
+          shrink(readdirSync(directory).filter((n) => n.startsWith(`s${chosen.stream}-`)).map((n) => path.join(directory, n)));
+        }
+        if (lost.length > 0 && b.producer !== victim?.producer) afterLoss += b.count;
+        if (!ctlShrunk && afterLoss >= 100) {
+          shrink([path.join(directory, "journal.ctl")]);
+          ctlShrunk = true;
+        }
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    expect(lost.map((e) => e.code)).toEqual(["EPROTO"]);
+    expect(lost[0]!.message).toMatch(/truncated by a peer/);
+    expect(lost[0]!.producer).toBe(victim!.producer);
+    expect(ctlShrunk).toBe(true);
+    expect(error).toBeInstanceOf(ChannelError);
+    expect((error as ChannelError).code).toBe("EPROTO");
+    expect((error as ChannelError).message).toMatch(/truncated by a peer/);
+    // Both producers touch the shrunk control file at their next segment and stop with EPROTO.
+    for (const p of ps) {
+      const line = await p.waitFor((l) => l.error !== undefined, 20_000);
+      expect(line.error, line.message).toBe("EPROTO");
+      expect(await p.exit).toBe(0);
+    }
+  }, 60_000);
 });

@@ -1,7 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { killStartedProcesses, runSnippet } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Receiver } from "@ipc-sampler/core";
 import { mqExists, mqGetAttr, mqLimits, mqOpen, mqClose } from "@ipc-sampler/posix";
@@ -9,38 +10,12 @@ import { mqueueTransport, type MqueueAddress } from "../src/posix-mq.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
 const POSIX = import.meta.resolve("@ipc-sampler/posix");
-const children = new Set<ChildProcess>();
 const receivers: Receiver[] = [];
 
-/** Runs an ES module snippet in a fresh Node process (optionally under another command) with a hard 20 s limit. */
-function run(code: string, wrap: string[] = []): { child: ChildProcess; line: Promise<string>; exit: Promise<number | string | null> } {
-  const argv = [...wrap, process.execPath, "--input-type=module", "-e", code];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const exit = new Promise<number | string | null>((resolve) =>
-    child.on("exit", (c, s) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve(s ?? c);
-    }),
-  );
-  const line = new Promise<string>((resolve, reject) => {
-    let buf = "";
-    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
-      buf += t;
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) resolve(buf.slice(0, nl));
-    });
-    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
-  });
-  line.catch(() => {});
-  return { child, line, exit };
-}
+const run = (code: string, wrap: string[] = []) => runSnippet(code, { wrap });
 
 afterEach(async () => {
-  for (const c of children) c.kill("SIGKILL");
-  children.clear();
+  killStartedProcesses();
   for (const r of receivers.splice(0)) await r.close();
 });
 
@@ -197,7 +172,7 @@ describe("mqueue: names", () => {
   });
 
   it("gives up attaching after timeoutMs with ETIMEDOUT when no queue exists", async () => {
-    const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10, pid: process.pid };
+    const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10 };
     await expect(mqueueTransport.connect(address, { timeoutMs: 150 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
   });
 });

@@ -1,5 +1,5 @@
 import { Socket } from "node:net";
-import { ChannelError, fdIsFifo, type Address, type Admission, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { PIPE_LIMITS, ChannelError, fdIsFifo, type Address, type Admission, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { closeFd, growPipe, pipe2 } from "@ipc-sampler/posix";
 
@@ -19,6 +19,7 @@ export const pipeDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: true,
   crossesMachines: false,
   summary: "A kernel byte buffer with a read end and a write end, shared by inheritance from parent to child.",
+  kernelLimits: [...PIPE_LIMITS],
 };
 
 export interface PipeAddress extends Address {

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitPeerCred(env, exports);
   ipc::InitProcess(env, exports);
   ipc::InitLock(env, exports);
+  ipc::InitGuard(env, exports);
   return exports;
 }
 

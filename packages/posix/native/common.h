@@ -2,6 +2,7 @@
 // `code` (errno name), `errno` (negative, as libuv reports it) and `syscall`;
 // the TypeScript side turns it into a ChannelError.
 #pragma once
+#include <initializer_list>
 #include <napi.h>
 #include <cerrno>
 #include <cstdint>
@@ -39,30 +40,28 @@ inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
 // Argument readers shared by the calls that take buffers. Each throws a
 // TypeError or RangeError and returns false when an argument is unusable.
 
-// The bytes of a Uint8Array (or Buffer) argument.
-inline bool BytesArg(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
+// A typed array argument of element type `T` (napi type `kind`): its data and element count.
+template <typename T>
+inline bool TypedArg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type kind, const char* expected, T** data, size_t* length) {
   Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(info.Env(), "expected a Uint8Array").ThrowAsJavaScriptException();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
+    Napi::TypeError::New(info.Env(), expected).ThrowAsJavaScriptException();
     return false;
   }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   *data = a.Data();
   *length = a.ElementLength();
   return true;
 }
 
+// The bytes of a Uint8Array (or Buffer) argument.
+inline bool BytesArg(const Napi::CallbackInfo& info, size_t index, uint8_t** data, size_t* length) {
+  return TypedArg<uint8_t>(info, index, napi_uint8_array, "expected a Uint8Array", data, length);
+}
+
 // An Int32Array of (start, length) pairs.
 inline bool PairsArg(const Napi::CallbackInfo& info, size_t index, int32_t** data, size_t* length) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(info.Env(), "expected an Int32Array of (start, length) pairs").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  *data = a.Data();
-  *length = a.ElementLength();
-  return true;
+  return TypedArg<int32_t>(info, index, napi_int32_array, "expected an Int32Array of (start, length) pairs", data, length);
 }
 
 // (offset, length) at info[index], info[index + 1], inside [0, limit).
@@ -95,6 +94,48 @@ inline bool SliceInside(Napi::Env env, int32_t start, int32_t len, size_t size) 
   return true;
 }
 
+// (fd, buffer, offset, length) at info[0..3]: a descriptor and the slice of a buffer to read into or write from.
+struct FdSlice {
+  int fd;
+  uint8_t* data;
+  size_t off = 0, len = 0;
+};
+inline bool FdSliceArgs(const Napi::CallbackInfo& info, FdSlice* a) {
+  size_t size;
+  return FdArg(info, 0, &a->fd) && BytesArg(info, 1, &a->data, &size) && RangeArg(info, 2, size, &a->off, &a->len);
+}
+
+// (fd, buffer, pairs, from, count) at info[0..4]: a descriptor and a run of (start, length) slices of a buffer.
+struct FdPairRun {
+  int fd;
+  uint8_t* data;
+  size_t size;
+  int32_t* pairs;
+  int64_t from = 0, count = 0;
+};
+inline bool FdPairRunArgs(const Napi::CallbackInfo& info, FdPairRun* a) {
+  size_t npairs;
+  return FdArg(info, 0, &a->fd) && BytesArg(info, 1, &a->data, &a->size) && PairsArg(info, 2, &a->pairs, &npairs) && PairRunArg(info, 3, npairs, &a->from, &a->count);
+}
+
+// Calls `call` again while it fails with EINTR; returns its last result.
+template <typename F>
+inline auto RetryEintr(F call) -> decltype(call()) {
+  decltype(call()) r;
+  do r = call();
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// One export per (name, function): the table every Init* below fills `exports` from.
+struct ExportedFunction {
+  const char* name;
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+};
+inline void ExportFunctions(Napi::Env env, Napi::Object exports, std::initializer_list<ExportedFunction> fns) {
+  for (const ExportedFunction& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+}
+
 void InitPipe(Napi::Env env, Napi::Object exports);
 void InitMq(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
@@ -103,5 +144,6 @@ void InitPoll(Napi::Env env, Napi::Object exports);
 void InitPeerCred(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
+void InitGuard(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

@@ -54,17 +54,10 @@ static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
 // mqSend(mqd, buffer, offset, length, priority) -> true sent, false full (EAGAIN).
 static Napi::Value MqSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  if (!FdArg(info, 0, &q)) return env.Undefined();
-  uint8_t* data;
-  size_t size;
-  size_t off = 0, len = 0;
-  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
+  FdSlice a;
   unsigned prio;
-  if (!Uint32Arg(info, 4, "priority", 32767, &prio)) return env.Undefined();
-  int rc;
-  do rc = mq_send(q, reinterpret_cast<const char*>(data + off), len, prio);
-  while (rc != 0 && errno == EINTR);
+  if (!FdSliceArgs(info, &a) || !Uint32Arg(info, 4, "priority", 32767, &prio)) return env.Undefined();
+  int rc = RetryEintr([&] { return mq_send(a.fd, reinterpret_cast<const char*>(a.data + a.off), a.len, prio); });
   if (rc != 0) {
     if (errno == EAGAIN) return Napi::Boolean::New(env, false);
     return ThrowErrno(env, errno, "mq_send");
@@ -78,24 +71,15 @@ static Napi::Value MqSend(const Napi::CallbackInfo& info) {
 // progress; the next call reports it.
 static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  if (!FdArg(info, 0, &q)) return env.Undefined();
-  uint8_t* data;
-  size_t size;
-  int32_t* pairs;
-  size_t npairs;
-  int64_t from = 0, count = 0;
-  if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &pairs, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
+  FdPairRun a;
   unsigned prio;
-  if (!Uint32Arg(info, 5, "priority", 32767, &prio)) return env.Undefined();
+  if (!FdPairRunArgs(info, &a) || !Uint32Arg(info, 5, "priority", 32767, &prio)) return env.Undefined();
   int64_t done = 0;
-  for (; done < count; done++) {
-    int32_t start = pairs[2 * (from + done)];
-    int32_t len = pairs[2 * (from + done) + 1];
-    if (!SliceInside(env, start, len, size)) return env.Undefined();
-    int rc;
-    do rc = mq_send(q, reinterpret_cast<const char*>(data + start), static_cast<size_t>(len), prio);
-    while (rc != 0 && errno == EINTR);
+  for (; done < a.count; done++) {
+    int32_t start = a.pairs[2 * (a.from + done)];
+    int32_t len = a.pairs[2 * (a.from + done) + 1];
+    if (!SliceInside(env, start, len, a.size)) return env.Undefined();
+    int rc = RetryEintr([&] { return mq_send(a.fd, reinterpret_cast<const char*>(a.data + start), static_cast<size_t>(len), prio); });
     if (rc != 0) {
       if (errno == EAGAIN || done > 0) break;
       return ThrowErrno(env, errno, "mq_send");
@@ -109,15 +93,9 @@ static Napi::Value MqSendBatch(const Napi::CallbackInfo& info) {
 // at least the queue's mq_msgsize (EMSGSIZE otherwise).
 static Napi::Value MqReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  mqd_t q;
-  if (!FdArg(info, 0, &q)) return env.Undefined();
-  uint8_t* data;
-  size_t size;
-  size_t off = 0, len = 0;
-  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
-  ssize_t n;
-  do n = mq_receive(q, reinterpret_cast<char*>(data + off), len, nullptr);
-  while (n < 0 && errno == EINTR);
+  FdSlice a;
+  if (!FdSliceArgs(info, &a)) return env.Undefined();
+  ssize_t n = RetryEintr([&] { return mq_receive(a.fd, reinterpret_cast<char*>(a.data + a.off), a.len, nullptr); });
   if (n < 0) {
     if (errno == EAGAIN) return Napi::Number::New(env, -1);
     return ThrowErrno(env, errno, "mq_receive");
@@ -151,9 +129,7 @@ static Napi::Value MqReceiveBatch(const Napi::CallbackInfo& info) {
   if (max < 0 || static_cast<uint64_t>(2 * max) > npairs) max = static_cast<int64_t>(npairs / 2);
   int64_t count = 0;
   while (count < max && end - pos >= msgsize) {
-    ssize_t n;
-    do n = mq_receive(q, reinterpret_cast<char*>(data + pos), static_cast<size_t>(msgsize), nullptr);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = RetryEintr([&] { return mq_receive(q, reinterpret_cast<char*>(data + pos), static_cast<size_t>(msgsize), nullptr); });
     if (n < 0) {
       if (errno == EAGAIN || count > 0) break;
       return ThrowErrno(env, errno, "mq_receive");
@@ -198,14 +174,8 @@ static Napi::Value MqUnlink(const Napi::CallbackInfo& info) {
 }
 
 void InitMq(Napi::Env env, Napi::Object exports) {
-  exports.Set("mqOpen", Napi::Function::New(env, MqOpen));
-  exports.Set("mqSend", Napi::Function::New(env, MqSend));
-  exports.Set("mqSendBatch", Napi::Function::New(env, MqSendBatch));
-  exports.Set("mqReceive", Napi::Function::New(env, MqReceive));
-  exports.Set("mqReceiveBatch", Napi::Function::New(env, MqReceiveBatch));
-  exports.Set("mqGetAttr", Napi::Function::New(env, MqGetAttr));
-  exports.Set("mqClose", Napi::Function::New(env, MqClose));
-  exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink));
+  ExportFunctions(env, exports, {{"mqOpen", MqOpen}, {"mqSend", MqSend}, {"mqSendBatch", MqSendBatch}, {"mqReceive", MqReceive},
+                                 {"mqReceiveBatch", MqReceiveBatch}, {"mqGetAttr", MqGetAttr}, {"mqClose", MqClose}, {"mqUnlink", MqUnlink}});
   exports.Set("MQ_O_RDONLY", Napi::Number::New(env, O_RDONLY));
   exports.Set("MQ_O_WRONLY", Napi::Number::New(env, O_WRONLY));
   exports.Set("MQ_O_RDWR", Napi::Number::New(env, O_RDWR));

@@ -77,11 +77,7 @@ static Napi::Value Close(const Napi::CallbackInfo& info) {
 }
 
 void InitPipe(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipe2", Napi::Function::New(env, Pipe2));
-  exports.Set("setPipeSize", Napi::Function::New(env, SetPipeSize));
-  exports.Set("getPipeSize", Napi::Function::New(env, GetPipeSize));
-  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
-  exports.Set("close", Napi::Function::New(env, Close));
+  ExportFunctions(env, exports, {{"pipe2", Pipe2}, {"setPipeSize", SetPipeSize}, {"getPipeSize", GetPipeSize}, {"mkfifo", Mkfifo}, {"close", Close}});
   exports.Set("O_CLOEXEC", Napi::Number::New(env, O_CLOEXEC));
   exports.Set("O_NONBLOCK", Napi::Number::New(env, O_NONBLOCK));
   exports.Set("PIPE_BUF", Napi::Number::New(env, PIPE_BUF));

@@ -146,42 +146,29 @@ static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
-// readNonBlocking(fd, buffer, offset, length) -> bytes read, 0 at end of
-// file, -1 when nothing is there now (EAGAIN). EINTR is retried.
-static Napi::Value ReadNonBlocking(const Napi::CallbackInfo& info) {
+// One non-blocking read(2) or write(2) of a buffer slice: bytes moved, or -1
+// when the descriptor has nothing to give or no room now (EAGAIN). EINTR is
+// retried.
+static Napi::Value TransferNonBlocking(const Napi::CallbackInfo& info, bool writing) {
   Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(info, 0, &fd)) return env.Undefined();
-  uint8_t* data;
-  size_t size, off = 0, len = 0;
-  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
-  ssize_t n;
-  do n = read(fd, data + off, len);
-  while (n < 0 && errno == EINTR);
+  FdSlice a;
+  if (!FdSliceArgs(info, &a)) return env.Undefined();
+  ssize_t n = RetryEintr([&] { return writing ? write(a.fd, a.data + a.off, a.len) : read(a.fd, a.data + a.off, a.len); });
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
-    return ThrowErrno(env, errno, "read");
+    return ThrowErrno(env, errno, writing ? "write" : "read");
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// writeNonBlocking(fd, buffer, offset, length) -> bytes written, or -1 when
-// the descriptor is full (EAGAIN). EINTR is retried.
+// readNonBlocking(fd, buffer, offset, length) -> bytes read, 0 at end of file, -1 when nothing is there now.
+static Napi::Value ReadNonBlocking(const Napi::CallbackInfo& info) {
+  return TransferNonBlocking(info, false);
+}
+
+// writeNonBlocking(fd, buffer, offset, length) -> bytes written, or -1 when the descriptor is full.
 static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(info, 0, &fd)) return env.Undefined();
-  uint8_t* data;
-  size_t size, off = 0, len = 0;
-  if (!BytesArg(info, 1, &data, &size) || !RangeArg(info, 2, size, &off, &len)) return env.Undefined();
-  ssize_t n;
-  do n = write(fd, data + off, len);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
-    return ThrowErrno(env, errno, "write");
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
+  return TransferNonBlocking(info, true);
 }
 
 // writeEach(fd, buffer, pairs, from, count) -> how many slices were written
@@ -191,22 +178,14 @@ static Napi::Value WriteNonBlocking(const Napi::CallbackInfo& info) {
 // over PIPE_BUF, throws EIO: callers keep slices at most PIPE_BUF long.
 static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(info, 0, &fd)) return env.Undefined();
-  uint8_t* data;
-  size_t size;
-  int32_t* p;
-  size_t npairs;
-  int64_t from = 0, count = 0;
-  if (!BytesArg(info, 1, &data, &size) || !PairsArg(info, 2, &p, &npairs) || !PairRunArg(info, 3, npairs, &from, &count)) return env.Undefined();
+  FdPairRun a;
+  if (!FdPairRunArgs(info, &a)) return env.Undefined();
   int64_t done = 0;
-  for (; done < count; done++) {
-    int32_t start = p[2 * (from + done)];
-    int32_t len = p[2 * (from + done) + 1];
-    if (!SliceInside(env, start, len, size)) return env.Undefined();
-    ssize_t n;
-    do n = write(fd, data + start, static_cast<size_t>(len));
-    while (n < 0 && errno == EINTR);
+  for (; done < a.count; done++) {
+    int32_t start = a.pairs[2 * (a.from + done)];
+    int32_t len = a.pairs[2 * (a.from + done) + 1];
+    if (!SliceInside(env, start, len, a.size)) return env.Undefined();
+    ssize_t n = RetryEintr([&] { return write(a.fd, a.data + start, static_cast<size_t>(len)); });
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (done > 0) break;  // report progress; the next call sees the error
@@ -219,10 +198,7 @@ static Napi::Value WriteEach(const Napi::CallbackInfo& info) {
 
 void InitPoll(Napi::Env env, Napi::Object exports) {
   exports.Set("FdWatcher", FdWatcher::Define(env));
-  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
-  exports.Set("readNonBlocking", Napi::Function::New(env, ReadNonBlocking));
-  exports.Set("writeNonBlocking", Napi::Function::New(env, WriteNonBlocking));
-  exports.Set("writeEach", Napi::Function::New(env, WriteEach));
+  ExportFunctions(env, exports, {{"pidfdOpen", PidfdOpen}, {"readNonBlocking", ReadNonBlocking}, {"writeNonBlocking", WriteNonBlocking}, {"writeEach", WriteEach}});
   exports.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
   exports.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));
   exports.Set("UV_DISCONNECT", Napi::Number::New(env, UV_DISCONNECT));

@@ -29,87 +29,12 @@
 #include <thread>
 
 #include "common.h"
+#include "sem-state.h"
 
 namespace ipc {
 namespace {
 
-constexpr long kSliceMs = 100;
-
-struct Mark {
-  int32_t* word = nullptr;
-  int32_t value = 0;
-};
-
-struct WaitResult;
-
-struct SemState {
-  sem_t* sem = SEM_FAILED;
-  std::string name;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  bool closing = false;       // close() was called: the thread exits
-  bool cancel = false;        // the pending wait must give up
-  bool hasRequest = false;    // a wait request is queued for the thread
-  bool busy = false;          // a wait is pending (queued or running)
-  double timeoutMs = -1;      // < 0: no deadline
-  Mark mark;
-  std::thread thread;
-  bool threadStarted = false;
-  bool released = false;      // the thread-safe function was released
-  napi_env env = nullptr;     // set when the thread starts (cleanup hook)
-
-  // JS-thread only.
-  Napi::ThreadSafeFunction tsfn;
-  Napi::FunctionReference pending;    // callback of the pending wait
-  Napi::ObjectReference markHolder;   // keeps the mark's buffer alive
-
-  ~SemState() {
-    if (thread.joinable()) {
-      if (thread.get_id() == std::this_thread::get_id()) thread.detach();
-      else thread.join();
-    }
-    if (sem != SEM_FAILED) sem_close(sem);
-  }
-};
-
-using StatePtr = std::shared_ptr<SemState>;
-
-struct WaitResult {
-  StatePtr state;
-  int err = 0;         // 0: acquired; ETIMEDOUT, ECANCELED or an errno
-};
-
-struct Holder {
-  StatePtr state;
-};
-
-StatePtr Unwrap(const Napi::Value& v) {
-  if (!v.IsExternal()) return nullptr;
-  Holder* h = v.As<Napi::External<Holder>>().Data();
-  return h ? h->state : nullptr;
-}
-
-bool ParseMark(const Napi::CallbackInfo& info, size_t at, Mark* out, Napi::Object* holder) {
-  if (info.Length() <= at || !info[at].IsTypedArray()) return true;
-  Napi::TypedArray ta = info[at].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_int32_array) return false;
-  Napi::Int32Array arr = ta.As<Napi::Int32Array>();
-  Napi::Value iv = info[at + 1], vv = info[at + 2];
-  if (!iv.IsNumber() || !vv.IsNumber()) return false;
-  double index = iv.As<Napi::Number>().DoubleValue();
-  double value = vv.As<Napi::Number>().DoubleValue();
-  if (!(index >= 0 && index < static_cast<double>(arr.ElementLength())) || std::trunc(index) != index) return false;
-  if (!(value >= INT32_MIN && value <= INT32_MAX) || std::trunc(value) != value) return false;
-  out->word = arr.Data() + static_cast<size_t>(index);
-  out->value = static_cast<int32_t>(value);
-  if (holder) *holder = arr;
-  return true;
-}
-
-inline void StoreMark(const Mark& m) {
-  if (m.word) __atomic_store_n(m.word, m.value, __ATOMIC_SEQ_CST);
-}
+using namespace sem;
 
 // The waiter thread: one wait request at a time, sliced so cancel is seen.
 void WaiterLoop(StatePtr s) {
@@ -319,16 +244,22 @@ StatePtr Checked(const Napi::CallbackInfo& info) {
   return s;
 }
 
+// Checked(), and the optional mark at info[1..3].
+StatePtr CheckedWithMark(const Napi::CallbackInfo& info, Mark* mark) {
+  StatePtr s = Checked(info);
+  if (s && !ParseMark(info, 1, mark, nullptr)) {
+    Napi::RangeError::New(info.Env(), "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return s;
+}
+
 // semPost(handle[, marks, index, value])
 Napi::Value SemPost(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StatePtr s = Checked(info);
-  if (!s) return env.Undefined();
   Mark mark;
-  if (!ParseMark(info, 1, &mark, nullptr)) {
-    Napi::RangeError::New(env, "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  StatePtr s = CheckedWithMark(info, &mark);
+  if (!s) return env.Undefined();
   StoreMark(mark);
   if (sem_post(s->sem) != 0) return ThrowErrno(env, errno, "sem_post");
   return env.Undefined();
@@ -337,13 +268,9 @@ Napi::Value SemPost(const Napi::CallbackInfo& info) {
 // semTryWait(handle[, marks, index, value]) -> true when acquired
 Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StatePtr s = Checked(info);
-  if (!s) return env.Undefined();
   Mark mark;
-  if (!ParseMark(info, 1, &mark, nullptr)) {
-    Napi::RangeError::New(env, "mark must be (Int32Array, index in range, value)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  StatePtr s = CheckedWithMark(info, &mark);
+  if (!s) return env.Undefined();
   for (;;) {
     if (sem_trywait(s->sem) == 0) {
       StoreMark(mark);
@@ -463,14 +390,8 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSem(Napi::Env env, Napi::Object exports) {
-  exports.Set("semOpen", Napi::Function::New(env, SemOpen));
-  exports.Set("semPost", Napi::Function::New(env, SemPost));
-  exports.Set("semTryWait", Napi::Function::New(env, SemTryWait));
-  exports.Set("semWait", Napi::Function::New(env, SemWait));
-  exports.Set("semCancel", Napi::Function::New(env, SemCancel));
-  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue));
-  exports.Set("semClose", Napi::Function::New(env, SemClose));
-  exports.Set("semUnlink", Napi::Function::New(env, SemUnlink));
+  ExportFunctions(env, exports, {{"semOpen", SemOpen}, {"semPost", SemPost}, {"semTryWait", SemTryWait}, {"semWait", SemWait},
+                                 {"semCancel", SemCancel}, {"semGetValue", SemGetValue}, {"semClose", SemClose}, {"semUnlink", SemUnlink}});
   exports.Set("SEM_VALUE_MAX", Napi::Number::New(env, SEM_VALUE_MAX));
   exports.Set("SEM_WAIT_SLICE_MS", Napi::Number::New(env, static_cast<double>(kSliceMs)));
 }

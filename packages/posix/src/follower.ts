@@ -1,6 +1,7 @@
 import { cpus } from "node:os";
 import { ChannelError, ProducerTally, type ProducerCounts } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake } from "./futex.js";
+import { truncations } from "./segment.js";
 
 /**
  * Publications this process owes its peers: senders batch a tick's writes
@@ -133,6 +134,13 @@ export interface FollowedProducers<B> {
   pending(): boolean;
   /** Some producer is attached or attaching: sleep in liveness slices rather than without deadline. */
   watching(): boolean;
+  /**
+   * Asked when a mapping of this process was found truncated (see
+   * MappedSegment.truncated): the error that ends the channel if one of its
+   * shared mappings was, else undefined (a producer's own mapping may be
+   * dropped with producerLost instead).
+   */
+  truncated?(): ChannelError | undefined;
 }
 
 export interface FutexFollowerOptions {
@@ -182,6 +190,8 @@ export class FutexFollower<B> {
   private isClosed = false;
   private readonly tally: ProducerTally;
   private readonly probe: () => boolean;
+  private seenTruncations = truncations();
+  private broken: ChannelError | undefined;
 
   constructor(
     private readonly producers: FollowedProducers<B>,
@@ -224,6 +234,20 @@ export class FutexFollower<B> {
     this.producers.scan(check);
   }
 
+  /**
+   * Throws once a mapping of the channel was found truncated (a peer shrank
+   * its file): the batch in hand may hold zeros, so it is not delivered.
+   * One load while nothing was truncated anywhere in this process.
+   */
+  private checkIntact(): void {
+    if (this.broken) throw this.broken;
+    const n = truncations();
+    if (n === this.seenTruncations) return;
+    this.seenTruncations = n;
+    this.broken = this.producers.truncated?.();
+    if (this.broken) throw this.broken;
+  }
+
   /** Next batch, or undefined once every producer has finished or the follower closed. */
   async next(): Promise<B | undefined> {
     if (this.busy) throw new ChannelError("EBUSY", "cannot start a second batches() or iteration: one consumer at a time");
@@ -233,6 +257,7 @@ export class FutexFollower<B> {
       for (;;) {
         if (this.isClosed) return undefined;
         const b = producers.tryBatch();
+        this.checkIntact();
         if (b) {
           const now = performance.now();
           this.lastBatch = now;
@@ -267,6 +292,7 @@ export class FutexFollower<B> {
     if (this.isClosed) return undefined;
     publishOwed();
     const b = this.producers.tryBatch();
+    this.checkIntact();
     if (b) {
       this.lastBatch = performance.now();
       if (this.lastBatch - this.lastLiveness > this.livenessMs) this.scan(true);
@@ -302,6 +328,8 @@ export class FutexFollower<B> {
       Atomics.store(words, sleepingIndex, 0);
       return;
     }
+    // The stores above may have found the mapping truncated: waiting on it would never end.
+    this.checkIntact();
     this.waiter ??= new FutexWaiter(words, doorbellIndex);
     const started = performance.now();
     await this.waiter.wait(seq, this.producers.watching() ? this.livenessMs : -1);

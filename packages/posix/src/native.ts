@@ -227,3 +227,21 @@ export interface LockNative {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends LockNative {}
+
+// ---- guard.cc: shared mappings a peer cannot crash us through ---------------
+
+export interface GuardNative {
+  /**
+   * mmap(2) PROT_READ|PROT_WRITE, MAP_SHARED (| MAP_POPULATE) of `size` bytes
+   * of `fd` from offset 0, registered with the SIGBUS guard: should the file
+   * shrink under it, a touch past the new end maps zero pages over the whole
+   * mapping instead of killing the process, and counts it in guardCounts()
+   * at 1 + `slot`. The mapping goes when `buffer` is collected.
+   */
+  mapShared(fd: number, size: number, populate: boolean): { buffer: Buffer; slot: number };
+  /** The guard's counts: [0] truncated mappings in this process so far; [1 + slot] that mapping's (0 while intact). */
+  guardCounts(): Int32Array;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends GuardNative {}

@@ -88,6 +88,10 @@ const probes: Array<[string, string]> = [
   ["setParentDeathSignal string signal", `n.setParentDeathSignal("x", 1)`],
   ["setParentDeathSignal signal 0", `n.setParentDeathSignal(0, 1)`],
   ["setParentDeathSignal pid beyond int32", `n.setParentDeathSignal(9, 2 ** 40)`],
+  ["mapShared string fd", `n.mapShared("x", 4096, false)`],
+  ["mapShared size 0", `n.mapShared(fd, 0, false)`],
+  ["mapShared size beyond 2^46", `n.mapShared(fd, 2 ** 47, false)`],
+  ["mapShared string populate", `n.mapShared(fd, 4096, "yes")`],
 ];
 
 const program = `

@@ -1,3 +1,4 @@
+import type { Transport } from "@ipc-sampler/core";
 import { native } from "@ipc-sampler/posix";
 import { v8Codec } from "./codec.js";
 import { abortError, encodeError } from "./errors.js";
@@ -43,8 +44,15 @@ let link: Link;
 let processMode = false;
 let reportRss = false;
 
-async function closeAndExit(code: number): Promise<never> {
+let exiting: Promise<never> | undefined;
+function closeAndExit(code: number): Promise<never> {
+  exiting ??= exitNow(code);
+  return exiting;
+}
+
+async function exitNow(code: number): Promise<never> {
   log.info("process shutting down");
+  if (boot!.remote) tryWrite([W.BYE]);
   log.info(`process exiting with exitcode ${code}`);
   await Promise.race([link.close().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
   process.exit(code);
@@ -252,8 +260,20 @@ function pump(): void {
   if (stopping) void closeAndExit(0);
 }
 
+// A worker on another host: beats to its pool and gives it up after its silence limit.
+let lastHeard = performance.now();
+function watchPool(heartbeatMs: number, silenceMs: number): void {
+  setInterval(() => {
+    if (performance.now() - lastHeard > silenceMs) {
+      process.stderr.write(`${boot!.name}: the pool was not heard from for ${silenceMs} ms\n`);
+      void closeAndExit(1);
+    } else tryWrite([W.BEAT]);
+  }, heartbeatMs).unref();
+}
+
 function onMessages(values: unknown[]): void {
   const at = performance.now();
+  lastHeard = at;
   for (const m of values as unknown[][]) {
     switch (m[0]) {
       case W.TASK:
@@ -273,9 +293,14 @@ function onMessages(values: unknown[]): void {
         stopping = true;
         break;
       case W.INIT: {
-        const init = m[1] as W.Init;
+        // A worker on another host may keep its copy of the pool's module elsewhere.
+        const given = m[1] as W.Init;
+        const init = boot!.remote?.module !== undefined ? { ...given, module: boot!.remote.module } : given;
         processMode = init.mode === "process";
         reportRss = init.reportRss === true;
+        const beat = init.heartbeatMs;
+        const silence = init.silenceMs;
+        if (boot!.remote && typeof beat === "number" && typeof silence === "number" && beat >= 10 && silence > beat) watchPool(beat, silence);
         if (processMode) void runProcess(init);
         else void initWorker(init);
         break;
@@ -286,8 +311,9 @@ function onMessages(values: unknown[]): void {
 }
 
 async function main(): Promise<void> {
-  const transport = await loadTransport(boot!.transport);
-  link = await Link.dial(transport, boot!.parent, v8Codec);
+  const transport = (state.transport as Transport | undefined) ?? (await loadTransport(boot!.transport));
+  const remote = boot!.remote;
+  link = remote ? await Link.dial(transport, boot!.parent, v8Codec, remote.timeoutMs, { listen: remote.listen, connect: remote.connect, oneWay: true }) : await Link.dial(transport, boot!.parent, v8Codec);
   // The transport may have installed SIGINT/SIGTERM handlers to remove what it
   // created; a handler runs only when the event loop is free, so a target stuck
   // in a loop would never end. Signals keep their default action here, and the
@@ -296,8 +322,11 @@ async function main(): Promise<void> {
   process.removeAllListeners("SIGINT");
   link.onMessages = onMessages;
   // A worker whose parent closed the link has nothing left to do.
-  link.onEnd = () => {
-    if (!processMode) process.exit(0);
+  // One on another host says goodbye first, so its pool need not wait for silence.
+  link.onEnd = (error) => {
+    if (remote && error !== undefined) process.stderr.write(`${boot!.name}: lost the pool: ${(error as Error)?.message ?? error}\n`);
+    if (remote) void closeAndExit(error === undefined ? 0 : 1);
+    else if (!processMode) process.exit(0);
   };
 }
 

@@ -102,8 +102,8 @@ export class WorkerLostError extends ChannelError {
   readonly pid: number | undefined;
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;
-  constructor(worker: string, pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, task: string) {
-    const how = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
+  constructor(worker: string, pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, task: string, lost?: string) {
+    const how = lost !== undefined ? `was lost (${lost})` : signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
     super("EPEERGONE", `${worker} (pid ${pid ?? "?"}) ${how} while running ${task}`, { resource: worker });
     Object.defineProperty(this, "name", { value: "WorkerLostError" });
     this.worker = worker;

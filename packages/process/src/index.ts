@@ -12,7 +12,9 @@ export { currentProcess, isMainModule, taskSignal, type ProcessInfo, type LogLev
 export { defaultTransport, type TransportChoice, type TransportSource } from "./transport.js";
 export type { ModuleRef } from "./target.js";
 export { Lock, RLock } from "./sync/lock.js";
-export { Event, Semaphore, BoundedSemaphore, Condition, Barrier, BrokenBarrierError } from "./sync/primitives.js";
+export { Event, Semaphore, BoundedSemaphore, Condition } from "./sync/primitives.js";
+export { Barrier, BrokenBarrierError, type BarrierOptions } from "./sync/barrier.js";
 export { Value, SharedArray, type ValueType, type ValueOptions } from "./sync/value.js";
 export { Queue, JoinableQueue, Empty, Full, type QueueOptions } from "./queue/queue.js";
 export { isSharedHandle, type BlockOptions, type SharedHandle } from "./sync/shared.js";
+export { runWorker, localAddressToward, type RemoteOptions, type WorkerOptions } from "./remote.js";

@@ -1,5 +1,5 @@
 import { abortError } from "./errors.js";
-import type { Spawned } from "./spawn.js";
+import type { WorkerHandle } from "./spawn.js";
 import type * as W from "./wire.js";
 
 /** The scheduler's records: a call, its jobs (one message each), and a worker slot. */
@@ -51,7 +51,7 @@ export class Job {
 }
 
 export class Slot {
-  spawned: Spawned | undefined;
+  spawned: WorkerHandle | undefined;
   readonly inflight: Job[] = [];
   done = 0;
   retiring = false;

@@ -14,8 +14,16 @@ export interface Hello {
   readonly $hello: Address;
 }
 
-function isHello(value: unknown): value is Hello {
+export function isHello(value: unknown): value is Hello {
   return typeof value === "object" && value !== null && typeof (value as Hello).$hello === "object";
+}
+
+/** Options passed to the transport's listen and connect on top of the link's own (a `secret`, a `listen` endpoint, …). */
+export interface LinkOptions {
+  readonly listen?: Readonly<Record<string, unknown>> | undefined;
+  readonly connect?: Readonly<Record<string, unknown>> | undefined;
+  /** Two one-way channels even over a duplex transport (what a pool's remote endpoint expects). */
+  readonly oneWay?: boolean | undefined;
 }
 
 export class Link {
@@ -47,7 +55,32 @@ export class Link {
     if (this.ended) handler(this.endError);
   }
 
-  private constructor(private readonly transport: Transport, readonly receiver: Receiver, readonly codec: Codec) {}
+  private constructor(private readonly transport: Transport, readonly receiver: Receiver | undefined, readonly codec: Codec) {}
+
+  /**
+   * A link whose incoming side is a receiver shared with other peers (a
+   * pool's endpoint for workers on other hosts): its owner hands this link
+   * the peer's values with `deliver` and its end with `end`; `sender` is the
+   * way to the peer.
+   */
+  static attached(transport: Transport, sender: Sender, codec: Codec = v8Codec): Link {
+    const link = new Link(transport, undefined, codec);
+    link.sender = new ObjectSender(sender, codec);
+    link.pending = undefined;
+    return link;
+  }
+
+  deliver(values: unknown[]): void {
+    if (!this.ended) this.onMessages(values);
+  }
+
+  /** The peer's channel ended: undefined when it closed, else the error. */
+  end(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endError = error;
+    this.onEnd(error);
+  }
 
   /** The side that waits: its address is what the other side dials. */
   static async listen(transport: Transport, codec: Codec = v8Codec): Promise<Link> {
@@ -67,20 +100,20 @@ export class Link {
   }
 
   /** The side that calls: listens too, connects to `peer`, and says hello with its own address. */
-  static async dial(transport: Transport, peer: Address, codec: Codec = v8Codec, timeoutMs = 10_000): Promise<Link> {
+  static async dial(transport: Transport, peer: Address, codec: Codec = v8Codec, timeoutMs = 10_000, options: LinkOptions = {}): Promise<Link> {
     let lost: ChannelError | undefined;
-    if (transport.duplex) {
-      const { sender, receiver } = await transport.duplex.connect(peer, { timeoutMs, onPeerLost: (e) => (lost = e) });
+    if (transport.duplex && !options.oneWay) {
+      const { sender, receiver } = await transport.duplex.connect(peer, { ...options.connect, timeoutMs, onPeerLost: (e) => (lost = e) });
       const link = new Link(transport, receiver, codec);
       link.sender = new ObjectSender(sender, codec);
       link.pending = undefined;
       void link.pump(() => lost);
       return link;
     }
-    const receiver = await transport.listen({ expectedProducers: 1, onPeerLost: (e) => (lost = e) });
+    const receiver = await transport.listen({ ...options.listen, expectedProducers: 1, onPeerLost: (e) => (lost = e) });
     const link = new Link(transport, receiver, codec);
     try {
-      const bytes = await transport.connect(peer, { timeoutMs });
+      const bytes = await transport.connect(peer, { ...options.connect, timeoutMs });
       link.sender = new ObjectSender(bytes, codec);
       link.sender.write({ $hello: receiver.address } satisfies Hello);
       link.flush();
@@ -93,6 +126,7 @@ export class Link {
   }
 
   get address(): Address {
+    if (!this.receiver) throw new TypeError("this link listens on a shared endpoint: it has no address of its own");
     return this.receiver.address;
   }
 
@@ -102,7 +136,7 @@ export class Link {
 
   /** The largest message the peer accepts (its receiver's limit, once connected). */
   get maxMessageSize(): number {
-    return this.sender?.bytes.maxMessageSize ?? this.receiver.maxMessageSize;
+    return this.sender?.bytes.maxMessageSize ?? this.receiver?.maxMessageSize ?? 0;
   }
 
   /** True once the peer's channel has ended. */
@@ -113,7 +147,7 @@ export class Link {
   private async pump(lost: () => ChannelError | undefined): Promise<void> {
     let error: unknown;
     try {
-      for await (const batch of this.receiver.batches()) {
+      for await (const batch of this.receiver!.batches()) {
         let values = decodeBatch(batch, this.codec);
         if (this.sender === undefined && !this.connecting && values.length > 0 && isHello(values[0])) {
           this.connectBack(values[0].$hello);
@@ -125,9 +159,7 @@ export class Link {
     } catch (err) {
       error = err;
     }
-    this.ended = true;
-    this.endError = error;
-    this.onEnd(error);
+    this.end(error);
   }
 
   private connectBack(address: Address): void {
@@ -179,9 +211,9 @@ export class Link {
     if (this.isClosed) return;
     this.isClosed = true;
     // A duplex peer that never connected: closing the receiver settles the wait for it.
-    if (this.sender === undefined && this.transport.duplex) await this.receiver.close().catch(() => {});
+    if (this.sender === undefined && this.transport.duplex) await this.receiver?.close().catch(() => {});
     await this.connecting;
     await this.sender?.close().catch(() => {});
-    await this.receiver.close().catch(() => {});
+    await this.receiver?.close().catch(() => {});
   }
 }

@@ -1,8 +1,9 @@
 import { availableParallelism } from "node:os";
 import { serialize } from "node:v8";
-import { ChannelError } from "@ipc-sampler/core";
+import { ChannelError, type Address } from "@ipc-sampler/core";
 import { AsyncResult } from "./async-result.js";
 import { abortError } from "./errors.js";
+import { RemoteEndpoint, type RemoteOptions } from "./remote.js";
 import { Call, Scheduler, type CallOptions } from "./scheduler.js";
 import type { PoolStats } from "./stats.js";
 import { moduleUrl, type AnyFunction, type ModuleRef } from "./target.js";
@@ -32,6 +33,13 @@ export interface PoolOptions extends TransportChoice {
   execArgv?: string[];
   env?: NodeJS.ProcessEnv;
   startTimeoutMs?: number;
+  /**
+   * Workers on other hosts, besides the `processes` started here (which may
+   * then be 0): the pool listens where they dial in
+   * (`ipc-sampler worker --connect <endpoint>`), e.g.
+   * `{ transport: zeromqTransport, listen: { listen: "tcp://10.0.0.1:5555", secret } }`.
+   */
+  remote?: RemoteOptions;
 }
 
 /** Names of the exports of M that are functions. */
@@ -60,21 +68,48 @@ function positiveInt(v: number | undefined, what: string): void {
  * was running (WorkerLostError naming it) and is replaced.
  */
 export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
-  private constructor(private readonly scheduler: Scheduler) {}
+  private constructor(private readonly scheduler: Scheduler, private readonly endpoint: RemoteEndpoint | undefined) {}
 
   static async create<M = Record<string, AnyFunction>>(options: PoolOptions): Promise<Pool<M>> {
-    const processes = options.processes ?? availableParallelism();
-    positiveInt(processes, "processes");
+    const processes = options.processes ?? (options.remote ? 0 : availableParallelism());
+    if (!(Number.isInteger(processes) && (processes >= 1 || (processes === 0 && options.remote)))) throw new RangeError(`processes must be a positive integer (or 0 with remote workers), got ${processes}`);
+    if (options.remote?.workers !== undefined && !(Number.isInteger(options.remote.workers) && options.remote.workers >= 0)) throw new RangeError("remote.workers must be an integer >= 0");
     positiveInt(options.maxTasksPerChild, "maxTasksPerChild");
     positiveInt(options.prefetch, "prefetch");
     positiveInt(options.maxLifetimeMs, "maxLifetimeMs");
     positiveInt(options.maxRssBytes, "maxRssBytes");
     if (options.maxQueue !== undefined && !(Number.isInteger(options.maxQueue) && options.maxQueue >= 0)) throw new RangeError("maxQueue must be an integer >= 0");
-    const { module, initializer, initargs, ...rest } = options;
+    const { module, initializer, initargs, remote, ...rest } = options;
     const init: W.Init = { mode: "worker", module: moduleUrl(module), initializer, initargs };
     const scheduler = new Scheduler({ ...rest, processes, init });
     await scheduler.start();
-    return new Pool<M>(scheduler);
+    if (!remote) return new Pool<M>(scheduler, undefined);
+    let endpoint: RemoteEndpoint | undefined;
+    try {
+      endpoint = await RemoteEndpoint.listen(remote, scheduler);
+      await endpoint.waitFor(remote.workers ?? 0);
+    } catch (err) {
+      await endpoint?.close();
+      await scheduler.terminate();
+      throw err;
+    }
+    return new Pool<M>(scheduler, endpoint);
+  }
+
+  /** Where workers on other hosts dial in (its `endpoint` is what `ipc-sampler worker --connect` takes); undefined without `remote`. */
+  get remoteAddress(): Address | undefined {
+    return this.endpoint?.address;
+  }
+
+  /** Workers of other hosts attached now. */
+  get remoteWorkers(): number {
+    return this.endpoint?.workers ?? 0;
+  }
+
+  /** Resolves once `n` remote workers have become ready since the pool started (ETIMEDOUT after `timeoutMs`, default `remote.readyTimeoutMs`). */
+  waitForRemoteWorkers(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    if (!this.endpoint) return Promise.reject(new TypeError("this pool has no remote option"));
+    return this.endpoint.waitFor(n, options.timeoutMs);
   }
 
   get processes(): number {
@@ -253,13 +288,15 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   }
 
   /** Stops the workers now; what is pending fails with ECLOSED. */
-  terminate(): Promise<void> {
-    return this.scheduler.terminate();
+  async terminate(): Promise<void> {
+    await this.scheduler.terminate();
+    await this.endpoint?.close();
   }
 
   /** Waits for every worker to exit, after close() or terminate(). */
-  join(): Promise<void> {
-    return this.scheduler.join();
+  async join(): Promise<void> {
+    await this.scheduler.join();
+    await this.endpoint?.close();
   }
 
   stats(): PoolStats {

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { ChannelError } from "@ipc-sampler/core";
 import { abortError, closedError, decodeError, exitCodeOf, timedOut, WorkerLostError } from "./errors.js";
-import { spawnChild, type Exit, type Spawned, type SpawnOptions } from "./spawn.js";
+import { spawnChild, type Exit, type SpawnOptions, type WorkerHandle } from "./spawn.js";
 import { Samples, type PoolStats } from "./stats.js";
 import * as W from "./wire.js";
 import { Call, DONE, Job, QUEUED, SENT, Slot, type CallOptions } from "./job.js";
@@ -67,14 +67,10 @@ export class Scheduler extends EventEmitter {
     const slot = new Slot(`${this.options.namePrefix ?? "PoolWorker"}-${++this.workerCount}`);
     this.slots.push(slot);
     const { processes: _p, maxTasksPerChild: _m, maxLifetimeMs: _l, maxRssBytes: _r, maxQueue: _q, prefetch: _f, graceMs: _g, ...spawn } = this.options;
-    const init = { ...spawn.init, reportRss: this.options.maxRssBytes !== undefined };
-    return spawnChild({ ...spawn, init, name: slot.name, daemon: true }, (m) => this.onMessage(slot, m)).then(
+    return spawnChild({ ...spawn, init: this.init, name: slot.name, daemon: true }, (m) => this.onMessage(slot, m)).then(
       (spawned) => {
-        slot.spawned = spawned;
         this.startFailures = 0;
-        void spawned.exited.then((exit) => this.onExit(slot, exit));
-        if (this.state !== "run") this.shutDown(slot);
-        this.dispatch();
+        this.adopt(slot, spawned);
       },
       (err: unknown) => {
         this.slots.splice(this.slots.indexOf(slot), 1);
@@ -86,6 +82,36 @@ export class Scheduler extends EventEmitter {
         this.checkJoined();
       },
     );
+  }
+
+  private adopt(slot: Slot, handle: WorkerHandle): void {
+    slot.spawned = handle;
+    void handle.exited.then((exit) => this.onExit(slot, exit));
+    if (this.state !== "run") this.shutDown(slot);
+    this.dispatch();
+  }
+
+  /**
+   * A worker that is ready already (one on another host): it takes tasks
+   * like the others; when it ends, its tasks fail or go back to the queue as
+   * a dead local worker's do, and no replacement starts. Returns the handler
+   * for its messages.
+   */
+  attach(name: string): { slot: Slot; onMessage: (m: unknown[]) => void; adopt: (handle: WorkerHandle) => void } {
+    const slot = new Slot(name);
+    return {
+      slot,
+      onMessage: (m) => this.onMessage(slot, m),
+      adopt: (handle) => {
+        this.slots.push(slot);
+        this.adopt(slot, handle);
+      },
+    };
+  }
+
+  /** The options a worker's INIT carries. */
+  get init(): W.Init {
+    return { ...this.options.init, reportRss: this.options.maxRssBytes !== undefined };
   }
 
   submit(fn: W.FunctionRef, mode: W.TaskMode, payload: unknown, call: Call, settle: (error: unknown, value?: unknown) => void): Job {
@@ -244,7 +270,7 @@ export class Scheduler extends EventEmitter {
 
   /** No more jobs for this worker: it stops after what it holds, and its replacement starts now (a warm spare). */
   private retire(slot: Slot): void {
-    if (slot.retiring) return;
+    if (slot.retiring || slot.spawned?.remote) return;
     slot.retiring = true;
     if (this.state === "run") void this.startWorker(true);
     if (slot.inflight.length === 0) this.stopWorker(slot);
@@ -305,7 +331,7 @@ export class Scheduler extends EventEmitter {
     if (slot.inflight.length > 0) this.busyTotal += performance.now() - slot.busySince;
     slot.inflight.length = 0;
     const pid = slot.spawned?.pid;
-    if (running && running.state === SENT) this.finish(running, new WorkerLostError(slot.name, pid, exit.code, exit.signal, running.call.label));
+    if (running && running.state === SENT) this.finish(running, new WorkerLostError(slot.name, pid, exit.code, exit.signal, running.call.label, exit.lost));
     // Jobs the worker had not started yet go back to the front of the queue.
     const back = waiting.filter((j) => j.state === SENT);
     for (const j of back) {
@@ -319,7 +345,7 @@ export class Scheduler extends EventEmitter {
     if (slot.retiring && running === undefined) this.counts.recycled++;
     else if (!expected) this.counts.crashed++;
     this.emit("workerExit", { name: slot.name, pid, exitCode: exitCodeOf(exit.code, exit.signal), signal: exit.signal });
-    if (this.state === "run" && !slot.retiring) void this.startWorker(true);
+    if (this.state === "run" && !slot.retiring && !slot.spawned?.remote) void this.startWorker(true);
     if (this.state === "terminate") this.failQueued(closedError("this pool"));
     this.dispatch();
     this.checkJoined();
@@ -382,8 +408,11 @@ export class Scheduler extends EventEmitter {
     if (this.state !== "run" && this.slots.length === 0) this.resolveJoined?.();
   }
 
+  /** Workers the pool counts on: the ones it starts, and those on other hosts attached now (at least 1). */
   get processes(): number {
-    return this.options.processes;
+    let remote = 0;
+    for (const s of this.slots) if (s.spawned?.remote) remote++;
+    return Math.max(1, this.options.processes + remote);
   }
 
   /** The largest message a worker accepts (chunks are sized to fit it). */
@@ -403,7 +432,7 @@ export class Scheduler extends EventEmitter {
         busyTime += now - s.busySince;
       }
     }
-    const elapsed = (now - this.started) * this.options.processes;
+    const elapsed = (now - this.started) * this.processes;
     return {
       processes: this.slots.filter((s) => s.spawned && !s.spawned.exit).length,
       busy,

@@ -29,11 +29,44 @@ export interface SpawnOptions extends TransportChoice {
 export interface Exit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /** A worker on another host: why its link was lost. */
+  readonly lost?: string | undefined;
 }
 
 const CHILD_PROGRAM = path.join(__dirname, "child.js");
 
-export class Spawned {
+/** What a pool needs of a worker: a child it started (Spawned), or one on another host (RemoteWorker). */
+export interface WorkerHandle {
+  readonly name: string;
+  readonly link: Link;
+  /** Resolves when the worker has ended (process exit, or a remote worker's link lost or closed). */
+  readonly exited: Promise<Exit>;
+  readonly exit: Exit | undefined;
+  readonly pid: number | undefined;
+  kill(signal: NodeJS.Signals): void;
+  /** On another host: not replaced when it ends, not recycled, stopped by closing its link. */
+  readonly remote?: boolean;
+}
+
+/**
+ * Hands the link's messages to `onMessage` once READY came; `done` settles
+ * with nothing on READY, with the worker's own error on INIT_FAILED.
+ */
+export function awaitReady(link: Link, onMessage: (m: unknown[]) => void, done: (err?: unknown, pid?: number) => void): void {
+  link.onMessages = (values) => {
+    for (const m of values as unknown[][]) {
+      if (m[0] === W.READY) {
+        link.onMessages = (rest) => {
+          for (const r of rest as unknown[][]) onMessage(r);
+        };
+        done(undefined, typeof m[1] === "number" ? m[1] : undefined);
+      } else if (m[0] === W.INIT_FAILED) done(decodeError(m[1]));
+      else onMessage(m);
+    }
+  };
+}
+
+export class Spawned implements WorkerHandle {
   /** Resolves when the child process has exited. */
   readonly exited: Promise<Exit>;
   /** Resolves when the child's channel to us has ended (everything it sent has arrived). */
@@ -96,17 +129,7 @@ export async function spawnChild(options: SpawnOptions, onMessage: (m: unknown[]
       if (err) reject(err);
       else resolve();
     };
-    link.onMessages = (values) => {
-      for (const m of values as unknown[][]) {
-        if (m[0] === W.READY) {
-          link.onMessages = (rest) => {
-            for (const r of rest as unknown[][]) onMessage(r);
-          };
-          done();
-        } else if (m[0] === W.INIT_FAILED) done(decodeError(m[1]));
-        else onMessage(m);
-      }
-    };
+    awaitReady(link, onMessage, done);
     child.once("error", (err) => done(new ChannelError("ESYSCALL", `cannot start ${options.name}: ${err.message}`, { cause: err })));
     // A child that exits at once may have said READY just before: read what it sent first.
     void spawned.exited.then(async (e) => {

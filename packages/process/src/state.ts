@@ -22,6 +22,8 @@ interface SharedState {
   taskSignal: (() => AbortSignal) | undefined;
   /** Counter for default names (Process-1, PoolWorker-1, …). */
   counter: number;
+  /** A worker started with runWorker: the transport its caller gave, used instead of loading one by name. */
+  transport?: unknown;
 }
 
 const KEY = Symbol.for("ipc-sampler.process.state");

@@ -29,6 +29,10 @@ export const TARGET_FAILED = 14;
 export const RESULTS = 15;
 /** [RSS, bytes]: the worker's resident set after a run of results, when the pool recycles on it. */
 export const RSS = 16;
+/** [BYE]: a worker on another host closes its side (its pool need not wait for silence to know). */
+export const BYE = 17;
+/** [BEAT]: a worker on another host and its pool tell each other they are alive (a dropped link sends no FIN). */
+export const BEAT = 18;
 
 /** How a task's payload is applied: f(...payload), payload.map(f), payload.map(a => f(...a)). */
 export const APPLY = 0;
@@ -52,6 +56,9 @@ export interface Init {
   readonly initargs?: readonly unknown[] | undefined;
   /** Worker: report the resident set size after each run of results. */
   readonly reportRss?: boolean | undefined;
+  /** Worker on another host: send a BEAT this often, and give the pool up after `silenceMs` without a word from it. */
+  readonly heartbeatMs?: number | undefined;
+  readonly silenceMs?: number | undefined;
 }
 
 /** What a child reads from its environment (IPCS_PROCESS, JSON) before anything else. */
@@ -62,6 +69,18 @@ export interface Boot {
   readonly daemon: boolean;
   readonly ppid: number;
   readonly logLevel?: LogLevel | undefined;
+  /** A worker on another machine, started by hand (`ipc-sampler worker`), not by its pool. */
+  readonly remote?: RemoteBoot | undefined;
+}
+
+export interface RemoteBoot {
+  /** Transport options for the worker's own receiver and its sender (a `secret`, a `listen` endpoint). */
+  readonly listen: Readonly<Record<string, unknown>>;
+  readonly connect: Readonly<Record<string, unknown>>;
+  /** How long to wait for the pool's endpoint (ms). */
+  readonly timeoutMs: number;
+  /** This host's copy of the pool's module, when it is not at the same path (a file URL). */
+  readonly module?: string | undefined;
 }
 
 export const BOOT_ENV = "IPCS_PROCESS";

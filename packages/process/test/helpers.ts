@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { Process } from "../dist/index.js";
 
 export const tasks = new URL("./fixtures/tasks.mjs", import.meta.url);
 
@@ -66,4 +67,12 @@ export function killAll(): void {
       // gone
     }
   }
+}
+
+/** Starts `target` of `module` in a Process, killed in teardown by killAll(). */
+export async function startTracked(module: URL, target: string, args: unknown[]): Promise<Process> {
+  const p = new Process({ module, target, args });
+  await p.start();
+  track(p.pid);
+  return p;
 }

@@ -2,17 +2,12 @@ import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { Barrier, Condition, Event, JoinableQueue, Lock, Process, Queue, RLock, Semaphore, SharedArray, Value, BoundedSemaphore } from "../dist/index.js";
 import { openSegment } from "@ipc-sampler/posix";
-import { killAll, track } from "./helpers.js";
+import { killAll, startTracked } from "./helpers.js";
 
 const tasks = new URL("./fixtures/sync-tasks.mjs", import.meta.url);
 afterAll(killAll);
 
-async function run(target: string, args: unknown[]): Promise<Process> {
-  const p = new Process({ module: tasks, target, args });
-  await p.start();
-  track(p.pid);
-  return p;
-}
+const run = (target: string, args: unknown[]): Promise<Process> => startTracked(tasks, target, args);
 
 describe.concurrent("shared state across processes", () => {
   it("Value increments under its lock from three processes add up", async () => {
@@ -37,6 +32,20 @@ describe.concurrent("shared state across processes", () => {
     expect(lock.ownerDied).toBe(false);
     lock.close();
     started.close();
+  });
+
+  it("a segment another process truncated: the next take or wait is EPROTO, not SIGBUS", async () => {
+    const lock = new Lock();
+    const e = new Event();
+    execFileSync("truncate", ["-s", "0", `/dev/shm/${lock.$shared.name}`]);
+    await expect(lock.acquire()).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/truncated by a peer/) });
+    e.set(); // an intact segment beside it is unaffected
+    expect(await e.wait({ timeoutMs: 50 })).toBe(true);
+    e.clear();
+    execFileSync("truncate", ["-s", "0", `/dev/shm/${e.$shared.name}`]);
+    await expect(e.wait({ timeoutMs: 50 })).rejects.toMatchObject({ code: "EPROTO" });
+    lock.close();
+    e.close();
   });
 
   it("Event.wait sleeps until another process sets it, and times out when none does", async () => {

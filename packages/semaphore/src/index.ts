@@ -5,7 +5,7 @@ import {
   type MechanismDescriptor,
   type Transport,
 } from "@ipc-sampler/core";
-import { namedResources, removedNames } from "@ipc-sampler/core";
+import { DEV_SHM_SIZE, namedResources, removedNames } from "@ipc-sampler/core";
 import { segments, semaphores } from "@ipc-sampler/posix";
 import { CHANNEL_TAG, SEMAPHORE_MAX_MESSAGE } from "./layout.js";
 import { listen } from "./receiver.js";
@@ -27,6 +27,10 @@ export const semaphoreDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: false,
   summary: "K slots in shared memory with an empty, a full and a mutex named semaphore: the textbook producer/consumer buffer.",
+  kernelLimits: [
+    { meaning: "largest value a semaphore can count to", unit: "count", from: { getconf: "SEM_VALUE_MAX" } },
+    { ...DEV_SHM_SIZE, meaning: "named semaphores live here, one small file each" },
+  ],
 };
 
 export interface SemaphoreAddress extends Address {

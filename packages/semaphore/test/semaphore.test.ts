@@ -148,12 +148,18 @@ describe("Semaphore", () => {
 });
 
 describe("Lock", () => {
-  it("a child process holds the lock; this process's acquire waits, then succeeds after the release", async () => {
+  /** A new lock, held by a child process for `ms` once it has printed "held". */
+  async function heldElsewhere(ms: number) {
     const name = uniqueName("ipcs-t-");
     const lock = Lock.create(name);
     opened.push(lock);
-    const holder = start("lock", name, "400");
+    const holder = start("lock", name, String(ms));
     await holder.line("held");
+    return { lock, holder };
+  }
+
+  it("a child process holds the lock; this process's acquire waits, then succeeds after the release", async () => {
+    const { lock, holder } = await heldElsewhere(400);
     expect(lock.tryAcquire()).toBe(false);
     let ticks = 0;
     const interval = setInterval(() => ticks++, 10);
@@ -170,11 +176,7 @@ describe("Lock", () => {
   });
 
   it("acquire times out with ETIMEDOUT while another process holds it", async () => {
-    const name = uniqueName("ipcs-t-");
-    const lock = Lock.create(name);
-    opened.push(lock);
-    const holder = start("lock", name, "1500");
-    await holder.line("held");
+    const { lock, holder } = await heldElsewhere(1500);
     const err = await lock.acquire({ timeoutMs: 200 }).catch((e: unknown) => e);
     expect((err as ChannelError).code).toBe("ETIMEDOUT");
     expect(lock.held).toBe(false);

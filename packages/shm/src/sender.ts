@@ -1,5 +1,5 @@
 import { ChannelError, SenderBase, messageTooLarge } from "@ipc-sampler/core";
-import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, type MappedSegment } from "@ipc-sampler/posix";
+import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLOSED, FRAME_HEADER, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 
 /** How often a producer waiting for space checks that the receiver still exists (ms). */
@@ -77,8 +77,12 @@ export class ShmSender extends SenderBase {
     return new ChannelError("EPEERGONE", `cannot send to ${this.resource}: the receiver went away`, { resource: this.resource });
   }
 
-  /** Receiver closed or dead. */
+  /** Receiver closed or dead, or the segment truncated under us (then `failure` says so). */
   private receiverGone(): boolean {
+    if (this.segment.truncated()) {
+      this.fail(truncatedError(this.resource));
+      return true;
+    }
     if (Atomics.load(this.words, H_CLOSED) !== 0) return true;
     return false;
   }
@@ -228,7 +232,8 @@ export class ShmSender extends SenderBase {
         this.waiter ??= new FutexWaiter(words, this.iSpace);
         const r = await this.waiter.wait(seq, LIVENESS_SLICE_MS);
         Atomics.store(words, this.iSleeping, 0);
-        if (r === "timed-out" && !this.segment.ownerAlive()) this.fail(this.gone());
+        // The segment first: a receiver whose mapping was truncated lets go of the owner lock too.
+        if (r === "timed-out" && !this.receiverGone() && !this.segment.ownerAlive()) this.fail(this.gone());
         if (r === "cancelled" && !this.failure) this.fail(this.gone());
       }
     } finally {
@@ -247,6 +252,7 @@ export class ShmSender extends SenderBase {
 
   protected override release(): void {
     this.waiter?.close();
+    this.segment.unlockSlot(this.slot); // after CLOSED: a receiver that finds the lock free sees CLOSED
     this.segment.close();
   }
 }

@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChannelError, checksum32, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, type MessageBatch, type Receiver } from "@ipc-sampler/core";
+import { expectCheckedStress, killWhenReady } from "@ipc-sampler/core/conformance";
+import { CheckedMessageVerifier } from "@ipc-sampler/core/fixtures";
 import { afterEach, describe, expect, it } from "vitest";
 import { SharedFloat64Array, SharedInt32Array, shmTransport, type ShmAddress } from "../src/index.js";
 import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
@@ -21,43 +23,13 @@ async function listen(options: Parameters<typeof shmTransport.listen>[0] = {}) {
   return r;
 }
 
-/** Checks the fixture's random messages: per-producer order, sizes 1..65536, checksums. */
-class RandomVerifier {
-  next: number[] = [];
-  count = 0;
-  bad: string[] = [];
-  verify(b: MessageBatch): void {
-    const v = new DataView(b.data.buffer, b.data.byteOffset, b.data.byteLength);
-    const p = b.producer;
-    for (let i = 0; i < b.count; i++) {
-      const off = b.offsets[2 * i]!;
-      const len = b.offsets[2 * i + 1]!;
-      const want = this.next[p] ?? 0;
-      this.count++;
-      this.next[p] = want + 1;
-      if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
-      if (len < 12) {
-        for (let k = 0; k < len; k++) if (b.data[off + k] !== ((want + k) & 0xff)) this.bad.push(`producer ${p} seq ${want}: short message bytes`);
-      } else {
-        const seq = v.getUint32(off + 4, true);
-        if (seq !== want) this.bad.push(`producer ${p}: seq ${seq}, expected ${want}`);
-        if (v.getUint32(off + 8, true) !== checksum32(b.data, off + 12, len - 12)) this.bad.push(`producer ${p} seq ${seq}: checksum`);
-      }
-      if (this.bad.length > 10) throw new Error(this.bad.join("; "));
-    }
-  }
-}
+/** The fixture's random messages: per-producer order, sizes 1..65536, checksums. */
+const RandomVerifier = CheckedMessageVerifier;
 
 describe("shm ring", () => {
   it(`stress: 2 producers × ${STRESS_N} messages of 1 B – 64 KiB, every checksum verified`, async () => {
     const r = await listen({ expectedProducers: 2 });
-    const ps = [0, 1].map((id) => start("random", { address: r.address, id, count: STRESS_N, seed: 11 + id }, 600_000));
-    const v = new RandomVerifier();
-    for await (const b of r.batches()) v.verify(b);
-    expect(v.bad).toEqual([]);
-    expect(v.count).toBe(2 * STRESS_N);
-    expect(v.next).toEqual([STRESS_N, STRESS_N]);
-    for (const p of ps) expect(await p.exit).toBe(0);
+    await expectCheckedStress(r, STRESS_N, (id) => start("random", { address: r.address, id, count: STRESS_N, seed: 11 + id }, 600_000));
     expect(r.producers).toMatchObject({ attached: 2, closed: 2, lost: 0 });
   }, 900_000);
 
@@ -68,12 +40,7 @@ describe("shm ring", () => {
     const p = start("forever", { address: r.address, id: 0, seed: 5 });
     const v = new RandomVerifier();
     let killedAt = 0;
-    const killer = (async () => {
-      await p.waitFor((l) => l.ready === true);
-      await sleep(Math.random() * 100);
-      killedAt = Date.now();
-      p.child.kill("SIGKILL");
-    })();
+    const killer = killWhenReady(p).then((at) => (killedAt = at));
     for await (const b of r.batches()) v.verify(b);
     await killer;
     expect(v.bad).toEqual([]);
@@ -189,6 +156,51 @@ describe("shm segments: backed at creation", () => {
     expect(r.signal, r.stderr).toBeNull();
     expect(r.stdout.trim()).toBe("ELIMIT");
   });
+});
+
+describe("shm segments: a peer that truncates the segment", () => {
+  // truncate(1) is the peer: any process that may write the file may shrink it.
+  // Unguarded, the next touch of the lost pages is SIGBUS and kills the process.
+  const shrink = (file: string) => expect(spawnSync("truncate", ["-s", "0", file]).status).toBe(0);
+
+  it("while messages flow: the receiver's iteration ends with EPROTO and it lives on; the producer gets EPROTO, no SIGBUS", async () => {
+    const r = (await listen({ expectedProducers: 1 })) as Receiver & { address: ShmAddress };
+    const p = start("forever", { address: r.address, id: 0, seed: 5 });
+    let count = 0;
+    let shrunk = false;
+    const error = await (async () => {
+      for await (const b of r.batches()) {
+        count += b.count;
+        if (!shrunk && count >= 50) {
+          shrink(r.address.path);
+          shrunk = true;
+        }
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    expect(shrunk).toBe(true);
+    expect(error).toBeInstanceOf(ChannelError);
+    expect((error as ChannelError).code).toBe("EPROTO");
+    expect((error as ChannelError).message).toMatch(/truncated by a peer/);
+    // Later calls give the same answer instead of reading zeros.
+    await expect(r.batches().next()).rejects.toMatchObject({ code: "EPROTO" });
+    const line = await p.waitFor((l) => l.error !== undefined);
+    expect(line.error, line.message).toBe("EPROTO");
+    expect(await p.exit).toBe(0);
+  }, 60_000);
+
+  it("while the receiver sleeps on an idle channel: it wakes within its liveness slice with EPROTO", async () => {
+    const r = (await listen({ expectedProducers: 1 })) as Receiver & { address: ShmAddress };
+    const p = start("idle", { address: r.address });
+    await p.waitFor((l) => l.attached === true);
+    const it = r.batches();
+    const pending = it.next();
+    await sleep(300); // asleep on the doorbell by now
+    shrink(r.address.path);
+    const at = performance.now();
+    await expect(pending).rejects.toMatchObject({ code: "EPROTO" });
+    expect(performance.now() - at).toBeLessThan(5_000);
+    expect(p.child.exitCode).toBeNull(); // the idle producer touches nothing: alive
+  }, 60_000);
 });
 
 describe("shared values", () => {

@@ -1,5 +1,5 @@
 import { createServer, type Socket } from "node:net";
-import { ChannelError, fromSystemError, isLoopbackHost, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { TCP_LIMITS, ChannelError, fromSystemError, isLoopbackHost, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
@@ -19,6 +19,7 @@ export const tcpDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: true,
   summary: "A stream socket on an IP address and port: with ZeroMQ over tcp://, one of the two that reach other machines.",
+  kernelLimits: [...TCP_LIMITS],
 };
 
 export interface TcpAddress extends Address {

@@ -2,7 +2,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { SOCKET_LIMITS, ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
 import { connectWithRetry } from "./connect.js";
@@ -24,6 +24,7 @@ export const udsDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: false,
   summary: "A stream socket named by a path: unrelated processes on one machine connect to it.",
+  kernelLimits: [...SOCKET_LIMITS, { meaning: "datagrams queued per Unix socket (not used by the stream socket)", unit: "count", from: { proc: "/proc/sys/net/unix/max_dgram_qlen" } }],
 };
 
 export interface UdsAddress extends Address {

@@ -1,19 +1,15 @@
 // Who may attach to a socket receiver: SO_PEERCRED for Unix sockets, a
 // shared-secret handshake for TCP, a deadline for connections that never
 // speak and a cap on connections. Every peer is its own process.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { closeAfterEach, trackProcess } from "@ipc-sampler/core/conformance";
+import { describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import { tcpTransport, udsTransport } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const children: ChildProcess[] = [];
-const receivers: Receiver[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
-  for (const r of receivers.splice(0)) await r.close();
-});
+const receivers = closeAfterEach();
 
 /** Runs `body` (ESM; the package is `S`) in a new node process, optionally as another user; resolves with its stdout. */
 function node(body: string, options: { uid?: number } = {}): Promise<string> {
@@ -21,7 +17,7 @@ function node(body: string, options: { uid?: number } = {}): Promise<string> {
   const src = `import * as S from ${JSON.stringify(DIST)};\nimport * as net from "node:net";\n${body}`;
   const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
   const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "pipe"], ...ids });
-  children.push(child);
+  trackProcess(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

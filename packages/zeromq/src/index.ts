@@ -1,4 +1,4 @@
-import type { Address, ConnectOptions, ListenOptions, MechanismDescriptor, Transport } from "@ipc-sampler/core";
+import { SOCKET_LIMITS, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Transport } from "@ipc-sampler/core";
 import { connect, list, listen, named, removeStale } from "./lifecycle.js";
 
 export { zeromqIpcFiles } from "./lifecycle.js";
@@ -19,6 +19,7 @@ export const zeromqDescriptor: MechanismDescriptor = {
   relatedProcessesOnly: false,
   crossesMachines: true,
   summary: "A brokerless message queue library: PUSH sockets fan in to one PULL socket over ipc:// or tcp://, queued by high-water marks.",
+  kernelLimits: [...SOCKET_LIMITS],
 };
 
 export interface ZeromqAddress extends Address {

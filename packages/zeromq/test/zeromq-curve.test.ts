@@ -1,19 +1,14 @@
 // ZeroMQ over tcp: who may attach. A secret turns on CURVE with the
 // receiver's keys derived from it; a non-loopback bind without one is refused.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import type { Receiver } from "@ipc-sampler/core";
+import { closeAfterEach, trackProcess } from "@ipc-sampler/core/conformance";
+import { describe, expect, it } from "vitest";
 import { zeromqTransport } from "../src/index.js";
 import { serverKeys, z85 } from "../src/curve.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const children: ChildProcess[] = [];
-const receivers: Receiver[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
-  for (const r of receivers.splice(0)) await r.close();
-});
+const receivers = closeAfterEach();
 
 /** A producer process: sends `n` messages and closes; prints "sent" or the error code. */
 function producer(address: unknown, n: number, secret?: string): Promise<string> {
@@ -25,7 +20,7 @@ function producer(address: unknown, n: number, secret?: string): Promise<string>
       console.log("sent");
     } catch (e) { console.log(e.code ?? e.message); }`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
+  trackProcess(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   setTimeout(() => child.kill("SIGKILL"), 20_000).unref();

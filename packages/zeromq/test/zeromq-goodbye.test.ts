@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { afterEach, describe, expect, it } from "vitest";
+import { closingAfterEach, exitOf, trackProcess } from "@ipc-sampler/core/conformance";
+import { describe, expect, it } from "vitest";
 import type { MessageBatch, Receiver } from "@ipc-sampler/core";
 import { zeromqTransport } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
-const children = new Set<ChildProcess>();
 
 /**
  * A producer process: sends `count` messages of `size` bytes, message k
@@ -25,21 +25,15 @@ function producerProcess(address: unknown, count: number, size: number, perTurn 
     console.log("closed");
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
+  trackProcess(child);
   return child;
 }
 
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
+const exited = exitOf;
 
 describe("zeromq goodbye", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   // libzmq drops bytes still unread in the kernel when a connection paused at
   // its ZMQ_RCVHWM sees the peer hang up. So a producer's close() must not
@@ -50,7 +44,7 @@ describe("zeromq goodbye", () => {
     const COUNT = 3000;
     const SIZE = 64;
     const PRODUCERS = 2;
-    receiver = await zeromqTransport.listen({ expectedProducers: PRODUCERS, rcvHwm: 1 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: PRODUCERS, rcvHwm: 1 }));
     const kids = Array.from({ length: PRODUCERS }, () => producerProcess(receiver!.address, COUNT, SIZE));
     let closedEarly = 0;
     for (const k of kids) k.stdout!.on("data", () => closedEarly++);
@@ -88,7 +82,7 @@ describe("zeromq goodbye", () => {
   it("resolves every producer's close() when the receiver closes right after the last goodbye", async () => {
     for (let round = 0; round < 8; round++) {
       const r = await zeromqTransport.listen({ expectedProducers: 3 });
-      receiver = r;
+      receiver = closing(r);
       const kids = [0, 1, 2].map(() => producerProcess(r.address, 200, 16, false));
       let n = 0;
       for await (const b of r.batches()) n += b.count;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { closingAfterEach, exitOf, killStartedProcesses, trackProcess } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
 import type { ZeromqAddress } from "../src/index.js";
@@ -18,7 +19,6 @@ let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "ipcs-zmqtest-"));
 });
-const children = new Set<ChildProcess>();
 
 /** A receiver in another process: prints its address, then waits. */
 function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile: string }> {
@@ -29,7 +29,7 @@ function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile
     setTimeout(() => {}, 20000);
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
+  trackProcess(child);
   const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   child.on("exit", () => clearTimeout(killer));
   return new Promise((resolve, reject) => {
@@ -43,19 +43,14 @@ function receiverProcess(): Promise<{ child: ChildProcess; file: string; ackFile
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const exited = (child: ChildProcess) => new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once("exit", r)));
+const exited = exitOf;
 
 describe("zeromq ipc:// endpoint", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   it("is a real Unix socket file, mode 0600, named with the prefix, while open, and gone after close", async () => {
-    receiver = await zeromqTransport.listen({ expectedProducers: 1, directory: dir, prefix: "ipcs-t-" });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1, directory: dir, prefix: "ipcs-t-" }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     expect(endpoint).toMatch(/^ipc:\/\//);
     const file = endpoint.slice("ipc://".length);
@@ -98,7 +93,7 @@ describe("zeromq ipc:// endpoint", () => {
   });
 
   it("refuses to bind over an existing file with EEXIST", async () => {
-    receiver = await zeromqTransport.listen({ directory: dir });
+    receiver = closing(await zeromqTransport.listen({ directory: dir }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     await expect(zeromqTransport.listen({ listen: endpoint })).rejects.toMatchObject({ code: "EEXIST" });
     expect(lstatSync(endpoint.slice("ipc://".length)).isSocket()).toBe(true);
@@ -118,10 +113,7 @@ describe("zeromq ipc:// endpoint", () => {
 
 describe("zeromq producer that starts before its receiver", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   it("fails with ETIMEDOUT within its timeout when no receiver comes", async () => {
     const endpoint = `ipc://${path.join(dir, `ipcs-none-${process.pid}.zmq`)}`;
@@ -144,7 +136,7 @@ describe("zeromq producer that starts before its receiver", () => {
     const endpoint = `ipc://${file}`;
     const connecting = zeromqTransport.connect({ transport: "zeromq", endpoint, maxMessageSize: 1024 }, { timeoutMs: 5000 });
     await new Promise((r) => setTimeout(r, 300));
-    receiver = await zeromqTransport.listen({ listen: endpoint, expectedProducers: 1 });
+    receiver = closing(await zeromqTransport.listen({ listen: endpoint, expectedProducers: 1 }));
     const sender = await connecting;
     await sender.send(Buffer.from("late but here"));
     await sender.close();
@@ -157,8 +149,7 @@ describe("zeromq producer that starts before its receiver", () => {
 
 describe("zeromq sender when the receiving process dies", () => {
   afterEach(() => {
-    for (const c of children) c.kill("SIGKILL");
-    children.clear();
+    killStartedProcesses();
   });
 
   it("rejects send with EPEERGONE soon after the receiver is SIGKILLed", async () => {

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { closingAfterEach } from "@ipc-sampler/core/conformance";
 import { afterEach, describe, expect, it } from "vitest";
 import { Push } from "zeromq";
 import { ChannelError, type Receiver } from "@ipc-sampler/core";
@@ -39,16 +40,15 @@ async function rawProducer(endpoint: string): Promise<Push> {
 
 describe("zeromq receiver: producers that go away or lie", () => {
   let receiver: Receiver | undefined;
+  const closing = closingAfterEach();
   const sockets: Push[] = [];
-  afterEach(async () => {
+  afterEach(() => {
     for (const s of sockets.splice(0)) s.close();
-    await receiver?.close();
-    receiver = undefined;
   });
 
   it("reports a remote producer whose connection dropped without a goodbye, after the grace period, keeping what it sent", async () => {
     const lost: Array<{ error: ChannelError; at: number }> = [];
-    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1, onPeerLost: (error) => lost.push({ error, at: Date.now() }) });
+    receiver = closing(await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1, onPeerLost: (error) => lost.push({ error, at: Date.now() }) }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     const push = await rawProducer(endpoint);
     sockets.push(push);
@@ -76,7 +76,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
     // connect() resolves only once the receiver has registered the producer, so
     // it is known even though its HELLO and data die inside the killed process.
     const lost: ChannelError[] = [];
-    receiver = await zeromqTransport.listen({ listen, expectedProducers: 1, onPeerLost: (e) => lost.push(e) });
+    receiver = closing(await zeromqTransport.listen({ listen, expectedProducers: 1, onPeerLost: (e) => lost.push(e) }));
     const dist = new URL("../dist/index.js", import.meta.url).href;
     const src = `const { zeromqTransport } = await import(${JSON.stringify(dist)});
       const s = await zeromqTransport.connect(JSON.parse(process.argv[1]));
@@ -98,7 +98,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
 
   it("tells a dropped remote producer from an idle one that still heartbeats", async () => {
     const lost: ChannelError[] = [];
-    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 2, onPeerLost: (e) => lost.push(e) });
+    receiver = closing(await zeromqTransport.listen({ listen: "tcp", expectedProducers: 2, onPeerLost: (e) => lost.push(e) }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     // The idle one attaches first, so it is the one heard from longest ago, but for its heartbeats.
     const idle = await zeromqTransport.connect(receiver.address);
@@ -125,7 +125,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
   }, 15_000);
 
   it("reports a gap in a producer's batch sequence as EPROTO and delivers nothing after it", async () => {
-    receiver = await zeromqTransport.listen({ expectedProducers: 1 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1 }));
     const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
     sockets.push(push);
     await push.send(header(HELLO, process.pid, 9, 0, 0, Buffer.from(JSON.stringify({ host: "x", pid: process.pid }))));
@@ -147,7 +147,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
   });
 
   it("reports a frame over the receiver's limit as EPROTO", async () => {
-    receiver = await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 4 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 4 }));
     const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
     sockets.push(push);
     await push.send(header(HELLO, process.pid, 3, 0, 0, Buffer.from("{}")));
@@ -161,7 +161,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
 
   it("HELLOs past the producer limit are lost with ELIMIT; the registry stays bounded", async () => {
     const lost: ChannelError[] = [];
-    receiver = await zeromqTransport.listen({ expectedProducers: 1100, onPeerLost: (e) => lost.push(e) });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1100, onPeerLost: (e) => lost.push(e) }));
     const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
     sockets.push(push);
     for (let session = 0; session < 1100; session++) await push.send(header(HELLO, process.pid, session, 0, 0, Buffer.from("{}")));
@@ -179,7 +179,7 @@ describe("zeromq receiver: producers that go away or lie", () => {
   for (const count of [0xffffffff, 2 ** 28, 3]) {
     it(`a DATA batch claiming ${count} messages in the bytes of one is EPROTO for that producer, checked before any allocation`, async () => {
       const lost: ChannelError[] = [];
-      receiver = await zeromqTransport.listen({ expectedProducers: 1, onPeerLost: (e) => lost.push(e) });
+      receiver = closing(await zeromqTransport.listen({ expectedProducers: 1, onPeerLost: (e) => lost.push(e) }));
       const push = await rawProducer((receiver.address as ZeromqAddress).endpoint);
       sockets.push(push);
       await push.send(header(HELLO, process.pid, 5, 0, 0, Buffer.from("{}")));
@@ -194,13 +194,10 @@ describe("zeromq receiver: producers that go away or lie", () => {
 
 describe("zeromq sender: backpressure", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   it("write() returns false and drain() stays pending while the receiver does not read, then resolves once it does; nothing is lost", async () => {
-    receiver = await zeromqTransport.listen({ expectedProducers: 1, rcvHwm: 1 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1, rcvHwm: 1 }));
     const sender = await zeromqTransport.connect(receiver.address, { sndHwm: 1, highWaterMark: 256 * 1024 });
     const msg = Buffer.alloc(8 * 1024, 1);
     let written = 0;
@@ -240,7 +237,7 @@ describe("zeromq sender: backpressure", () => {
   });
 
   it("rejects writes after close with ECLOSED, and a message over the limit with EMSGSIZE", async () => {
-    receiver = await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 10 });
+    receiver = closing(await zeromqTransport.listen({ expectedProducers: 1, maxMessageSize: 10 }));
     const sender = await zeromqTransport.connect(receiver.address);
     expect(() => sender.write(new Uint8Array(11))).toThrow(expect.objectContaining({ code: "EMSGSIZE" }));
     expect(sender.write(new Uint8Array(10))).toBe(true);

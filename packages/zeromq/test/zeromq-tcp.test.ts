@@ -1,5 +1,5 @@
-import { runConformance } from "@ipc-sampler/core/conformance";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { closingAfterEach, runConformance } from "@ipc-sampler/core/conformance";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Pull } from "zeromq";
 import type { Receiver } from "@ipc-sampler/core";
 import type { ZeromqAddress } from "../src/index.js";
@@ -21,20 +21,17 @@ runConformance({
 
 describe("zeromq tcp:// endpoint", () => {
   let receiver: Receiver | undefined;
-  afterEach(async () => {
-    await receiver?.close();
-    receiver = undefined;
-  });
+  const closing = closingAfterEach();
 
   it("binds to loopback on a port the kernel picks, unless told otherwise", async () => {
-    receiver = await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1 });
+    receiver = closing(await zeromqTransport.listen({ listen: "tcp", expectedProducers: 1 }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     expect(endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(Number(endpoint.split(":").pop())).toBeGreaterThan(0);
   });
 
   it("refuses a port that is already bound with a typed error", async () => {
-    receiver = await zeromqTransport.listen({ listen: "tcp" });
+    receiver = closing(await zeromqTransport.listen({ listen: "tcp" }));
     const endpoint = (receiver.address as ZeromqAddress).endpoint;
     await expect(zeromqTransport.listen({ listen: endpoint })).rejects.toMatchObject({ name: "ChannelError" });
   });

@@ -2,6 +2,12 @@
 // imported as `@ipc-sampler/core/fixtures`.
 import { checksum32 } from "../checksum.js";
 
+/** A fixture's command line, `node <script> <mode> <json args>`: the mode and the parsed arguments. */
+export function fixtureArgs(): { mode: string; args: any } {
+  const [mode = "", json = "{}"] = process.argv.slice(2);
+  return { mode, args: JSON.parse(json) };
+}
+
 /** A seeded xorshift32 generator of numbers in [0, 1): the same sizes and bytes on every run. */
 export function seededRandom(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -30,6 +36,44 @@ export function fillCheckedMessage(buf: Uint8Array, len: number, id: number, seq
   v.setUint32(4, seq, true);
   v.setUint32(8, checksum32(buf, 12, len - 12), true);
   return buf.subarray(0, len);
+}
+
+/**
+ * Checks messages made by `fillCheckedMessage`: per-producer order (from 0),
+ * sizes 1..65536 and checksums. Collects what is wrong in `bad` and throws
+ * once more than ten things are.
+ */
+export class CheckedMessageVerifier {
+  next: number[] = [];
+  count = 0;
+  bad: string[] = [];
+
+  check(p: number, data: Uint8Array, off: number, len: number): void {
+    const want = this.next[p] ?? 0;
+    this.next[p] = want + 1;
+    this.count++;
+    if (len < 1 || len > 65536) this.bad.push(`size ${len}`);
+    if (len < 12) {
+      for (let k = 0; k < len; k++) if (data[off + k] !== ((want + k) & 0xff)) this.bad.push(`producer ${p} seq ${want}: short message bytes`);
+    } else {
+      const v = new DataView(data.buffer, data.byteOffset + off, len);
+      if (v.getUint32(4, true) !== want) this.bad.push(`producer ${p}: seq ${v.getUint32(4, true)}, expected ${want}`);
+      if (v.getUint32(8, true) !== checksum32(data, off + 12, len - 12)) this.bad.push(`producer ${p} seq ${want}: checksum`);
+    }
+    if (this.bad.length > 10) throw new Error(this.bad.join("; "));
+  }
+
+  verify(b: { count: number; data: Uint8Array; offsets: Int32Array; producer: number }): void {
+    for (let i = 0; i < b.count; i++) this.check(b.producer, b.data, b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
+  }
+}
+
+/** A fixture's consumer: listens for one producer (a lost one is ignored), prints `{ address }`, reads every batch, closes. */
+export async function runConsumer(transport: { listen(options: Record<string, unknown>): Promise<{ address: unknown; batches(): AsyncIterable<unknown>; close(): Promise<void> }> }): Promise<void> {
+  const r = await transport.listen({ expectedProducers: 1, onPeerLost: () => {} });
+  process.stdout.write(`${JSON.stringify({ address: r.address })}\n`);
+  for await (const _ of r.batches());
+  await r.close();
 }
 
 export interface ThroughputBench {

@@ -14,11 +14,12 @@ export interface WatchedProcess {
 const live = new Set<ChildProcess>();
 
 /**
- * Starts `node <args>` with a hard timeout (SIGKILL) and collects its JSON
- * lines. Every process started here is killed by `killStartedProcesses()`.
+ * Starts `node <args>` (under another command, `wrap`, if given) with a hard
+ * timeout (SIGKILL) and collects its JSON lines. Every process started here is killed by `killStartedProcesses()`.
  */
-export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[] } = {}): WatchedProcess {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
+export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[]; wrap?: readonly string[] } = {}): WatchedProcess {
+  const argv = [...(options.wrap ?? []), process.execPath, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
   live.add(child);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const lines: Array<Record<string, unknown>> = [];
@@ -65,6 +66,16 @@ export function killStartedProcesses(): void {
   live.clear();
 }
 
+/** A zombie: dead, not yet reaped by its parent (kill(pid, 0) still succeeds). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** utime + stime of a process in clock ticks (/proc/<pid>/stat fields 14 and 15). */
 export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -99,4 +110,62 @@ export interface FixtureProcess extends Omit<WatchedProcess, "exit"> {
 export function startFixture(script: string, mode: string, args: unknown, timeoutMs = 120_000): FixtureProcess {
   const run = startProcess([script, mode, JSON.stringify(args)], { timeoutMs });
   return { ...run, exit: run.exit.then((e) => e.code), waitFor: (pred, ms = 20_000) => run.waitFor(pred, ms) };
+}
+
+/** A Node process running an ES module snippet: its first stdout line, and how it ended (exit code, or the signal's name). */
+export interface SnippetProcess {
+  child: ChildProcess;
+  line: Promise<string>;
+  exit: Promise<number | string | null>;
+}
+
+/**
+ * Runs an ES module snippet in a fresh Node process (optionally under
+ * another command, `wrap`) with a hard limit (SIGKILL after `timeoutMs`,
+ * default 20 s). Killed by `killStartedProcesses()` too.
+ */
+export function runSnippet(code: string, options: { wrap?: readonly string[]; timeoutMs?: number } = {}): SnippetProcess {
+  const argv = [...(options.wrap ?? []), process.execPath, "--input-type=module", "-e", code];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+  live.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000);
+  const exit = new Promise<number | string | null>((resolve) =>
+    child.on("exit", (c, s) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve(s ?? c);
+    }),
+  );
+  const line = new Promise<string>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (t: string) => {
+      buf += t;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    void exit.then(() => reject(new Error(`child exited before printing a line: ${buf}`)));
+  });
+  line.catch(() => {});
+  return { child, line, exit };
+}
+
+/** Adds a child process started elsewhere to those `killStartedProcesses()` kills; returns it. */
+export function trackProcess<C extends ChildProcess>(child: C): C {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+/** Resolves once `child` has ended, with its exit code (null after a signal). */
+export function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
+}
+
+/** SIGKILLs a fixture at a random moment 0–100 ms after it printed `{ ready: true }`; resolves with the time of the kill (Date.now()). */
+export async function killWhenReady(p: Pick<WatchedProcess, "child" | "waitFor">): Promise<number> {
+  await p.waitFor((l) => l.ready === true);
+  await new Promise((r) => setTimeout(r, Math.random() * 100));
+  const at = Date.now();
+  p.child.kill("SIGKILL");
+  return at;
 }

@@ -1,7 +1,7 @@
 import { ChannelError } from "@ipc-sampler/core";
 import { futexWake, spinUntil, watchProcessExit, type ProcessExitWatch } from "@ipc-sampler/posix";
 import { abortError } from "../errors.js";
-import { createBlock, deadlineOf, HEADER_WORDS, holderGone, openBlock, remaining, selfIdentity, WordWaiter, type Block, type BlockOptions, type Identity, type SharedHandle } from "./shared.js";
+import { checkIntact, createBlock, deadlineOf, HEADER_WORDS, holderGone, openBlock, remaining, selfIdentity, WordWaiter, type Block, type BlockOptions, type Identity, type SharedHandle } from "./shared.js";
 
 /** Words of a lock inside a block, from `base`: state, holder pid, start, pid ns, recursion, owner-died flag. */
 export const LOCK_WORDS = 8;
@@ -56,6 +56,7 @@ export class LockCore {
       return true;
     }
     if (Atomics.compareExchange(w, b + S, 0, 1) !== 0) return false;
+    checkIntact(w);
     this.#own();
     return true;
   }
@@ -81,6 +82,7 @@ export class LockCore {
       }
       c = Atomics.compareExchange(w, b + S, 0, 2);
     }
+    checkIntact(w);
     this.#own();
     return true;
   }
@@ -88,6 +90,7 @@ export class LockCore {
   /** Releases one level; `all` releases every level of a recursive hold and returns how many there were. */
   release(all = false): number {
     const w = this.#w, b = this.#b;
+    checkIntact(w);
     if (Atomics.load(w, b + S) === 0) throw new ChannelError("EPERM", "cannot release the lock: it is not held");
     if (this.recursive) {
       if (!this.isMine()) throw new ChannelError("EPERM", "cannot release the recursive lock: this process does not hold it");

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { ChannelError, DEFAULT_PREFIX, removeOnExit, uniqueName } from "@ipc-sampler/core";
-import { createSegment, FutexWaiter, openSegment, pidfdOpen, closeFd, type FutexWaitResult, type MappedSegment } from "@ipc-sampler/posix";
+import { createSegment, FutexWaiter, openSegment, pidfdOpen, closeFd, truncatedError, viewTruncated, type FutexWaitResult, type MappedSegment } from "@ipc-sampler/posix";
 
 /**
  * The shared-memory block behind every cross-process primitive: one /dev/shm
@@ -118,6 +118,16 @@ export function holderGone(h: Identity): boolean {
   }
 }
 
+/**
+ * Throws EPROTO once the segment under `words` was truncated by a peer: its
+ * words then read as zeros in this process only (see MappedSegment), so a
+ * lock would look free and a count empty. Checked where primitives take,
+ * give back or wait; one load while nothing in this process was truncated.
+ */
+export function checkIntact(words: Int32Array): void {
+  if (viewTruncated(words)) throw truncatedError("the segment of a shared primitive");
+}
+
 // ---- waiting on a word -----------------------------------------------------
 
 export type WaitOutcome = "woken" | "timed-out" | "aborted";
@@ -136,6 +146,7 @@ export class WordWaiter {
 
   async wait(expected: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
     if (signal?.aborted) return "aborted";
+    checkIntact(this.words);
     if (this.#busy) return ride(this.#busy, timeoutMs, signal);
     const fw = (this.#native ??= new FutexWaiter(this.words, this.index));
     const p = fw.wait(expected, timeoutMs);
@@ -144,6 +155,7 @@ export class WordWaiter {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const r = await p;
+      checkIntact(this.words);
       return r === "cancelled" ? (signal?.aborted ? "aborted" : "woken") : r;
     } finally {
       this.#busy = undefined;
