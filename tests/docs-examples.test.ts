@@ -52,7 +52,7 @@ describe("docs examples", () => {
       expect(page).not.toMatch(/```(ts|typescript|js|javascript)\b/);
     }
     // And every snippet import points at a file that exists.
-    const md = ["index.md", "comparison.md", "methodology.md", ...transports.map((t) => `mechanisms/${t.id}.md`)];
+    const md = ["index.md", "comparison.md", "methodology.md", "python.md", ...transports.map((t) => `mechanisms/${t.id}.md`), ...readdirSync(path.join(docs, "primitives")).map((f) => `primitives/${f}`)];
     for (const f of md) {
       for (const m of readFileSync(path.join(docs, f), "utf8").matchAll(/^<<< @\/(\S+?)(?:\{.*\})?(?: \[.*\])?$/gm)) {
         expect(existsSync(path.join(docs, m[1]!)), `${f} includes ${m[1]}`).toBe(true);

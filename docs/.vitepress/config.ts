@@ -20,6 +20,19 @@ function apiSidebar() {
     .map((name) => ({ text: `@ipc-sampler/${name}`, link: `/api/@ipc-sampler/${name}` }));
 }
 
+/** The reference pages of @ipc-sampler/process's shared state and remote workers (docs/primitives). */
+const primitivePages: Record<string, string> = {
+  "": "Overview",
+  event: "Event",
+  lock: "Lock and RLock",
+  semaphore: "Semaphore and BoundedSemaphore",
+  condition: "Condition",
+  barrier: "Barrier",
+  value: "Value and SharedArray",
+  queue: "Queue and JoinableQueue",
+  "remote-workers": "Workers on other hosts",
+};
+
 export default defineConfig({
   title: "ipc-sampler",
   description: "Inter-process communication for Node.js on Linux: every classic mechanism behind one interface, verified and measured.",
@@ -51,6 +64,10 @@ export default defineConfig({
         ],
       },
       { text: "Mechanisms", items: mechanismPages.map((m) => ({ text: m.title, link: `/mechanisms/${m.id}` })) },
+      {
+        text: "Shared state & workers",
+        items: Object.entries(primitivePages).map(([id, text]) => ({ text, link: `/primitives/${id}` })),
+      },
       {
         text: "Measured",
         items: [

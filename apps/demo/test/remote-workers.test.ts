@@ -10,6 +10,7 @@ import { jsonLines, netnsSkipReason, sh, twoHosts } from "../../../tests/helpers
 // either its process killed or its link taken down.
 const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 const POOL = fileURLToPath(new URL("remote/pool.mjs", import.meta.url));
+const EXECUTOR = fileURLToPath(new URL("remote/executor.mjs", import.meta.url));
 const SECRET = "remote-workers-test-secret-0123456789";
 
 const children = new Set<ChildProcess>();
@@ -68,6 +69,16 @@ describe("remote pool workers over loopback", () => {
     expect(await exitOf(worker)).toBe(1);
     expect(worker.stderrText()).toMatch(/ETIMEDOUT|wrong secret/);
     expect(await next()).toEqual({ waited: "ETIMEDOUT", workers: 0 });
+  }, 60_000);
+
+  it("serves an Executor's futures the same way", async () => {
+    const executor = start(node(EXECUTOR, "tcp://127.0.0.1:0"), { IPCS_SECRET: SECRET });
+    const next = jsonLines(executor);
+    const { endpoint } = await next();
+    const worker = start(node(CLI, "worker", "--connect", endpoint), { IPCS_SECRET: SECRET });
+    expect(await next()).toEqual({ results: [9, 16, 25] });
+    expect(await next()).toEqual({ shutdown: true });
+    expect(await exitOf(worker)).toBe(0);
   }, 60_000);
 
   it("needs --connect, and a secret it can read", () => {

@@ -1,3 +1,4 @@
+import type { Address } from "@ipc-sampler/core";
 import { withDeadline, type DeadlineOptions } from "./async-result.js";
 import { closedError, timedOut } from "./errors.js";
 import { Pool, type FunctionName, type PoolOptions, type ResultOf } from "./pool.js";
@@ -101,6 +102,20 @@ export class Executor<M = Record<string, AnyFunction>> implements AsyncDisposabl
     // One task per worker at a time by default: a future stays cancellable
     // until a worker is free for it, as in Python.
     return new Executor<M>(await Pool.create<M>({ prefetch: 1, ...rest, processes: maxWorkers }));
+  }
+
+  /** Where workers on other hosts dial in (see Pool's `remote` option); undefined without `remote`. */
+  get remoteAddress(): Address | undefined {
+    return this.pool.remoteAddress;
+  }
+
+  /** Workers of other hosts attached now. */
+  get remoteWorkers(): number {
+    return this.pool.remoteWorkers;
+  }
+
+  waitForRemoteWorkers(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.pool.waitForRemoteWorkers(n, options);
   }
 
   /** Schedules `fn(...args)`; the Future settles with its value or error. */
