@@ -298,12 +298,7 @@ describe("mmap journal", () => {
 describe("mmap journal: reserve → fill → commit", () => {
   it("records built in the segment arrive whole and in order beside written ones, across segment files, and replay", async () => {
     const r = await listen({ expectedProducers: 1, directory: freshDir("/dev/shm"), segmentBytes: 1 << 20 });
-    const p = start("reserve", { address: r.address, id: 0, count: 2000, seed: 9 });
-    const v = new RandomVerifier();
-    for await (const b of r.batches()) v.verify(b);
-    expect(v.bad).toEqual([]);
-    expect(v.count).toBe(2000);
-    expect(await p.exit).toBe(0);
+    await expectCheckedStress(r, 2000, () => start("reserve", { address: r.address, id: 0, count: 2000, seed: 9 }), 1);
     const { replayed, seqs } = replayStream0((r.address as MmapAddress).directory);
     expect(replayed.bad).toEqual([]);
     expect(seqs.length).toBe(2000);
