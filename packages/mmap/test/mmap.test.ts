@@ -295,6 +295,21 @@ describe("mmap journal", () => {
   });
 });
 
+describe("mmap journal: reserve → fill → commit", () => {
+  it("records built in the segment arrive whole and in order beside written ones, across segment files, and replay", async () => {
+    const r = await listen({ expectedProducers: 1, directory: freshDir("/dev/shm"), segmentBytes: 1 << 20 });
+    const p = start("reserve", { address: r.address, id: 0, count: 2000, seed: 9 });
+    const v = new RandomVerifier();
+    for await (const b of r.batches()) v.verify(b);
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBe(2000);
+    expect(await p.exit).toBe(0);
+    const { replayed, seqs } = replayStream0((r.address as MmapAddress).directory);
+    expect(replayed.bad).toEqual([]);
+    expect(seqs.length).toBe(2000);
+  });
+});
+
 describe("mmap journal: producers that close slowly or break the record format", () => {
   it("a producer that marks its slot CLOSED well after its BYE record finishes once: no phantom stream, no ENOENT", async () => {
     // The receiver sees BYE and would free the slot; the late CLOSED store

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "../errors.js";
-import type { Address, ListenOptions, MessageBatch, PollingReceiver, Receiver, Transport } from "../interface.js";
+import { isReservingSender, type Address, type ListenOptions, type MessageBatch, type PollingReceiver, type Receiver, type Transport } from "../interface.js";
 import { checksum32 } from "../checksum.js";
 import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
@@ -43,6 +43,8 @@ export interface ConformanceTarget {
    * killing a receiving process, and removes the `leftovers` paths itself.
    */
   removeAfterKill?: (address: Address) => void | Promise<void>;
+  /** The transport's senders are ReservingSenders (reserve → fill → commit): the kit checks that path's rules too. */
+  reserving?: boolean;
 }
 
 const PRODUCER_SCRIPT = fileURLToPath(new URL("./conformance-producer.js", import.meta.url));
@@ -131,6 +133,37 @@ export function runConformance(target: ConformanceTarget): void {
       for (const r of receivers.splice(0)) await r.close();
     });
 
+    it.skipIf(!target.reserving)(`reserve → fill → commit: one reservation at a time, typed misuse errors, an uncommitted reservation never delivered${target.reserving ? "" : " (skipped: not a ReservingSender)"}`, async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const s = await target.transport.connect(r.address);
+      if (!isReservingSender(s)) throw new Error(`${target.name}: connect() did not return a ReservingSender`);
+      const code = (f: () => unknown) => {
+        try {
+          f();
+        } catch (err) {
+          return err instanceof ChannelError ? err.code : (err as Error).name;
+        }
+        return "none";
+      };
+      expect(code(() => s.commit())).toBe("EPERM");
+      expect(code(() => s.reserve(s.maxMessageSize + 1))).toBe("EMSGSIZE");
+      expect(code(() => s.reserve(1.5))).toBe("RangeError");
+      const view = s.reserve(16)!;
+      expect(view.length).toBe(16);
+      view.fill(0xab);
+      expect(code(() => s.write(new Uint8Array(4)))).toBe("EBUSY");
+      expect(code(() => s.reserve(4))).toBe("EBUSY");
+      expect(code(() => s.commit(17))).toBe("RangeError");
+      s.commit(10);
+      expect(code(() => s.commit())).toBe("EPERM");
+      s.write(new Uint8Array([1, 2, 3]));
+      s.reserve(8)!.fill(0xcd); // never committed: close drops it
+      await s.close();
+      const got: number[][] = [];
+      for await (const b of r.batches()) for (let i = 0; i < b.count; i++) got.push([...b.data.subarray(b.offsets[2 * i]!, b.offsets[2 * i]! + b.offsets[2 * i + 1]!)]);
+      expect(got).toEqual([new Array(10).fill(0xab), [1, 2, 3]]);
+    });
+
     it("delivers one message whole", async () => {
       const r = await listen({ expectedProducers: 1 });
       const p = await startProducer(r, target, { kind: "raw", sizes: [100], seed: 1 });
@@ -166,6 +199,20 @@ export function runConformance(target: ConformanceTarget): void {
       expect(got.map((m) => Array.from(m))).toEqual([[1, 2, 3]]);
       const line = await p.waitFor((l) => "oversize" in l);
       expect(line.oversize).toMatchObject({ code: "EMSGSIZE", name: "ChannelError" });
+      expect((await p.exit).code).toBe(0);
+    });
+
+    it("delivers large messages as they were when written, though the producer overwrites its one buffer right after each write()", async () => {
+      const r = await listen({ expectedProducers: 1 });
+      const size = Math.min(r.maxMessageSize, 1 << 20);
+      const count = 16;
+      // The kernel takes part of a large write now and the rest later: what it has not taken must have been copied.
+      const p = await startProducer(r, target, { kind: "rewrite", count, size });
+      const got = await collect(r, 60_000);
+      expect(got).toHaveLength(count);
+      const want = new Uint8Array(size);
+      const bad = got.map((m, i) => (m.length === size && checksum32(m) === checksum32(fillPattern(want, i)) ? -1 : i)).filter((i) => i >= 0);
+      expect(bad, "messages that changed after write()").toEqual([]);
       expect((await p.exit).code).toBe(0);
     });
 
