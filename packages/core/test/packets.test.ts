@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ChannelError, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, type Address, type MessageBatch, type PacketSenderOptions } from "../src/index.js";
+import { ChannelError, MAX_PACKET_PRODUCERS, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, type Address, type MessageBatch, type PacketSenderOptions } from "../src/index.js";
 
 // The packet protocol without a kernel object: a sender whose "kernel" is an
 // array of packets (with room for a set number), and a reader fed those
 // packets by hand, its ReceiverCore replaced by a log. Cross-process
-// behaviour (SIGKILL, real pidfds) is proven by the FIFO and message-queue
+// behaviour (SIGKILL, real slot locks) is proven by the FIFO and message-queue
 // conformance runs; this pins coalescing, fragments and death settlement.
 
 class MemorySender extends PacketSender {
@@ -16,7 +16,7 @@ class MemorySender extends PacketSender {
   error: ChannelError | undefined;
 
   constructor(options: Partial<PacketSenderOptions> = {}) {
-    super({ packetBytes: 64, packetsPerChunk: 4, highWaterMark: 1024, maxPooledChunks: 2, lengthInHeader: false, maxMessageSize: 10_000, describe: "test channel", resource: "test", ...options });
+    super({ packetBytes: 64, packetsPerChunk: 4, highWaterMark: 1024, maxPooledChunks: 2, lengthInHeader: false, maxMessageSize: 10_000, describe: "test channel", resource: "test", producer: 7, ...options });
     this.hello();
   }
   protected sendPackets(buf: Buffer, pairs: Int32Array, from: number, count: number): number {
@@ -65,9 +65,9 @@ function harness(capacity = 4) {
     noun: "test",
     resource: "/test",
     capacity,
-    watchExit: (pid, onExit) => {
-      exits.set(pid, onExit);
-      return { close: () => exits.delete(pid) };
+    watchPeer: (n, onGone) => {
+      exits.set(n, onGone);
+      return { close: () => exits.delete(n) };
     },
     onExit: () => pumps++,
   });
@@ -85,9 +85,9 @@ function harness(capacity = 4) {
   return { reader, events, exits, read, pumps: () => pumps };
 }
 
-function packet(pid: number, stream: number, kind: number, body: number[] = []): Buffer {
+function packet(producer: number, stream: number, kind: number, body: number[] = []): Buffer {
   const b = Buffer.alloc(PACKET_HEADER_BYTES + body.length);
-  b.writeUInt32LE(pid, 0);
+  b.writeUInt32LE(producer, 0);
   b.writeUInt16LE(stream, 4);
   b[6] = kind;
   b.set(body, PACKET_HEADER_BYTES);
@@ -102,7 +102,7 @@ describe("PacketSender", () => {
     const s = new MemorySender();
     expect(s.packets).toHaveLength(1);
     expect(s.packets[0]![6]).toBe(PACKET_HELLO);
-    expect(s.packets[0]!.readUInt32LE(0)).toBe(process.pid);
+    expect(s.packets[0]!.readUInt32LE(0)).toBe(7); // its producer number, never a pid
     for (let i = 0; i < 10; i++) s.write(Uint8Array.of(i, i, i, i, i, i, i, i)); // 12-byte frames: 4 per 64-byte packet
     expect(s.packets).toHaveLength(1);
     await turn();
@@ -212,7 +212,7 @@ describe("PacketReader", () => {
     expect(h.events.slice(1)).toEqual([{ batch: [msg] }, { closed: 0 }]);
   });
 
-  it("keeps producers apart by pid and stream", () => {
+  it("keeps producers apart by number and stream", () => {
     const h = harness();
     h.read([packet(10, 0, PACKET_HELLO), packet(10, 1, PACKET_HELLO)]);
     h.read([packet(10, 1, PACKET_FRAMES, [...u32(1), 7]), packet(10, 0, PACKET_FRAMES, [...u32(1), 8]), packet(10, 1, PACKET_GOODBYE)]);
@@ -224,7 +224,7 @@ describe("PacketReader", () => {
     h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAGMENT_FIRST, [...u32(100), 1, 2, 3]), packet(10, 0, PACKET_GOODBYE)]);
     expect(h.events).toHaveLength(1);
     expect(h.events[0]).toMatchObject({ lost: 0, error: { code: "EPROTO" } });
-    expect((h.events[0] as { error: Error }).error.message).toBe("test producer 0 (pid 10) sent a goodbye inside a message on /test");
+    expect((h.events[0] as { error: Error }).error.message).toBe("test producer 0 (number 10) sent a goodbye inside a message on /test");
   });
 
   it("a stray FRAGMENT_MORE, more fragment bytes than announced, or a torn frame is EPROTO", () => {
@@ -239,6 +239,20 @@ describe("PacketReader", () => {
       // Messages before the bad packet are delivered; the producer is gone after it.
       expect(h.events).toEqual([{ batch: [[9]] }, { lost: 0, error: expect.objectContaining({ code: "EPROTO" }) }]);
     }
+  });
+
+  it("a HELLO with a producer number outside 1..MAX_PACKET_PRODUCERS is EPROTO and is never watched", () => {
+    const h = harness();
+    h.read([packet(0, 0, PACKET_HELLO), packet(MAX_PACKET_PRODUCERS + 1, 0, PACKET_HELLO), packet(MAX_PACKET_PRODUCERS, 0, PACKET_HELLO)]);
+    expect(h.events.map((e) => ("error" in e ? e.error.code : e))).toEqual(["EPROTO", "EPROTO"]);
+    expect([...h.exits.keys()]).toEqual([MAX_PACKET_PRODUCERS]);
+  });
+
+  it("a second HELLO on a known number and stream (its slot lock was dropped and taken again) loses the earlier producer, then attaches the new one", () => {
+    const h = harness();
+    h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 1])]);
+    h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 2]), packet(10, 0, PACKET_GOODBYE)]);
+    expect(h.events.map((e) => ("error" in e ? e.error.code : e))).toEqual([{ batch: [[1]] }, "EPEERGONE", { batch: [[2]] }, { closed: 1 }]);
   });
 
   it("drops packets of producers that never said HELLO or already said GOODBYE", () => {
@@ -264,7 +278,7 @@ describe("PacketReader", () => {
     h.reader.settle();
     expect(h.events).toHaveLength(2);
     expect(h.events[1]).toMatchObject({ lost: 0, error: { code: "EPEERGONE", producer: 0, resource: "/test" } });
-    expect((h.events[1] as { error: Error }).error.message).toBe("test producer 0 (pid 10) on /test went away without closing (a partial 2-of-50-byte message was discarded)");
+    expect((h.events[1] as { error: Error }).error.message).toBe("test producer 0 (number 10) on /test went away without closing (a partial 2-of-50-byte message was discarded)");
     // Nothing more comes from it, and it is reported once.
     h.read([packet(10, 0, PACKET_FRAMES, [...u32(1), 6])]);
     h.reader.empty();
@@ -337,9 +351,9 @@ class MemoryReceiver extends PacketReceiver {
       describe: "memory channel",
       resource: "mem",
       capacity: 100,
-      watchExit: (pid, onExit) => {
-        this.exits.set(pid, onExit);
-        return { close: () => this.exits.delete(pid) };
+      watchPeer: (n, onGone) => {
+        this.exits.set(n, onGone);
+        return { close: () => this.exits.delete(n) };
       },
     });
   }

@@ -1,8 +1,8 @@
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { PIPE_LIMITS, ChannelError, attachWithRetry, DEFAULT_PREFIX, fdIsFifo, fromSystemError, namedResources, pathIsFifo, removedNames, removeOnExit, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { fileNodeKind, growPipe, lockOwner, mkfifo } from "@ipc-sampler/posix";
+import { PIPE_LIMITS, ChannelError, attachWithRetry, DEFAULT_PREFIX, MAX_PACKET_PRODUCERS, fdIsFifo, fromSystemError, namedResources, pathIsFifo, removedNames, removeOnExit, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { claimPeerSlot, fileNodeKind, growPipe, lockOwner, mkfifo } from "@ipc-sampler/posix";
 import { FifoReceiver } from "./receiver.js";
 import { FifoSender } from "./sender.js";
 
@@ -143,8 +143,22 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     closeSync(fd);
     throw new ChannelError("EPROTO", `cannot attach to ${a.path}: it is not a FIFO`, { resource: a.path });
   }
+  // Liveness: a write lock on one byte of the FIFO per producer (1 + its
+  // slot), taken on this descriptor; the kernel drops it when this process
+  // dies, and the receiver asks for it on its read end. No pid is involved.
+  let slot: number;
   try {
-    return new FifoSender(fd, a.path, a.maxMessageSize);
+    slot = claimPeerSlot(fd, MAX_PACKET_PRODUCERS);
+  } catch (err) {
+    closeQuietly(fd);
+    throw fromSystemError(err, "lock a producer slot of FIFO", a.path);
+  }
+  if (slot < 0) {
+    closeQuietly(fd);
+    throw new ChannelError("ELIMIT", `cannot attach to FIFO ${a.path}: ${MAX_PACKET_PRODUCERS} producers are attached already`, { resource: a.path });
+  }
+  try {
+    return new FifoSender(fd, a.path, a.maxMessageSize, slot + 1);
   } catch (err) {
     closeQuietly(fd);
     throw err;

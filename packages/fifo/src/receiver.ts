@@ -1,6 +1,6 @@
 import { closeSync } from "node:fs";
 import { ChannelError, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReceiver, type Address } from "@ipc-sampler/core";
-import { FdWatcher, READABLE, readNonBlocking, watchProcessExit } from "@ipc-sampler/posix";
+import { FdWatcher, PeerSlotWatcher, READABLE, readNonBlocking } from "@ipc-sampler/posix";
 import { BODY_MAX } from "./protocol.js";
 
 /** Reads land back to back in an arena; batches point into it, so nothing is copied twice. */
@@ -21,8 +21,8 @@ export interface FifoReceiverOptions {
  * The consuming end of a shared FIFO: reads as the FIFO becomes readable and
  * cuts the byte stream into packets; core's `PacketReceiver` sorts them by
  * producer, reassembles large messages, and hands out one batch per producer
- * per read. A producer that exits without its goodbye is reported once every
- * byte it wrote has been read (the FIFO found empty, or a pipe's capacity
+ * per read. A producer whose slot lock is dropped (it died) without its
+ * goodbye is reported once every byte it wrote has been read (the FIFO found empty, or a pipe's capacity
  * read since its death).
  */
 export class FifoReceiver extends PacketReceiver {
@@ -37,7 +37,10 @@ export class FifoReceiver extends PacketReceiver {
   /** Start of the first packet not yet parsed. */
   private parsed = 0;
 
+  private readonly peers: PeerSlotWatcher;
+
   constructor(address: Address, private readonly options: FifoReceiverOptions) {
+    const peers = new PeerSlotWatcher(options.readFd);
     super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
@@ -45,8 +48,10 @@ export class FifoReceiver extends PacketReceiver {
       describe: options.path,
       resource: options.path,
       capacity: options.pipeSize,
-      watchExit: watchProcessExit,
+      // Producer n holds the lock of slot n - 1 on the FIFO (see connect): asked on the read end.
+      watchPeer: (n, onGone) => peers.watch(n - 1, onGone),
     });
+    this.peers = peers;
     this.path = options.path;
     this.readFd = options.readFd;
     this.writeFd = options.writeFd;
@@ -119,6 +124,7 @@ export class FifoReceiver extends PacketReceiver {
 
   protected release(): void {
     this.watcher.close();
+    this.peers.close();
     closeSync(this.readFd);
     closeSync(this.writeFd);
     this.options.cleanup();

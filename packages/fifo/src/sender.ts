@@ -13,8 +13,9 @@ export class FifoSender extends PacketSender {
   private fdOpen = true;
   private readonly watcher: FdWatcher;
 
-  constructor(private readonly fd: number, resource: string, maxMessageSize: number) {
-    super({ packetBytes: PACKET_BYTES, packetsPerChunk: 64, highWaterMark: 1024 * 1024, maxPooledChunks: 16, lengthInHeader: true, maxMessageSize, describe: resource, resource });
+  /** `producer`: 1 + the slot whose lock this producer holds on `fd` (see connect). */
+  constructor(private readonly fd: number, resource: string, maxMessageSize: number, producer: number) {
+    super({ packetBytes: PACKET_BYTES, packetsPerChunk: 64, highWaterMark: 1024 * 1024, maxPooledChunks: 16, lengthInHeader: true, maxMessageSize, describe: resource, resource, producer });
     this.watcher = new FdWatcher(fd, (err) => this.onWritable(err), resource);
     this.hello();
   }

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { MAX_MAP_COUNT, ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
+import { claimSlot, createSegment, futexWake, holdOwnerLock, journals, openSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CTL_FILE, CTL_MAGIC, C_CLOSED, C_DOORBELL, C_MAGIC, C_MAX_MESSAGE, C_NEXT_STREAM, C_OWNER_PID, C_SEGMENT_BYTES, C_SLOTS, C_VERSION, FREE, SL_PID, SL_STATE, SL_STREAM, VERSION, ctlBytes, maxMessageFor, slotWord } from "./layout.js";
 import { JournalReceiver } from "./receiver.js";
 import { JournalSender } from "./sender.js";
@@ -113,7 +113,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
     owner.release();
     throw err;
   }
-  ctl.close();
+  // The descriptor stays open: the receiver asks on it whether each producer's slot lock is held.
   const remove = () => {
     owner.release();
     rmSync(directory, { recursive: true, force: true });
@@ -155,13 +155,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     ctl.close();
     throw new ChannelError("EPEERGONE", `cannot attach to journal ${a.directory}: the receiver went away`, { resource: a.directory });
   }
-  let slot = -1;
-  for (let s = 0; s < a.slots; s++) {
-    if (Atomics.compareExchange(c, slotWord(s, SL_STATE), FREE, CLAIMED) === FREE) {
-      slot = s;
-      break;
-    }
-  }
+  const slot = claimSlot(a.slots, ctl, (s) => Atomics.compareExchange(c, slotWord(s, SL_STATE), FREE, CLAIMED) === FREE);
   if (slot < 0) {
     ctl.close();
     throw new ChannelError("ELIMIT", `cannot attach to journal ${a.directory}: all ${a.slots} producer slots are in use`, { resource: a.directory });
@@ -173,6 +167,7 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     sender = new JournalSender(ctl, a.directory, slot, stream, { segmentBytes: a.segmentBytes, maxMessageSize: a.maxMessageSize, syncEvery: a.syncEvery, checksum: a.checksum, retainSegments: a.retainSegments });
   } catch (err) {
     Atomics.store(c, slotWord(slot, SL_STATE), FREE);
+    ctl.unlockSlot(slot);
     ctl.close();
     throw err;
   }

@@ -13,6 +13,11 @@ import { checksum32 } from "@ipc-sampler/core";
  *                      its producer renames it to its next segment and
  *                      writes over it (not part of the journal)
  *
+ * Liveness is not in the layout: the receiver holds an OFD lock on byte 0
+ * of journal.ctl, and the producer of slot s one on byte 1 + s, taken before
+ * it claims the slot; the kernel drops a lock when its holder dies. The pids
+ * in the control file are the writers' own, for messages only.
+ *
  * Each producer appends to its own stream (no shared tail, no lock). A
  * record is 8-byte aligned:
  *

@@ -1,6 +1,6 @@
 import { renameSync, statSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
+import { ChannelError, FollowingReceiver, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, openSegment, removeSegment, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, FREE, KIND_BYE, KIND_DATA, KIND_NEXT, POOL_FILES, RECORD_HEADER, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SL_PID, SL_STATE, SL_STREAM, commitFor, freeFile, segmentFile, slotWord } from "./layout.js";
 import type { MmapAddress } from "./index.js";
@@ -168,9 +168,8 @@ export class JournalReceiver extends FollowingReceiver {
           } catch (err) {
             this.protocolError(s, `its first segment cannot be mapped (${(err as Error).message})`);
           }
-        } else if (state === CLAIMED && check) {
-          const pid = Atomics.load(c, slotWord(s, SL_PID));
-          if (pid !== 0 && !isProcessAlive(pid)) this.freeSlot(s);
+        } else if (state === CLAIMED && check && !this.ctl.slotHeld(s) && Atomics.load(c, slotWord(s, SL_STATE)) === CLAIMED) {
+          this.freeSlot(s); // died while attaching (a producer locks its slot before claiming it)
         }
         continue;
       }
@@ -178,12 +177,15 @@ export class JournalReceiver extends FollowingReceiver {
         // A producer commits its BYE record, then marks its slot CLOSED. Free
         // the slot only after that store (or once it died): freed earlier,
         // the late CLOSED would bring the finished stream back as a new one.
-        if (state === CLOSED || (check && !isProcessAlive(st.pid))) {
+        if (state === CLOSED || (check && !this.ctl.slotHeld(s))) {
           this.detach(s);
           this.follower.producerClosed();
         }
-      } else if (check && Atomics.load(st.words, st.off >>> 2) !== st.marker && !isProcessAlive(st.pid)) {
-        // Read once more: the last commit may have landed just before the death.
+      } else if (check && Atomics.load(st.words, st.off >>> 2) !== st.marker && !this.ctl.slotHeld(s)) {
+        // Its slot lock is free: it died (the kernel dropped the lock as its
+        // descriptors closed, before it became a zombie), or it closed, which
+        // commits a BYE first. Read once more: the last commit may have
+        // landed just before the death.
         if (Atomics.load(st.words, st.off >>> 2) === st.marker) continue;
         const producer = st.producer;
         this.detach(s);

@@ -352,6 +352,7 @@ export class JournalSender extends SenderBase implements ReservingSender {
 
   protected override release(): void {
     this.held.length = 0;
+    this.ctl.unlockSlot(this.slot); // after BYE and CLOSED: a receiver that finds the lock free sees them
     this.ctl.close();
   }
 }

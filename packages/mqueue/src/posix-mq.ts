@@ -7,8 +7,8 @@
  * header word (byte 6 the kind, byte 7 zero): the kernel message keeps the
  * body's length. All packets use priority 0, so the queue is FIFO.
  */
-import { ChannelError, attachWithRetry, DEFAULT_PREFIX, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { FdWatcher, READABLE, WRITABLE, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, watchProcessExit, type MqHandle, type ProcessExitWatch } from "@ipc-sampler/posix";
+import { ChannelError, attachWithRetry, DEFAULT_PREFIX, MAX_PACKET_PRODUCERS, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { FdWatcher, PeerSlotWatcher, READABLE, WRITABLE, claimPeerSlot, ownerHeldOn, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, type MqHandle } from "@ipc-sampler/posix";
 
 /** Default largest message: 1 MiB, split over kernel messages and reassembled. */
 export const MQUEUE_MAX_MESSAGE = 1024 * 1024;
@@ -48,8 +48,6 @@ export interface MqueueAddress extends Address {
   readonly messageSize: number;
   /** mq_maxmsg of the queue. */
   readonly maxMessages: number;
-  /** The receiver's process id: senders waiting on a full queue stop when it exits. */
-  readonly pid: number;
 }
 
 export interface MqueueListenOptions extends ListenOptions {
@@ -65,7 +63,7 @@ export interface MqueueListenOptions extends ListenOptions {
 
 // ---- sender --------------------------------------------------------------------
 
-/** While a full queue makes a sender wait, how often it checks the queue still has a name. */
+/** While a full queue makes a sender wait, how often it checks the queue still has a name and a live receiver. */
 const PROBE_MS = 250;
 
 /**
@@ -75,11 +73,11 @@ const PROBE_MS = 250;
  */
 export class MqueueSender extends PacketSender {
   private readonly watcher: FdWatcher;
-  private readonly receiverExit: ProcessExitWatch | undefined;
   private waitingSince = 0;
   private probe: NodeJS.Timeout | undefined;
 
-  constructor(private readonly queue: MqHandle, receiverPid: number, maxMessageSize: number) {
+  /** `producer`: 1 + the slot whose lock this producer holds on the queue descriptor (see connect). */
+  constructor(private readonly queue: MqHandle, maxMessageSize: number, producer: number) {
     super({
       packetBytes: queue.messageSize,
       packetsPerChunk: Math.max(4, Math.floor((128 * 1024) / queue.messageSize)),
@@ -89,9 +87,9 @@ export class MqueueSender extends PacketSender {
       maxMessageSize,
       describe: `message queue ${queue.name}`,
       resource: queue.name,
+      producer,
     });
     this.watcher = new FdWatcher(queue.mqd, () => this.resume(), queue.name);
-    this.receiverExit = receiverPid > 0 ? watchProcessExit(receiverPid, () => this.fail(this.gone("the receiver process exited"))) : undefined;
     this.hello();
   }
 
@@ -114,10 +112,15 @@ export class MqueueSender extends PacketSender {
     this.watcher.stop();
   }
 
-  /** A queue that stays full may have lost its receiver: check that its name still exists. */
+  /**
+   * A queue that stays full may have lost its receiver: check that it still
+   * holds the queue's owner lock (the kernel drops it when the receiver dies,
+   * whatever its pid namespace) and that the name still exists.
+   */
   private readonly onProbe = (): void => {
     this.probe = undefined;
     if (this.waitingSince === 0 || this.failure) return;
+    if (!this.receiverAlive()) return this.fail(this.gone("the receiver process exited"));
     if (Date.now() - this.waitingSince >= PROBE_MS) {
       let exists = true;
       try {
@@ -137,7 +140,7 @@ export class MqueueSender extends PacketSender {
    */
   protected override undeliverable(): ChannelError | undefined {
     try {
-      if (mqExists(this.queue.name)) return undefined;
+      if (mqExists(this.queue.name) && this.receiverAlive()) return undefined;
       const left = mqGetAttr(this.queue.mqd, this.queue.name).curmsgs;
       if (left === 0) return undefined;
       return this.gone(`the receiver closed the queue with ${left} kernel message${left === 1 ? "" : "s"} unread`);
@@ -146,10 +149,17 @@ export class MqueueSender extends PacketSender {
     }
   }
 
+  private receiverAlive(): boolean {
+    try {
+      return ownerHeldOn(this.queue.mqd);
+    } catch {
+      return true; // cannot tell
+    }
+  }
+
   protected releaseResources(): void {
     this.waitingSince = 0;
     this.watcher.close();
-    this.receiverExit?.close();
     if (this.probe) clearTimeout(this.probe);
     this.probe = undefined;
     try {
@@ -182,11 +192,14 @@ export class MqueueReceiver extends PacketReceiver {
   private arena: Buffer;
   private pos = 0;
 
+  private readonly peers: PeerSlotWatcher;
+
   constructor(
     override readonly address: MqueueAddress,
     private readonly queue: MqHandle,
     private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
   ) {
+    const peers = new PeerSlotWatcher(queue.mqd);
     super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
@@ -194,8 +207,10 @@ export class MqueueReceiver extends PacketReceiver {
       describe: `message queue ${queue.name}`,
       resource: queue.name,
       capacity: queue.maxMessages,
-      watchExit: watchProcessExit,
+      // Producer n holds the lock of slot n - 1 on the queue (see connect): asked on the receiver's descriptor.
+      watchPeer: (n, onGone) => peers.watch(n - 1, onGone),
     });
+    this.peers = peers;
     this.arenaBytes = Math.max(ARENA_MIN_BYTES, 32 * queue.messageSize);
     this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
     this.watcher = new FdWatcher(queue.mqd, (err) => (err ? this.breakAll(err) : this.pump()), queue.name);
@@ -252,6 +267,7 @@ export class MqueueReceiver extends PacketReceiver {
 
   protected release(): void {
     this.watcher.close();
+    this.peers.close();
     try {
       mqClose(this.queue.mqd);
     } finally {
@@ -293,7 +309,7 @@ async function listen(options: MqueueListenOptions = {}): Promise<Receiver> {
     unregister();
     throw new ChannelError("ELIMIT", `cannot use message queue ${name}: its mq_msgsize is ${queue.messageSize} bytes, under the ${MQUEUE_MIN_MSGSIZE} this transport needs`, { resource: name });
   }
-  const address: MqueueAddress = { transport: "mqueue", name, maxMessageSize, messageSize: queue.messageSize, maxMessages: queue.maxMessages, pid: process.pid };
+  const address: MqueueAddress = { transport: "mqueue", name, maxMessageSize, messageSize: queue.messageSize, maxMessages: queue.maxMessages };
   return new MqueueReceiver(address, queue, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
@@ -323,8 +339,22 @@ async function connect(address: Address, options: ConnectOptions = {}): Promise<
     mqClose(queue.mqd);
     throw new ChannelError("ELIMIT", `cannot use message queue ${a.name}: its mq_msgsize is ${queue.messageSize} bytes, under ${MQUEUE_MIN_MSGSIZE}`, { resource: a.name });
   }
+  // Liveness: a write lock on one byte of the queue per producer (1 + its
+  // slot), on this descriptor; the kernel drops it when this process dies,
+  // and the receiver asks for it on its own descriptor. No pid is involved.
+  let slot: number;
   try {
-    return new MqueueSender(queue, typeof a.pid === "number" ? a.pid : 0, a.maxMessageSize);
+    slot = claimPeerSlot(queue.mqd, MAX_PACKET_PRODUCERS);
+  } catch (err) {
+    mqClose(queue.mqd);
+    throw ChannelError.is(err) ? err : new ChannelError("ESYSCALL", `cannot lock a producer slot of message queue ${a.name}: ${(err as Error).message}`, { resource: a.name, cause: err });
+  }
+  if (slot < 0) {
+    mqClose(queue.mqd);
+    throw new ChannelError("ELIMIT", `cannot attach to message queue ${a.name}: ${MAX_PACKET_PRODUCERS} producers are attached already`, { resource: a.name });
+  }
+  try {
+    return new MqueueSender(queue, a.maxMessageSize, slot + 1);
   } catch (err) {
     mqClose(queue.mqd);
     throw err;

@@ -172,7 +172,7 @@ describe("mqueue: names", () => {
   });
 
   it("gives up attaching after timeoutMs with ETIMEDOUT when no queue exists", async () => {
-    const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10, pid: process.pid };
+    const address: MqueueAddress = { transport: "mqueue", name: `/ipcs-nobody-${process.pid}`, maxMessageSize: 10, messageSize: 8192, maxMessages: 10 };
     await expect(mqueueTransport.connect(address, { timeoutMs: 150 })).rejects.toMatchObject({ code: "ETIMEDOUT" });
   });
 });

@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, DEFAULT_PREFIX, fromSystemError, validateName, validatePrefix, type RemoveStaleOptions, type StaleEntry } from "@ipc-sampler/core";
-import { LOCK_SUFFIX, lockOwner, ownerHeldOn, ownerLockHeld } from "./owner.js";
+import { LOCK_SUFFIX, lockOwner, lockPeerSlot, ownerHeldOn, ownerLockHeld, peerSlotHeld, unlockPeerSlot } from "./owner.js";
 import { sweepStale } from "./sweep.js";
 import { mmapAddon, native } from "./loader.js";
 
@@ -50,6 +50,16 @@ export interface MappedSegment {
    * pid namespace. False after close().
    */
   ownerAlive(): boolean;
+  /**
+   * Takes peer slot `slot`'s lock (see owner.ts) on this descriptor without
+   * waiting: false when a live peer holds it. The kernel drops it when this
+   * process dies; `unlockSlot` drops it on a clean close (the mapping would
+   * keep it past `close()`).
+   */
+  lockSlot(slot: number): boolean;
+  unlockSlot(slot: number): void;
+  /** Whether another process holds peer slot `slot`'s lock: its peer lives, in any pid namespace. False after close(). */
+  slotHeld(slot: number): boolean;
 }
 
 export interface SegmentOptions {
@@ -144,6 +154,16 @@ function mapFd(fd: number, p: string, size: number, populate = false): MappedSeg
     ownerAlive() {
       return open && ownerHeldOn(fd);
     },
+    lockSlot(slot) {
+      if (!open) throw new ChannelError("ECLOSED", `cannot lock a slot of segment ${p}: it is closed`, { resource: p });
+      return lockPeerSlot(fd, slot);
+    },
+    unlockSlot(slot) {
+      if (open) unlockPeerSlot(fd, slot);
+    },
+    slotHeld(slot) {
+      return open && peerSlotHeld(fd, slot);
+    },
     unlink() {
       try {
         unlinkSync(p);
@@ -237,4 +257,20 @@ export function sweepSegments(options: RemoveStaleOptions = {}, directory = SHM_
 /** Removes segments with this prefix that no live process owns; returns their names. */
 export function removeStaleSegments(prefix = DEFAULT_PREFIX, directory = SHM_DIR): string[] {
   return sweepSegments({ prefix }, directory).filter((e) => e.outcome === "removed").map((e) => e.name);
+}
+
+/**
+ * A producer's claim on one of `slots` slots of a mapped table: the first
+ * slot whose peer lock (see owner.ts) this descriptor takes and that
+ * `claim(i)` then takes (a compare-and-swap in the mapping). Returns its
+ * index, with the lock held, or -1 when none is free. Lock first, then
+ * claim: a claimed slot whose lock is free has a dead (or closed) producer.
+ */
+export function claimSlot(slots: number, segment: MappedSegment, claim: (slot: number) => boolean): number {
+  for (let s = 0; s < slots; s++) {
+    if (!segment.lockSlot(s)) continue;
+    if (claim(s)) return s;
+    segment.unlockSlot(s);
+  }
+  return -1;
 }

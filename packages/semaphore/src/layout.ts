@@ -10,10 +10,11 @@
  *     4 receiver pid   5 state (0 open, 1 closed)
  *     6 in:  slots committed so far (wraps at 2^32)
  *     7 out: slots the receiver has consumed
- *     8 mutex owner: pid of the producer holding `mutex`, 0 if none
+ *     8 mutex owner: table index + 1 of the producer holding `mutex`, 0 if none
  *     9 producer table capacity   10 maxMessageSize
  *    64 producer table: 4 words per producer
- *         [pid (0 = free), state, holds-empty flag, reserved]
+ *         [pid (0 = free; the producer's own, for messages only), state,
+ *          holds-empty flag, reserved]
  *   K slots of `slotSize` bytes
  *     [table index, used bytes, flags (1 = goodbye), pid] then frames:
  *     a u32 length and the bytes, as core framing.
@@ -28,14 +29,18 @@
  *
  * Crash recovery. The addon records holders in the header as part of the
  * semaphore call itself (a "mark"): the producer's holds-empty flag right
- * after it takes an `empty` unit, the mutex owner's pid right after it takes
- * the mutex (cleared right before it posts it). When a wait times out the
- * receiver probes every registered producer with kill(pid, 0); for a dead
- * one it first drains every slot that producer committed (committed slots
- * are whole, so nothing torn is ever delivered), then returns the `empty`
- * unit it held, releases the mutex if that pid owned it, frees its table
- * entry and reports the producer lost (EPEERGONE). Producers check the
- * receiver's pid and the header state whenever their own wait times out.
+ * after it takes an `empty` unit, the mutex owner's table index + 1 right
+ * after it takes the mutex (cleared right before it posts it). Liveness is a
+ * lock, not a pid: a producer write-locks byte 1 + its table index of the
+ * segment (an OFD lock, see @ipc-sampler/posix owner.ts) before it claims
+ * the entry, and the kernel drops it when the producer dies, in whatever pid
+ * namespace. When a wait times out the receiver asks, for every registered
+ * producer, whether its lock is still held; for a dead one it first drains
+ * every slot that producer committed (committed slots are whole, so nothing
+ * torn is ever delivered), then returns the `empty` unit it held, releases
+ * the mutex if that entry owned it, frees its table entry and reports the
+ * producer lost (EPEERGONE). Producers check the receiver's owner lock on
+ * byte 0 and the header state whenever their own wait times out.
  * `full` is only a wake-up: the receiver reads up to `in`, so a post lost or
  * doubled by a crash costs at most one spurious wake-up.
  */
@@ -44,7 +49,7 @@ import { removeSegment, semUnlink, type MappedSegment } from "@ipc-sampler/posix
 import type { SemaphoreListenOptions } from "./index.js";
 
 export const MAGIC = 0x49505342; // "IPSB"
-export const VERSION = 1;
+export const VERSION = 2;
 export const HEADER_BYTES = 4096;
 export const H_MAGIC = 0;
 export const H_VERSION = 1;

@@ -1,5 +1,5 @@
-import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, isProcessAlive, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
-import { createSegment, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
+import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
+import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
 
@@ -24,6 +24,9 @@ class SemaphoreReceiver extends CoreReceiver {
   private lastCheck = 0;
   private scratch: Int32Array;
   private readonly unregister: () => void;
+  private readonly spin = new AdaptiveSpin();
+  /** A slot committed that this receiver has not read: the spin's probe (a load, no system call). */
+  private readonly committed = () => Atomics.load(this.w, H_IN) !== this.out;
 
   constructor(
     private readonly names: Names,
@@ -76,7 +79,21 @@ class SemaphoreReceiver extends CoreReceiver {
       }
       let woke: boolean;
       try {
-        woke = this.full.tryWait() || (await this.full.wait(CHECK_MS));
+        woke = this.full.tryWait();
+        if (!woke && this.spin.max > 0) {
+          // Batches are pushed to the consumer: let it run (and answer) before spinning, so a
+          // reply goes out first; then a bounded spin on the commit word, cheaper than a
+          // sleeping wake-up when the peer is quick.
+          await new Promise<void>((r) => setImmediate(r));
+          if (this.core.closed) return;
+          publishOwed();
+          if (this.committed() || this.spin.spin(this.committed)) continue;
+        }
+        if (!woke) {
+          const started = performance.now();
+          woke = await this.full.wait(CHECK_MS);
+          this.spin.slept(performance.now() - started);
+        }
       } catch (err) {
         if (this.core.closed) return;
         throw err;
@@ -159,7 +176,12 @@ class SemaphoreReceiver extends CoreReceiver {
     this.core.producerLost(seat.id, new ChannelError(code, `semaphore producer ${seat.id} (pid ${seat.pid}) on ${this.names.segment} ${what}`, { producer: seat.id, resource: this.names.segment }));
   }
 
-  /** Attaches newly registered producers; with `probe` (or every CHECK_MS) finds dead ones and recovers what they held. */
+  /**
+   * Attaches newly registered producers; with `probe` (or every CHECK_MS)
+   * finds dead ones, whose entry lock the kernel dropped, and recovers what
+   * they held. The pid in an entry is never trusted: it names the process in
+   * its own pid namespace, and only in messages.
+   */
   private scan(probe: boolean): void {
     const now = Date.now();
     const doProbe = probe || now - this.lastCheck >= CHECK_MS;
@@ -170,12 +192,12 @@ class SemaphoreReceiver extends CoreReceiver {
       const pid = Atomics.load(w, e + E_PID);
       if (pid === 0) continue;
       const seat = this.seatOf(i, pid);
-      if (!seat || !doProbe || isProcessAlive(pid)) continue;
+      if (!seat || !doProbe || this.seg.slotHeld(i)) continue;
       // Dead: deliver what it committed first, then recover what it held.
       this.drain();
       if (this.seats[i] !== seat) continue; // its goodbye was in there
       if (Atomics.compareExchange(w, e + E_HOLDS_EMPTY, 1, 0) === 1) this.empty.post();
-      if (Atomics.compareExchange(w, H_MUTEX_OWNER, pid, 0) === pid) this.mutex.post();
+      if (Atomics.compareExchange(w, H_MUTEX_OWNER, i + 1, 0) === i + 1) this.mutex.post();
       this.lose(i, seat, "went away without closing", "EPEERGONE");
     }
   }

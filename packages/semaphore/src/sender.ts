@@ -1,5 +1,5 @@
 import { ChannelError, FRAME_HEADER_BYTES, SenderBase, waitForResource, validateName, writeFrameHeader, type Address, type ConnectOptions, type Sender } from "@ipc-sampler/core";
-import { openSegment, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
+import { claimSlot, openSegment, publishSoon, semOpen, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_STATE, H_IN, H_MUTEX_OWNER, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, namesOf, words } from "./layout.js";
 
@@ -47,7 +47,7 @@ class SemaphoreSender extends SenderBase {
     this.highWater = HIGH_WATER_SLOTS * this.capacity;
     const e = TABLE_WORD + entry * 4;
     this.markEmptyHeld = { words: this.w, index: e + E_HOLDS_EMPTY, value: 1 };
-    this.markMutexOwned = { words: this.w, index: H_MUTEX_OWNER, value: process.pid };
+    this.markMutexOwned = { words: this.w, index: H_MUTEX_OWNER, value: entry + 1 };
     this.markMutexFree = { words: this.w, index: H_MUTEX_OWNER, value: 0 };
   }
 
@@ -62,7 +62,8 @@ class SemaphoreSender extends SenderBase {
     this.queued += need;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushNow);
+      // At the end of the tick, or sooner when a receiver in this process is about to spin or sleep.
+      publishSoon(this.flushNow);
     }
     return this.queued <= this.highWater;
   }
@@ -170,6 +171,7 @@ class SemaphoreSender extends SenderBase {
     this.empty.close();
     this.full.close();
     this.mutex.close();
+    this.seg.unlockSlot(this.entry); // its goodbye is committed (or the channel failed): the receiver finds it first
     this.seg.close();
   }
 }
@@ -191,13 +193,8 @@ export async function connect(address: Address, options: ConnectOptions = {}): P
       throw new ChannelError("EPEERGONE", `cannot attach to semaphore channel ${a.name}: the receiver is gone`, { resource: a.name });
     }
     for (const n of [names.empty, names.full, names.mutex]) opened.push(semOpen(n));
-    let entry = -1;
-    for (let i = 0; i < MAX_PRODUCERS; i++) {
-      if (Atomics.compareExchange(w, TABLE_WORD + i * 4 + E_PID, 0, process.pid) === 0) {
-        entry = i;
-        break;
-      }
-    }
+    // The entry's lock first, then the entry: a registered entry whose lock is free has a dead producer.
+    const entry = claimSlot(MAX_PRODUCERS, seg, (i) => Atomics.compareExchange(w, TABLE_WORD + i * 4 + E_PID, 0, process.pid) === 0);
     if (entry < 0) throw new ChannelError("ELIMIT", `cannot attach to semaphore channel ${a.name}: ${MAX_PRODUCERS} producers are attached already`, { resource: a.name });
     Atomics.store(w, TABLE_WORD + entry * 4 + E_STATE, 1);
     return new SemaphoreSender(a, seg, opened[0]!, opened[1]!, opened[2]!, entry);

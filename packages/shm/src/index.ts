@@ -1,5 +1,5 @@
 import { DEV_SHM_SIZE, MAX_MAP_COUNT, ChannelError, DEFAULT_PREFIX, namedResources, removeOnExit, removedNames, waitForResource, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { SHM_DIR, createSegment, futexWake, openSegment, removeSegment, segments } from "@ipc-sampler/posix";
+import { SHM_DIR, claimSlot, createSegment, futexWake, openSegment, removeSegment, segments } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, FREE, H_CLOSED, H_DOORBELL, H_MAGIC, H_MAX_MESSAGE, H_OWNER_PID, H_RINGS_OFFSET, H_RING_BYTES, H_SLOTS, H_VERSION, MAGIC, S_HEAD, S_PID, S_STATE, S_TAIL, VERSION, maxMessageFor, nextPow2, ringsOffset, segmentBytes, slotWord } from "./layout.js";
 import { ShmReceiver } from "./receiver.js";
 import { ShmSender } from "./sender.js";
@@ -87,7 +87,7 @@ async function listen(options: ShmListenOptions = {}): Promise<Receiver> {
   words[H_OWNER_PID] = process.pid;
   words[H_RINGS_OFFSET] = ringsOffset(slots);
   Atomics.store(words, H_MAGIC, MAGIC); // last: the header is complete
-  segment.close(); // the mapping stays; no descriptor is kept
+  // The descriptor stays open: the receiver asks on it whether each producer's slot lock is held.
   const address: ShmAddress = { transport: "shm", name, path: segment.path, maxMessageSize, ringBytes, slots, ringsOffset: ringsOffset(slots) };
   return new ShmReceiver(address, segment, {
     expectedProducers: options.expectedProducers,
@@ -118,13 +118,7 @@ async function connect(address: Address, options: ShmConnectOptions = {}): Promi
     segment.close();
     throw new ChannelError("EPEERGONE", `cannot attach to shared memory ${a.path}: the receiver went away`, { resource: a.path });
   }
-  let slot = -1;
-  for (let s = 0; s < a.slots; s++) {
-    if (Atomics.compareExchange(words, slotWord(s, S_STATE), FREE, CLAIMED) === FREE) {
-      slot = s;
-      break;
-    }
-  }
+  const slot = claimSlot(a.slots, segment, (s) => Atomics.compareExchange(words, slotWord(s, S_STATE), FREE, CLAIMED) === FREE);
   if (slot < 0) {
     segment.close();
     throw new ChannelError("ELIMIT", `cannot attach to shared memory ${a.path}: all ${a.slots} producer slots are in use (listen with a larger maxProducers)`, { resource: a.path });

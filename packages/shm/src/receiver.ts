@@ -1,4 +1,4 @@
-import { ChannelError, FollowingReceiver, isProcessAlive, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
+import { ChannelError, FollowingReceiver, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, ringDoorbell, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLAIMED, CLOSED, FRAME_HEADER, FREE, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_PID, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 import type { ShmAddress } from "./index.js";
@@ -89,9 +89,8 @@ export class ShmReceiver extends FollowingReceiver {
           slot.producer = this.follower.attach();
           slot.pid = Atomics.load(words, slotWord(s, S_PID));
           slot.head = Atomics.load(words, slotWord(s, S_HEAD)) >>> 0;
-        } else if (state === CLAIMED && checkLiveness) {
-          const pid = Atomics.load(words, slotWord(s, S_PID));
-          if (pid !== 0 && !isProcessAlive(pid)) this.freeSlot(s); // died while attaching
+        } else if (state === CLAIMED && checkLiveness && !this.segment.slotHeld(s) && Atomics.load(words, slotWord(s, S_STATE)) === CLAIMED) {
+          this.freeSlot(s); // died while attaching (a producer locks its slot before claiming it)
         }
         continue;
       }
@@ -101,9 +100,12 @@ export class ShmReceiver extends FollowingReceiver {
       if (state === CLOSED) {
         this.detach(s);
         this.follower.producerClosed();
-      } else if (checkLiveness && !isProcessAlive(slot.pid)) {
-        // Read the tail again: a last publication may have landed before the death.
+      } else if (checkLiveness && !this.segment.slotHeld(s)) {
+        // Its slot lock is free: it died, or closed just now (CLOSED is stored
+        // before the lock is dropped). Read the tail again: a last publication
+        // may have landed before the death.
         if ((Atomics.load(words, slotWord(s, S_TAIL)) >>> 0) !== slot.head) continue;
+        if (Atomics.load(words, slotWord(s, S_STATE)) === CLOSED) continue; // the next scan sees it closed
         const producer = slot.producer;
         this.detach(s);
         this.follower.producerLost(new ChannelError("EPEERGONE", `shm producer ${producer} (pid ${slot.pid}) on ${this.address.path} died without closing; every message it had published was delivered`, { producer, resource: this.address.path }));

@@ -336,6 +336,7 @@ export class ShmSender extends SenderBase implements ReservingSender {
 
   protected override release(): void {
     this.waiter?.close();
+    this.segment.unlockSlot(this.slot); // after CLOSED: a receiver that finds the lock free sees CLOSED
     this.segment.close();
   }
 }

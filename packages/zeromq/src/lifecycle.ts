@@ -1,14 +1,14 @@
 import { existsSync, unlinkSync } from "node:fs";
-import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
+import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, holdPeerSlot, peerSlotHeld, socketFileKind, type OwnerLock } from "@ipc-sampler/posix";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
-import { ChannelError, isLoopbackHost, DEFAULT_PREFIX, FRAME_HEADER_BYTES, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type Receiver, type Sender } from "@ipc-sampler/core";
+import { ChannelError, isLoopbackHost, DEFAULT_PREFIX, FRAME_HEADER_BYTES, MAX_PACKET_PRODUCERS, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type Receiver, type Sender } from "@ipc-sampler/core";
 import { Dealer, Pull, Push, Router, curveKeyPair } from "zeromq";
 import { checkSecret, serverKeys } from "./curve.js";
 import type { ZeromqAddress, ZeromqConnectOptions, ZeromqListenOptions } from "./index.js";
 import { ZeromqReceiver } from "./receiver.js";
 import { ZeromqSender } from "./sender.js";
-import { ACK_LINGER_MS, CHUNK, DEFAULT_HWM, DEFAULT_LINGER_MS, DEFAULT_RCV_HWM, HEADER_BYTES, JS_HIGH_WATER, ZEROMQ_MAX_MESSAGE, ZEROMQ_MAX_MESSAGE_CEILING, ackRoutingId, helloMessage, positiveInt } from "./wire.js";
+import { ACK_LINGER_MS, CHUNK, DEFAULT_HWM, DEFAULT_LINGER_MS, DEFAULT_RCV_HWM, HEADER_BYTES, JS_HIGH_WATER, ZEROMQ_MAX_MESSAGE, ZEROMQ_MAX_MESSAGE_CEILING, ackRoutingId, answered, helloMessage, positiveInt } from "./wire.js";
 
 // Binding, connecting and the ipc socket files' lifecycle.
 
@@ -142,7 +142,10 @@ export async function listen(options: ZeromqListenOptions = {}): Promise<Receive
   }
   const unregister = files.length ? removeOnExit(dropFiles) : () => {};
   const address: ZeromqAddress = { transport: "zeromq", endpoint, ackEndpoint, maxMessageSize, ...(options.secret !== undefined ? { curve: true } : {}) };
-  return new ZeromqReceiver(address, pull, router, isIpc, {
+  // Over ipc://, producers hold a peer slot of the data socket's lock file; the receiver asks on its own descriptor of it.
+  const dataLock = locks[0];
+  const slotHeld = dataLock ? (slot: number) => peerSlotHeld(dataLock.fd, slot) : undefined;
+  return new ZeromqReceiver(address, pull, router, slotHeld, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     cleanup: () => {
@@ -160,6 +163,8 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
     throw new TypeError(`not a zeromq address: ${JSON.stringify(address)}`);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
+  // Over ipc://, this producer's liveness: a peer slot of the lock file beside the data socket file (absent: heartbeats alone).
+  const slotLock = a.endpoint.startsWith("ipc://") ? holdPeerSlot(a.endpoint.slice("ipc://".length) + LOCK_SUFFIX, MAX_PACKET_PRODUCERS) : undefined;
   const push = new Push({
     sendHighWaterMark: positiveInt(options.sndHwm, DEFAULT_HWM, "sndHwm"),
     // Queue only on a completed connection: no silent queue towards a receiver that is not there.
@@ -172,9 +177,13 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
   const session = (Math.random() * 0x100000000) >>> 0;
   const ack = typeof a.ackEndpoint === "string" ? new Dealer({ routingId: ackRoutingId(process.pid, session), linger: 0 }) : undefined;
   const sockets = ack ? [push, ack] : [push];
+  const closeAll = () => {
+    for (const s of sockets) s.close();
+    slotLock?.release();
+  };
   checkSecret(options.secret);
   if (a.curve === true && options.secret === undefined) {
-    for (const s of sockets) s.close();
+    closeAll();
     throw new ChannelError("EACCES", `cannot connect to ${a.endpoint}: the receiver requires a shared secret; pass { secret } to connect`, { resource: a.endpoint });
   }
   if (options.secret !== undefined) {
@@ -191,7 +200,7 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
     push.connect(a.endpoint);
     ack?.connect(a.ackEndpoint!);
   } catch (err) {
-    for (const s of sockets) s.close();
+    closeAll();
     throw fromSystemError(err, "connect to", a.endpoint);
   }
   let timer: NodeJS.Timeout | undefined;
@@ -202,18 +211,18 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
   const registered = ack
     ? () =>
         ack
-          .send(helloMessage(process.pid, session))
-          .then(() => ack.receive())
+          .send(helloMessage(process.pid, session, slotLock?.slot))
+          .then(() => answered(ack))
           .then(() => true)
     : () => true;
   const ok = await Promise.race([Promise.all(handshakes).then(registered), expired]).catch((err: unknown) => {
     clearTimeout(timer);
-    for (const s of sockets) s.close();
+    closeAll();
     throw fromSystemError(err, "connect to", a.endpoint);
   });
   clearTimeout(timer);
   if (!ok) {
-    for (const s of sockets) s.close();
+    closeAll();
     const why = a.curve === true ? " (with CURVE, a wrong secret looks like this)" : "";
     throw new ChannelError("ETIMEDOUT", `cannot connect to ${a.endpoint}: no receiver answered within ${timeoutMs} ms${why}`, { syscall: "connect", resource: a.endpoint });
   }
@@ -226,7 +235,7 @@ export async function connect(address: Address, options: ZeromqConnectOptions = 
     options.highWaterMark ?? JS_HIGH_WATER,
     options.lingerMs ?? DEFAULT_LINGER_MS,
   );
-  sender.hello();
+  sender.hello(slotLock);
   return sender;
 }
 

@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import {
   ChannelError,
   CoreReceiver,
@@ -24,15 +23,23 @@ import {
   RECHECK_MAX_MS,
   SETTLE_MS,
   VERSION,
+  PROBE,
   ackRoutingId,
-  processGone,
 } from "./wire.js";
 
 interface ProducerState {
   readonly index: number;
   readonly pid: number;
-  /** On this machine, so its pid can be checked. */
-  readonly local: boolean;
+  readonly session: number;
+  /** Registered through the ROUTER (its DEALER's routing id is known there): it can be probed. */
+  viaAck: boolean;
+  /** A probe to its DEALER found no connection (EHOSTUNREACH): gone. */
+  unreachable: boolean;
+  probing: boolean;
+  /** The peer slot it holds on the ipc socket's lock file (checked, 0 to MAX_PACKET_PRODUCERS - 1), or -1: judged by its heartbeats alone. */
+  readonly slot: number;
+  /** A later producer took its slot: its lock was dropped, so it is gone. */
+  slotDropped: boolean;
   nextSeq: number;
   lastSeen: number;
   done: boolean;
@@ -55,13 +62,13 @@ export class ZeromqReceiver extends CoreReceiver {
   private recheckTimer: NodeJS.Timeout | undefined;
   private recheckDelay = 0;
   private readonly parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
-  private readonly host = hostname();
 
   constructor(
     readonly address: ZeromqAddress,
     private readonly pull: Pull,
     private readonly router: Router,
-    private readonly localOnly: boolean,
+    /** Over ipc://: whether a process holds peer slot `slot` of the data socket's lock file (undefined over tcp://). */
+    private readonly slotHeld: ((slot: number) => boolean) | undefined,
     options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
   ) {
     super();
@@ -181,6 +188,8 @@ export class ZeromqReceiver extends CoreReceiver {
       const [id, msg] = parts;
       if (parts.length !== 2 || !msg || msg.length < HEADER_BYTES || msg[2] !== KIND_HELLO) continue;
       this.handle(msg);
+      const p = this.producerMap.get(msg.readUInt32LE(4) * 0x100000000 + msg.readUInt32LE(8));
+      if (p) p.viaAck = true;
       this.answer(id!.toString("latin1"), 0, 0);
     }
   }
@@ -194,13 +203,17 @@ export class ZeromqReceiver extends CoreReceiver {
     let p = this.producerMap.get(key);
     if (kind === KIND_HELLO) {
       if (p || seq !== 0) return;
-      let host = "";
-      try {
-        host = String((JSON.parse(msg.toString("utf8", HEADER_BYTES)) as { host?: unknown }).host ?? "");
-      } catch {
-        // a hello without a readable body: treat as remote
+      let slot = -1;
+      if (this.slotHeld) {
+        try {
+          const claimed = (JSON.parse(msg.toString("utf8", HEADER_BYTES)) as { slot?: unknown }).slot;
+          // A claim: used only when it is a slot a producer can lock.
+          if (typeof claimed === "number" && Number.isInteger(claimed) && claimed >= 0 && claimed < MAX_PACKET_PRODUCERS) slot = claimed;
+        } catch {
+          // a hello without a readable body: judged by its heartbeats
+        }
       }
-      p = { index: this.core.attach(), pid, local: this.localOnly || host === this.host, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
+      p = { index: this.core.attach(), pid, session: msg.readUInt32LE(8), viaAck: false, unreachable: false, probing: false, slot, slotDropped: false, nextSeq: 1, lastSeen: Date.now(), done: false, goneAt: 0 };
       if (this.active.size >= MAX_PACKET_PRODUCERS) {
         // A bound on what HELLOs can make this process hold: the producer is counted and lost at once.
         return this.core.producerLost(p.index, new ChannelError("ELIMIT", `zeromq producer ${p.index} (pid ${pid}) on ${this.address.endpoint} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: p.index, resource: this.address.endpoint }));
@@ -212,6 +225,8 @@ export class ZeromqReceiver extends CoreReceiver {
           if (old.done) this.producerMap.delete(k);
         }
       }
+      // Whoever held this slot before let go of its lock: it is gone.
+      if (slot >= 0) for (const o of this.active) if (o.slot === slot) o.slotDropped = true;
       this.producerMap.set(key, p);
       this.active.add(p);
       // Its connection may have closed before this HELLO was read (libzmq still
@@ -277,10 +292,13 @@ export class ZeromqReceiver extends CoreReceiver {
   }
 
   /**
-   * Who went away? Producers on this machine: the ones whose process is
-   * gone. Others (another machine, or a live process whose connection
-   * dropped): when fewer connections remain than producers, the ones not
-   * heard from (data or heartbeat) for GRACE_MS.
+   * Who went away? Producers over ipc://: the ones whose slot lock is free
+   * (the kernel drops it once the last thread of the process has exited,
+   * in whatever pid namespace); over tcp://, the ones whose DEALER the
+   * ROUTER can no longer reach (see PROBE). Others (a producer without a
+   * DEALER, or a host that died with its connections open): when fewer
+   * connections remain than producers, the ones not heard from (data or
+   * heartbeat) for GRACE_MS.
    */
   private checkPeers(): void {
     if (this.core.closed) return;
@@ -289,7 +307,8 @@ export class ZeromqReceiver extends CoreReceiver {
     // Only as many producers can be lost as connections have closed: a gone
     // process whose connection is still open has bytes left to read.
     let closedConnections = this.active.size - this.connections;
-    const gone = [...this.active].filter((p) => p.local && processGone(p.pid)).sort((a, b) => a.lastSeen - b.lastSeen);
+    const gone = [...this.active].filter((p) => (p.slot >= 0 ? p.slotDropped || !this.slotHeld!(p.slot) : p.unreachable)).sort((a, b) => a.lastSeen - b.lastSeen);
+    if (closedConnections > 0) for (const p of this.active) if (p.slot < 0 && p.viaAck && !p.unreachable) this.probe(p);
     for (const p of gone) {
       // Its last batches (and goodbye) can trail the disconnect event: lost
       // means gone, its connection closed, and nothing from it for SETTLE_MS.
@@ -312,8 +331,9 @@ export class ZeromqReceiver extends CoreReceiver {
       this.recheckDelay = 0;
       return;
     }
-    // A dying process closes its sockets a moment before /proc shows it
-    // dead: look again shortly, backing off, before relying on silence.
+    // A dying process closes its sockets a moment before its last thread
+    // exits and its lock is dropped: look again shortly, backing off,
+    // before relying on silence.
     if (!this.recheckTimer && this.recheckDelay < RECHECK_MAX_MS) {
       this.recheckDelay = Math.max(RECHECK_FIRST_MS, this.recheckDelay * 2);
       this.recheckTimer = setTimeout(() => {
@@ -326,6 +346,23 @@ export class ZeromqReceiver extends CoreReceiver {
       this.graceTimer = setTimeout(() => this.afterGrace(), GRACE_MS);
       this.graceTimer.unref();
     }
+  }
+
+  /** Asks the ROUTER whether `p`'s DEALER is still connected (see PROBE); marks it unreachable and looks again when it is not. */
+  private probe(p: ProducerState): void {
+    if (p.probing || this.core.closed) return;
+    p.probing = true;
+    this.router.send([ackRoutingId(p.pid, p.session), PROBE]).then(
+      () => {
+        p.probing = false;
+      },
+      (err: { code?: string }) => {
+        p.probing = false;
+        if (err?.code !== "EHOSTUNREACH" || p.done) return;
+        p.unreachable = true;
+        this.requestCheck();
+      },
+    );
   }
 
   private afterGrace(): void {

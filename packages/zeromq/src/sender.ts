@@ -1,4 +1,5 @@
 import { ChannelError, FRAME_HEADER_BYTES, SenderBase, fromSystemError, writeFrameHeader } from "@ipc-sampler/core";
+import type { PeerSlotLock } from "@ipc-sampler/posix";
 import type { Dealer, Push } from "zeromq";
 import {
   ACK_GRACE_MS,
@@ -10,6 +11,7 @@ import {
   KIND_HEARTBEAT,
   KIND_HELLO,
   SMALL_FLUSH,
+  answered,
   helloMessage,
   writeHeader,
 } from "./wire.js";
@@ -33,6 +35,7 @@ export class ZeromqSender extends SenderBase {
   private lastQueued = Date.now();
   private socketClosed = false;
   private ackFailed: ((e: unknown) => void) | undefined;
+  private slotLock: PeerSlotLock | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -68,9 +71,10 @@ export class ZeromqSender extends SenderBase {
     this.heartbeat.unref();
   }
 
-  /** First message on the connection: who this producer is. */
-  hello(): void {
-    this.enqueue(helloMessage(this.pid, this.session), KIND_HELLO, 0);
+  /** First message on the connection: who this producer is, and the peer slot it holds (over ipc://), which it keeps until its socket closes. */
+  hello(slotLock?: PeerSlotLock): void {
+    this.slotLock = slotLock;
+    this.enqueue(helloMessage(this.pid, this.session, slotLock?.slot), KIND_HELLO, 0);
   }
 
   private beat(): void {
@@ -100,6 +104,7 @@ export class ZeromqSender extends SenderBase {
     }
     this.push.close();
     this.ack?.close();
+    this.slotLock?.release();
   }
 
   write(message: Uint8Array): boolean {
@@ -226,7 +231,7 @@ export class ZeromqSender extends SenderBase {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
       this.ackFailed = reject;
-      ack.receive().then(
+      answered(ack).then(
         () => resolve(),
         (err: unknown) => reject(this.failure ?? fromSystemError(err, "receive from", this.endpoint)),
       );

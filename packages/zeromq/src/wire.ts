@@ -1,6 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
-import { isProcessAlive } from "@ipc-sampler/core";
 
 /**
  * ZeroMQ PUSH/PULL behind the ipc-sampler interface. The receiver binds one
@@ -13,7 +11,7 @@ import { isProcessAlive } from "@ipc-sampler/core";
  *     u32 producer pid, u32 producer session (random), u32 sequence, u32 frame count
  *   then, for DATA, `count` frames of [u32 length][bytes] (core framing)
  *
- * Kinds: HELLO (body: JSON {host, pid}), DATA, GOODBYE, HEARTBEAT. The
+ * Kinds: HELLO (body: JSON {host, pid, slot}), DATA, GOODBYE, HEARTBEAT. The
  * sequence numbers every ZeroMQ message of a producer, so the receiver sees
  * a gap if ZeroMQ ever dropped one (it can after a reconnect).
  *
@@ -67,14 +65,37 @@ export function positiveInt(value: number | undefined, fallback: number, what: s
   return value;
 }
 
+/**
+ * What the receiver's ROUTER sends a producer's DEALER: an empty frame
+ * answers its HELLO or GOODBYE; PROBE asks nothing and is skipped. A probe
+ * that the ROUTER cannot route (EHOSTUNREACH: ZMQ_ROUTER_MANDATORY) means
+ * the producer's connection is gone, which the kernel does when its
+ * process dies: a liveness sign that needs no pid and works over tcp://.
+ */
+export const PROBE = Buffer.from("p");
+
+/** Waits for the receiver's answer on `ack`, skipping probes. */
+export async function answered(ack: { receive(): Promise<Buffer[]> }): Promise<void> {
+  for (;;) {
+    const [frame] = await ack.receive();
+    if (!frame || frame.length === 0) return;
+  }
+}
+
 /** The routing id of a producer's DEALER on the receiver's ROUTER. */
 export function ackRoutingId(pid: number, session: number): string {
   return `${pid}.${session}`;
 }
 
-/** HELLO: the header (sequence 0) and a JSON body saying where the producer runs. */
-export function helloMessage(pid: number, session: number): Buffer {
-  const body = Buffer.from(JSON.stringify({ host: hostname(), pid }));
+/**
+ * HELLO: the header (sequence 0) and a JSON body saying where the producer
+ * runs and, over ipc://, which peer slot it holds on the data socket's lock
+ * file (`<file>.lock`): the receiver's only sign of its liveness besides
+ * heartbeats. The pid names the process in its own pid namespace and is
+ * never trusted for liveness.
+ */
+export function helloMessage(pid: number, session: number, slot: number | undefined): Buffer {
+  const body = Buffer.from(JSON.stringify(slot === undefined ? { host: hostname(), pid } : { host: hostname(), pid, slot }));
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
   body.copy(buf, HEADER_BYTES);
   writeHeader(buf, KIND_HELLO, pid, session, 0, 0);
@@ -91,37 +112,3 @@ export function writeHeader(buf: Buffer, kind: number, pid: number, session: num
   buf.writeUInt32LE(seq, 12);
   buf.writeUInt32LE(count, 16);
 }
-
-/** PF_EXITING in /proc/<pid>/stat's flags: the process is dying (its descriptors close before it turns zombie). */
-const PF_EXITING = 0x4;
-
-/** True when `pid` is gone, dying, or a zombie (dead but not yet reaped by its parent). */
-function taskGone(statFile: string): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(statFile, "latin1");
-  } catch {
-    return true;
-  }
-  // Fields after "(comm)": state ppid pgrp session tty_nr tpgid flags …
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const state = fields[0];
-  const flags = Number(fields[6]);
-  return state === "Z" || state === "X" || (Number.isFinite(flags) && (flags & PF_EXITING) !== 0);
-}
-
-/**
- * Gone, or going: every thread of the process is dead or exiting. Threads
- * count: at exit, libzmq's I/O threads still write the last queued batches
- * after Node's main thread has finished.
- */
-export function processGone(pid: number): boolean {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return !isProcessAlive(pid);
-  }
-  return tasks.every((t) => taskGone(`/proc/${pid}/task/${t}/stat`));
-}
-

@@ -99,8 +99,9 @@ describe.skipIf(skipReason !== undefined)("zeromq between two network namespaces
     const summary = await next();
     const took = Date.now() - killedAt;
     expect(summary).toMatchObject({ counts: { 0: 1000 }, bad: 0, lost: ["EPEERGONE"], producers: { attached: 1, closed: 0, lost: 1 } });
-    // Another host's pid means nothing here: silence past the grace period tells.
-    expect(took).toBeGreaterThan(1000);
+    // No pid is asked: its process's death closed its connections, so the
+    // ROUTER can no longer reach its DEALER (a probe), well before the
+    // heartbeat grace period would tell.
     expect(took).toBeLessThan(15_000);
   }, 60_000);
 });

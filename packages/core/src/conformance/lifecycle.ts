@@ -33,11 +33,11 @@ export interface NamedKindTarget {
 
 const moduleUrl = (t: NamedKindTarget) => (t.module instanceof URL ? t.module.href : t.module);
 
-/** `unshare --pid --fork` works here (root, or user namespaces allowed)? Undefined when it does, else why not. */
-export function pidNamespaceUnavailable(): string | undefined {
-  const r = spawnSync("unshare", ["--pid", "--fork", "true"], { encoding: "utf8", timeout: 10_000 });
+/** `unshare --pid --fork` (with these options) works here (root, or user namespaces allowed)? Undefined when it does, else why not. */
+export function pidNamespaceUnavailable(options: readonly string[] = ["--pid", "--fork"]): string | undefined {
+  const r = spawnSync("unshare", [...options, "true"], { encoding: "utf8", timeout: 10_000 });
   if (r.error) return `unshare is not available (${(r.error as NodeJS.ErrnoException).code})`;
-  if (r.status !== 0) return `unshare --pid --fork is not permitted here: ${r.stderr.trim()}`;
+  if (r.status !== 0) return `unshare ${options.join(" ")} is not permitted here: ${r.stderr.trim()}`;
   return undefined;
 }
 

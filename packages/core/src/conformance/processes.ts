@@ -14,11 +14,12 @@ export interface WatchedProcess {
 const live = new Set<ChildProcess>();
 
 /**
- * Starts `node <args>` with a hard timeout (SIGKILL) and collects its JSON
- * lines. Every process started here is killed by `killStartedProcesses()`.
+ * Starts `node <args>` (under another command, `wrap`, if given) with a hard
+ * timeout (SIGKILL) and collects its JSON lines. Every process started here is killed by `killStartedProcesses()`.
  */
-export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[] } = {}): WatchedProcess {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
+export function startProcess(args: readonly string[], options: { timeoutMs?: number; inherit?: readonly number[]; wrap?: readonly string[] } = {}): WatchedProcess {
+  const argv = [...(options.wrap ?? []), process.execPath, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit", ...(options.inherit ?? [])] });
   live.add(child);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const lines: Array<Record<string, unknown>> = [];
@@ -63,6 +64,16 @@ export function startProcess(args: readonly string[], options: { timeoutMs?: num
 export function killStartedProcesses(): void {
   for (const c of live) c.kill("SIGKILL");
   live.clear();
+}
+
+/** A zombie: dead, not yet reaped by its parent (kill(pid, 0) still succeeds). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return false;
+  }
 }
 
 /** utime + stime of a process in clock ticks (/proc/<pid>/stat fields 14 and 15). */

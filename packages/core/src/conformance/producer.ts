@@ -76,7 +76,7 @@ async function main(): Promise<void> {
         if (!sender.write(enc.encode(i))) await sender.drain();
       }
       await sender.drain();
-      report({ ready: true });
+      report({ ready: true, pid: process.pid });
       const big = fillPattern(new Uint8Array(plan.bigSize), 7);
       for (;;) await sender.send(big);
     }

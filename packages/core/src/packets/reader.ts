@@ -1,12 +1,12 @@
 import { ChannelError } from "../errors.js";
 import { FRAME_HEADER_BYTES as FRAME_BYTES, readFrameHeader as readU32 } from "../framing.js";
 import type { ReceiverCore } from "../receiver-core.js";
-import { PACKET_FRAGMENT_FIRST, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, packetProducerKey } from "./wire.js";
+import { MAX_PACKET_PRODUCERS, PACKET_FRAGMENT_FIRST, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, packetProducerKey } from "./wire.js";
 
 // ---- receiving end -----------------------------------------------------------
 
-/** A watch on a producer's process (a pidfd on the event loop, in @ipc-sampler/posix). */
-export interface ProcessWatch {
+/** A watch on a producer's liveness (its slot lock on the kernel object, in @ipc-sampler/posix). */
+export interface PeerWatch {
   close(): void;
 }
 
@@ -24,9 +24,14 @@ export interface PacketReaderOptions {
    * producer died, everything it wrote has been read.
    */
   capacity: number;
-  /** Calls `onExit` once when process `pid` has exited. */
-  watchExit: (pid: number, onExit: () => void) => ProcessWatch;
-  /** A producer's process exited: read what the kernel object holds, then `settle()`. */
+  /**
+   * Calls `onGone` once when producer `number` (1 to MAX_PACKET_PRODUCERS,
+   * checked) no longer holds its lock: it died or closed. Each producer
+   * locks a byte of the kernel object for its number before its HELLO, so a
+   * pid (another pid namespace's, or a reused one) is never involved.
+   */
+  watchPeer: (number: number, onGone: () => void) => PeerWatch;
+  /** A producer's lock was dropped: read what the kernel object holds, then `settle()`. */
   onExit: () => void;
 }
 
@@ -36,24 +41,21 @@ class Producer {
   /** A large message being reassembled. */
   fragment: Buffer | undefined = undefined;
   fragmentFill = 0;
-  exit: ProcessWatch | undefined = undefined;
-  /** Set when the process has exited: what had been read, and how often the object was found empty, then. */
+  exit: PeerWatch | undefined = undefined;
+  /** Set when its lock was dropped: what had been read, and how often the object was found empty, then. */
   deathMark = 0;
   deathDrains = 0;
   dead = false;
   constructor(
     readonly index: number,
-    readonly pid: number,
+    /** The producer number from its packets: the slot whose lock it holds. */
+    readonly number: number,
     readonly key: number,
   ) {}
 }
 
 const NO_DATA = Buffer.alloc(0);
 
-/** The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit, 2^22). */
-export const PID_MAX_LIMIT = 4_194_304;
-/** Producers one packet receiver tracks at once; each holds a process watch (a pidfd). */
-export const MAX_PACKET_PRODUCERS = 1024;
 
 /**
  * The receiving side of the packet protocol, whatever kernel object carries
@@ -61,8 +63,8 @@ export const MAX_PACKET_PRODUCERS = 1024;
  * process exit; whole messages collected per producer and handed to
  * `ReceiverCore` as one batch per producer per read (offsets into the
  * transport's read buffer: no copy, no allocation per message); large
- * messages reassembled from fragments. A producer that exits without its
- * GOODBYE is reported lost (EPEERGONE, its partial message discarded) once
+ * messages reassembled from fragments. A producer whose lock is dropped (it
+ * died) without its GOODBYE is reported lost (EPEERGONE, its partial message discarded) once
  * everything it wrote has been read: the object was found empty after its
  * death, or a whole capacity was read since.
  *
@@ -109,7 +111,10 @@ export class PacketReader {
     const key = packetProducerKey(buf, at);
     const producer = this.byKey.get(key);
     if (kind === PACKET_HELLO) {
-      if (!producer) this.hello(readU32(buf, at), key);
+      // A known key: its slot lock was dropped and taken again, so the earlier
+      // producer is gone, and everything it wrote came before this HELLO.
+      if (producer) this.lose(producer, this.gone(producer, " (a new producer took its slot)"));
+      this.hello(readU32(buf, at), key);
     } else if (producer) {
       const start = at + PACKET_HEADER_BYTES;
       if (kind === PACKET_FRAMES) this.frames(producer, buf, start, end);
@@ -129,10 +134,7 @@ export class PacketReader {
     for (let i = 0; i < this.dying.length; ) {
       const p = this.dying[i]!;
       if (this.drains > p.deathDrains || this.progress - p.deathMark >= this.options.capacity) {
-        const partial = p.fragment ? ` (a partial ${p.fragmentFill}-of-${p.fragment.length}-byte message was discarded)` : "";
-        p.fragment = undefined;
-        const { noun, resource } = this.options;
-        this.lose(p, new ChannelError("EPEERGONE", `${noun} producer ${p.index} (pid ${p.pid}) on ${resource} went away without closing${partial}`, { producer: p.index, resource }));
+        this.lose(p, this.gone(p, ""));
       } else {
         i++;
       }
@@ -145,7 +147,14 @@ export class PacketReader {
     for (const p of [...this.byKey.values()]) this.lose(p, error);
   }
 
-  /** Stops watching every producer's process. */
+  private gone(p: Producer, why: string): ChannelError {
+    const partial = p.fragment ? ` (a partial ${p.fragmentFill}-of-${p.fragment.length}-byte message was discarded)` : "";
+    p.fragment = undefined;
+    const { noun, resource } = this.options;
+    return new ChannelError("EPEERGONE", `${noun} producer ${p.index} (number ${p.number}) on ${resource} went away without closing${why}${partial}`, { producer: p.index, resource });
+  }
+
+  /** Stops watching every producer. */
   close(): void {
     for (const p of this.byKey.values()) p.exit?.close();
     this.byKey.clear();
@@ -153,35 +162,35 @@ export class PacketReader {
   }
 
   /**
-   * A HELLO's pid is a claim: it must be one Linux can hand out (1 to
-   * PID_MAX_LIMIT) before a process watch is opened on it, and the registry
-   * holds at most MAX_PACKET_PRODUCERS producers (each costs a pidfd). A
-   * HELLO that fails either is counted as a producer and lost at once, with
-   * EPROTO or ELIMIT; the producers already attached keep flowing.
+   * A HELLO's producer number is a claim: it must be one a producer can
+   * lock (1 to MAX_PACKET_PRODUCERS) before it is watched, and the registry
+   * holds at most MAX_PACKET_PRODUCERS producers. A HELLO that fails either
+   * is counted as a producer and lost at once, with EPROTO or ELIMIT; the
+   * producers already attached keep flowing.
    */
-  private hello(pid: number, key: number): void {
-    const producer = new Producer(this.options.core.attach(), pid, key);
+  private hello(number: number, key: number): void {
+    const producer = new Producer(this.options.core.attach(), number, key);
     const { noun, resource } = this.options;
-    if (!(pid >= 1 && pid <= PID_MAX_LIMIT)) {
-      this.options.core.producerLost(producer.index, new ChannelError("EPROTO", `${noun} producer ${producer.index} sent a HELLO with pid ${pid}, which no process can have, on ${resource}`, { producer: producer.index, resource }));
+    if (!(number >= 1 && number <= MAX_PACKET_PRODUCERS)) {
+      this.options.core.producerLost(producer.index, new ChannelError("EPROTO", `${noun} producer ${producer.index} sent a HELLO with producer number ${number}, outside 1 to ${MAX_PACKET_PRODUCERS}, on ${resource}`, { producer: producer.index, resource }));
       return;
     }
     if (this.byKey.size >= MAX_PACKET_PRODUCERS) {
-      this.options.core.producerLost(producer.index, new ChannelError("ELIMIT", `${noun} producer ${producer.index} (pid ${pid}) on ${resource} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: producer.index, resource }));
+      this.options.core.producerLost(producer.index, new ChannelError("ELIMIT", `${noun} producer ${producer.index} (number ${number}) on ${resource} was refused: ${MAX_PACKET_PRODUCERS} producers are attached already`, { producer: producer.index, resource }));
       return;
     }
     this.byKey.set(key, producer);
     try {
-      producer.exit = this.options.watchExit(pid, () => this.exited(producer));
+      producer.exit = this.options.watchPeer(number, () => this.exited(producer));
     } catch (err) {
       this.forget(producer);
-      this.options.core.producerLost(producer.index, ChannelError.is(err) ? err : new ChannelError("ELIMIT", `cannot watch ${noun} producer ${producer.index} (pid ${pid}) on ${resource}: ${(err as Error).message}`, { producer: producer.index, resource, cause: err }));
+      this.options.core.producerLost(producer.index, ChannelError.is(err) ? err : new ChannelError("ELIMIT", `cannot watch ${noun} producer ${producer.index} (number ${number}) on ${resource}: ${(err as Error).message}`, { producer: producer.index, resource, cause: err }));
     }
   }
 
   private protocolError(producer: Producer, what: string): ChannelError {
     const { noun, resource } = this.options;
-    return new ChannelError("EPROTO", `${noun} producer ${producer.index} (pid ${producer.pid}) sent ${what} on ${resource}`, { producer: producer.index, resource });
+    return new ChannelError("EPROTO", `${noun} producer ${producer.index} (number ${producer.number}) sent ${what} on ${resource}`, { producer: producer.index, resource });
   }
 
   private frames(producer: Producer, buf: Buffer, start: number, end: number): void {
@@ -258,7 +267,7 @@ export class PacketReader {
     if (i >= 0) this.dying.splice(i, 1);
   }
 
-  /** The producer's process has exited; what it wrote may still sit in the kernel object. */
+  /** The producer's lock was dropped (it died); what it wrote may still sit in the kernel object. */
   private exited(producer: Producer): void {
     if (this.byKey.get(producer.key) !== producer || producer.dead) return;
     producer.dead = true;

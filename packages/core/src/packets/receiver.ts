@@ -1,7 +1,7 @@
 import { ChannelError } from "../errors.js";
 import type { Address, Admission } from "../interface.js";
 import { CoreReceiver, ReceiverCore } from "../receiver-core.js";
-import { PacketReader, type ProcessWatch } from "./reader.js";
+import { PacketReader, type PacketReaderOptions } from "./reader.js";
 
 /** Reads per readiness callback before yielding to the event loop (readiness is level-triggered: it calls again). */
 const READS_PER_TURN = 4;
@@ -17,8 +17,8 @@ export interface PacketReceiverOptions {
   resource: string;
   /** See PacketReaderOptions.capacity. */
   capacity: number;
-  /** Calls `onExit` once when process `pid` has exited (watchProcessExit from @ipc-sampler/posix). */
-  watchExit: (pid: number, onExit: () => void) => ProcessWatch;
+  /** See PacketReaderOptions.watchPeer (a PeerSlotWatcher from @ipc-sampler/posix). */
+  watchPeer: PacketReaderOptions["watchPeer"];
 }
 
 /**
@@ -55,7 +55,7 @@ export abstract class PacketReceiver extends CoreReceiver {
       noun: options.noun,
       resource: options.resource,
       capacity: options.capacity,
-      watchExit: options.watchExit,
+      watchPeer: options.watchPeer,
       onExit: () => this.pump(),
     });
   }

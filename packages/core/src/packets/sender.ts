@@ -1,7 +1,7 @@
 import { ChannelError } from "../errors.js";
 import { FRAME_HEADER_BYTES as FRAME_BYTES, writeFrameHeader as writeU32 } from "../framing.js";
 import { SenderBase } from "../sender-base.js";
-import { PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
+import { MAX_PACKET_PRODUCERS, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO } from "./wire.js";
 
 // ---- producing end -----------------------------------------------------------
 
@@ -21,6 +21,8 @@ export interface PacketSenderOptions {
   describe: string;
   /** The kernel object's name, for ChannelError's `resource`. */
   resource: string;
+  /** This producer's number (1 to MAX_PACKET_PRODUCERS): 1 + the slot whose lock it holds on the kernel object. */
+  producer: number;
 }
 
 interface Chunk {
@@ -45,7 +47,7 @@ let streams = 0;
  * `releaseResources`. Its constructor ends with `hello()`.
  */
 export abstract class PacketSender extends SenderBase {
-  private readonly pid = process.pid;
+  private readonly producer: number;
   private readonly stream = streams++ & 0xffff;
   private readonly slot: number;
   private readonly slots: number;
@@ -68,6 +70,8 @@ export abstract class PacketSender extends SenderBase {
 
   protected constructor(options: PacketSenderOptions) {
     super({ maxMessageSize: options.maxMessageSize, target: options.describe, resource: options.resource });
+    if (!Number.isInteger(options.producer) || options.producer < 1 || options.producer > MAX_PACKET_PRODUCERS) throw new RangeError(`producer must be an integer from 1 to ${MAX_PACKET_PRODUCERS}; got ${options.producer}`);
+    this.producer = options.producer;
     this.slot = options.packetBytes;
     this.slots = options.packetsPerChunk;
     this.bodyMax = options.packetBytes - PACKET_HEADER_BYTES;
@@ -158,11 +162,11 @@ export abstract class PacketSender extends SenderBase {
     }
     const buf = chunk.buf;
     const at = chunk.sealed * this.slot;
-    const pid = this.pid;
-    buf[at] = pid & 0xff;
-    buf[at + 1] = (pid >>> 8) & 0xff;
-    buf[at + 2] = (pid >>> 16) & 0xff;
-    buf[at + 3] = (pid >>> 24) & 0xff;
+    const producer = this.producer;
+    buf[at] = producer & 0xff;
+    buf[at + 1] = (producer >>> 8) & 0xff;
+    buf[at + 2] = (producer >>> 16) & 0xff;
+    buf[at + 3] = (producer >>> 24) & 0xff;
     buf[at + 4] = this.stream & 0xff;
     buf[at + 5] = this.stream >>> 8;
     // With the length in the header word, seal() fills it in below the kind.

@@ -5,7 +5,9 @@ import { readFrameHeader as readU32 } from "../framing.js";
  * or message whole (a FIFO's writes of at most PIPE_BUF bytes, a POSIX
  * message queue's messages). Every write is one packet:
  *
- *   0  u32  producer pid
+ *   0  u32  producer number: 1 + the slot whose lock the producer holds on
+ *            the kernel object (a byte of an OFD lock, see @ipc-sampler/posix
+ *            owner.ts); no pid, which another pid namespace would reuse
  *   4  u16  stream: the sender's number within its process
  *   6  u16  header word: the kind, and on a byte stream the body length
  *   8  …    body
@@ -29,10 +31,12 @@ export const PACKET_FRAMES = 2;
 export const PACKET_FRAGMENT_FIRST = 3;
 export const PACKET_FRAGMENT_MORE = 4;
 export const PACKET_GOODBYE = 5;
+/** Producers one packet receiver tracks at once, and the producer numbers (slot locks) there are: 1 to this. */
+export const MAX_PACKET_PRODUCERS = 1024;
 /** Largest body a `kind << 12 | length` header word can state. */
 export const PACKET_MAX_STATED_BODY = 0xfff;
 
-/** The producer's identity on the wire: its pid and stream, as one number. */
+/** The producer's identity on the wire: its number and stream, as one number. */
 export function packetProducerKey(buf: Uint8Array, at: number): number {
   return readU32(buf, at) * 65536 + (buf[at + 4]! | (buf[at + 5]! << 8));
 }
