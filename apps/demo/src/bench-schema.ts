@@ -62,6 +62,8 @@ export interface ThroughputRow {
 
 /** A transport-only measurement beside a scenario row (what the mechanism can do). */
 export interface TransportOnly {
+  /** Messages per producer (ten times the scenario's for sizes up to 1 KiB; absent in the first files with the column). */
+  messages?: number;
   ok: boolean;
   error?: string;
   repetitions: number;
