@@ -117,7 +117,7 @@ describe("bench references", () => {
 
   const py = findPython();
   if (!py.python) console.warn(`python references skipped: ${py.reason}`);
-  describe.each(["python-queue", "python-pipe"])("%s", (transport) => {
+  describe.each(["python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"])("%s", (transport) => {
     it.skipIf(!py.python)(`1 producer x 2,000 x 64 B${py.python ? "" : ` (skipped: ${py.reason})`}`, async () => {
       const r = await run(transport, { producers: 1, messages: 2000, size: 64 });
       expect(r).toMatchObject({ transport, kind: "python" });

@@ -1,7 +1,7 @@
 // The docs site's data loaders: descriptors from the packages, numbers from a
 // results file or a clear notice that there are none.
 import { createRequire } from "node:module";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -60,8 +60,32 @@ describe("docs data loaders", () => {
     expect(r.rows.find((x) => x.transport === "zeromq")?.vsC).toBeUndefined();
     // A skipped case stays skipped, with its reason.
     expect(r.rows.some((x) => x.skipped && x.msgsPerSec === undefined)).toBe(true);
-    const pipe = r.series.find((s) => s.name === "pipe");
+    const pipe = r.series.find((s) => s.name === "pipe" && !s.transportOnly);
     expect(pipe?.points.map((p) => p.size)).toEqual(r.sizes);
+    // The transport-only column and its chart series, and the ratio to plain Node net, where the file has them.
+    const shm = r.rows.find((x) => x.transport === "shm" && x.producers === r.producers && x.size === r.summarySize);
+    expect(shm?.transportOnlyMsgsPerSec).toBeGreaterThan(shm!.msgsPerSec!);
+    expect(shm?.vsNet).toBeGreaterThan(0);
+    expect(r.series.some((s) => s.name === "shm" && s.transportOnly)).toBe(true);
+    // Python rows are chart series like any reference.
+    expect(r.series.some((s) => s.kind === "python")).toBe(true);
+  });
+
+  it("reads a results file written before the transport-only column existed: the column stays empty", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ipcs-docs-"));
+    try {
+      const old = JSON.parse(readFileSync(fixture, "utf8")) as { throughput: Array<{ transportOnly?: unknown }> };
+      for (const row of old.throughput) delete row.transportOnly;
+      writeFileSync(path.join(dir, "latest.json"), JSON.stringify(old));
+      const r = loadResults(path.join(dir, "latest.json"));
+      expect(r.status).toBe("ok");
+      if (r.status !== "ok") return;
+      expect(r.rows.every((x) => x.transportOnlyMsgsPerSec === undefined)).toBe(true);
+      expect(r.series.some((s) => s.transportOnly)).toBe(false);
+      expect(r.rows.find((x) => x.transport === "shm")?.msgsPerSec).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads this machine's kernel limits for every transport, where its descriptor says", async () => {

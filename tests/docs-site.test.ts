@@ -240,10 +240,23 @@ describe.skipIf(!!skipReason)("docs site in Chromium", () => {
       const widths = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute("width"))));
       expect(widths.every((w) => Number.isFinite(w) && w > 0)).toBe(true);
     }
+    // Round trips: one bar chart per CPU placement in the results.
+    const placements = await page.locator('[data-testid^="chart-roundtrip-"][data-testid$="-svg"]').count();
+    expect(placements, "round-trip charts").toBeGreaterThan(0);
+    const rttBars = page.locator('[data-testid^="chart-roundtrip-"] svg rect.bar');
+    expect(await rttBars.count(), "round-trip bars").toBeGreaterThanOrEqual(transports.length - 1);
     const chart = page.locator('[data-testid="chart-throughput-msgs"]');
     const before = await chart.locator("circle.point").count();
-    await chart.locator('input[type="checkbox"]').check();
+    await chart.locator('input[type="checkbox"]').first().check();
     await expect.poll(() => chart.locator("circle.point").count(), { timeout: 5000 }).toBeGreaterThan(before);
+    // The transport-only lines, where the results have them (the fixture does).
+    const bare = chart.locator('[data-testid="toggle-transport-only"]');
+    if (useFixture) await expect(bare.count()).resolves.toBe(1);
+    if (await bare.count()) {
+      const shown = await chart.locator("circle.point").count();
+      await bare.check();
+      await expect.poll(() => chart.locator("circle.point").count(), { timeout: 5000 }).toBeGreaterThan(shown);
+    }
     await page.close();
   }, 30_000);
 

@@ -1,6 +1,6 @@
 // Types for bench/reference/index.mjs (plain ESM, no build step).
 
-export type ReferenceKind = "reference-c" | "node-ipc" | "python";
+export type ReferenceKind = "reference-c" | "node-ipc" | "node-net" | "python";
 
 export interface StreamRecord {
   transport: string;

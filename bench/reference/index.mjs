@@ -34,7 +34,12 @@ export const references = Object.freeze([
   },
   { kind: "node-ipc", transports: ["node-ipc-json", "node-ipc-advanced"], mechanisms: ["node-ipc-json", "node-ipc-advanced"], roundtrip: false },
   { kind: "node-net", transports: ["node-net-uds"], mechanisms: ["node-net-uds"], roundtrip: false },
-  { kind: "python", transports: ["python-queue", "python-pipe"], mechanisms: ["python-queue", "python-pipe"], roundtrip: false },
+  {
+    kind: "python",
+    transports: ["python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"],
+    mechanisms: ["python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"],
+    roundtrip: false,
+  },
 ]);
 
 /** Compiles the C references (skipped when up to date). Returns {ok, error?, binary, built}. */
@@ -62,7 +67,7 @@ function matches(ref, mechanism) {
 /**
  * The command lines for a run: one entry {kind, transport, mechanism, argv, skip?}
  * per reference that supports `mechanism` ("pipe" → the C pipe reference;
- * "node-ipc-json", "node-net-uds", "python-pipe", "c-shm" → that one; "all" or undefined → every one).
+ * "node-ipc-json", "node-net-uds", "python-pipe", "python-shm-spin", "c-shm" → that one; "all" or undefined → every one).
  * argv[0] is the program. With `roundtrip` (a count of round trips, 64 B by
  * default), only the C references answer (ping-pong); `pingerCpu` and
  * `pongerCpu` pin the pinging parent and the echoing child to one CPU each

@@ -39,6 +39,10 @@ const REFERENCE_LABELS: Readonly<Record<string, string>> = {
   "node-ipc-json": "process.send (json)",
   "node-ipc-advanced": "process.send (advanced)",
   "node-net-uds": "Node net (Unix socket)",
+  "python-queue": "Python multiprocessing.Queue",
+  "python-pipe": "Python multiprocessing.Pipe",
+  "python-shm-blocking": "Python shared_memory ring (blocking)",
+  "python-shm-spin": "Python shared_memory ring (spinning)",
   "python-pool": "Python multiprocessing.Pool",
   "node-fork-pool": "child_process.fork + process.send",
 };
@@ -59,17 +63,18 @@ export function renderMarkdown(results: BenchResults): string {
   out.push("");
   out.push(`${results.createdAt} · ${m.cpuModel} × ${m.cores} cores · ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB · Linux ${m.kernel} · Node ${m.node}`);
   out.push(`Limits: PIPE_BUF ${m.limits.pipeBufBytes} B, pipe-max-size ${m.limits.pipeMaxSizeBytes} B, mq msg_max ${m.limits.mqMsgMax}, msgsize_max ${m.limits.mqMsgsizeMax} B.`);
-  out.push(`Each case: ${results.settings.warmups} warm-up run(s), then ${results.settings.repetitions} measured; median (min–max). One-way throughput, every message verified.`);
+  out.push(`Each case: ${results.settings.warmups} warm-up run(s), then ${results.settings.repetitions} measured; median (min–max). One-way throughput, every message verified; "transport only" is the same case with one message sent M times and only counted (no per-message encode, clock or checksum).`);
   out.push("");
   out.push("## Throughput");
   out.push("");
   const ours = results.throughput.filter((r) => r.kind === "transport");
   out.push(
     table(
-      ["transport", "P", "size", "msgs/s median (min–max)", "MB/s", "p50 µs", "p99 µs", "vs C", "vs process.send", "vs Node net", "CPU ms cons/prod", "peak RSS cons/prod"],
+      ["transport", "P", "size", "msgs/s median (min–max)", "MB/s", "transport only msgs/s", "transport only MB/s", "p50 µs", "p99 µs", "vs C", "vs process.send", "vs Node net", "CPU ms cons/prod", "peak RSS cons/prod"],
       ours.map((r) => {
-        if (r.skipped) return [r.transport, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", "", "", "", "", "", ""];
-        if (!r.ok && !r.msgsPerSec) return [r.transport, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", "", ""];
+        if (r.skipped) return [r.transport, String(r.producers), size(r.size), `skipped: ${r.skipped}`, "", "", "", "", "", "", "", "", "", ""];
+        if (!r.ok && !r.msgsPerSec) return [r.transport, String(r.producers), size(r.size), `FAILED: ${r.error ?? ""}`, "", "", "", "", "", "", "", "", "", ""];
+        const bare = r.transportOnly;
         const c = referenceFor(results, r, "reference-c");
         const n = referenceFor(results, r, "node-ipc-json");
         const net = referenceFor(results, r, "node-net-uds");
@@ -79,6 +84,8 @@ export function renderMarkdown(results: BenchResults): string {
           size(r.size),
           `${rate(r.msgsPerSec?.median)} (${rate(r.msgsPerSec?.min)}–${rate(r.msgsPerSec?.max)})`,
           mb(r.mbPerSec?.median),
+          bare && !bare.ok ? `FAILED: ${bare.error ?? ""}` : rate(bare?.msgsPerSec?.median),
+          bare && !bare.ok ? "" : mb(bare?.mbPerSec?.median),
           String(r.latencyP50Us?.median ?? "-"),
           String(r.latencyP99Us?.median ?? "-"),
           ratio(r.mbPerSec?.median, c?.mbPerSec?.median),

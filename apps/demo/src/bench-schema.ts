@@ -52,6 +52,24 @@ export interface ThroughputRow {
   /** CPU time in ms of the consumer and of all producers together (median run). */
   cpuMs?: { consumer: number; producers: number };
   peakRssBytes?: { consumer: number; producers: number };
+  /**
+   * The same case without the scenario's per-message work (our transports
+   * only): one message encoded once and sent M times, counted and
+   * size-checked at the consumer. Absent in files written before it existed.
+   */
+  transportOnly?: TransportOnly;
+}
+
+/** A transport-only measurement beside a scenario row (what the mechanism can do). */
+export interface TransportOnly {
+  /** Messages per producer (ten times the scenario's for sizes up to 1 KiB; absent in the first files with the column). */
+  messages?: number;
+  ok: boolean;
+  error?: string;
+  repetitions: number;
+  msgsPerSec?: Stat;
+  mbPerSec?: Stat;
+  cpuMs?: { consumer: number; producers: number };
 }
 
 /** Round-trip latency at 64 B between two processes (ping-pong). */

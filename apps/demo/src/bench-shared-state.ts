@@ -60,7 +60,7 @@ const pythonCase = (ours: string): string => ours.replace(/, (v8|json) codec$/, 
 /** The section; `quick` runs the scripts' --quick form (and 500 C rounds instead of 2000). */
 export async function runSharedStateSection(quick: boolean, log: (line: string) => void): Promise<SharedStateSection> {
   const method =
-    "packages/process/bench's scripts, one run per side (ours, Python, C), each case between fresh processes it starts: Queue put/get of { id, tag } objects (msgs/s from the first get to the last), Value += 1 under its lock (ops/s), Event set → wait one-way wake-up (p50 of 2,000 rounds, 500 quick, from a CLOCK_MONOTONIC stamp just before set). Python: multiprocessing Queue, Value, Event; C: FUTEX_WAIT/FUTEX_WAKE on a shared word.";
+    "packages/process/bench's scripts, one run per side (ours, Python, C), each case between fresh processes it starts: Queue put/get of { id, tag } objects (msgs/s from the first get to the last), Value += 1 under its lock (ops/s), Event set → wait one-way wake-up (p50 of 2,000 rounds, 500 quick, from a CLOCK_MONOTONIC stamp just before set). Python: multiprocessing Queue, Value, Event; C: FUTEX_WAIT/FUTEX_WAKE on a shared word, run by the script beside each Event case in the same CPU placement.";
   const section: SharedStateSection = { method, rows: [] };
   if (!existsSync(path.join(SCRIPTS, "shared-state-bench.mjs"))) {
     section.skipped = "the shared-state scripts are in the repository (packages/process/bench), not in the installed CLI";
@@ -98,7 +98,8 @@ export async function runSharedStateSection(quick: boolean, log: (line: string) 
       row.unit = "p50 µs";
       row.ours = num(l.p50us);
       row.python = num(py?.p50us);
-      row.c = num(cEvent?.p50us);
+      // The script runs the C reference itself beside each case, in the same placement (cP50us).
+      row.c = num(l.cP50us) ?? num(cEvent?.p50us);
       // Lower is better: how many times the reference's latency.
       if (row.ours && row.c) row.vsC = r2(row.ours / row.c);
       if (row.ours && row.python) row.vsPython = r2(row.ours / row.python);

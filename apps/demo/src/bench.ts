@@ -1,11 +1,13 @@
 /**
- * ipc-sampler bench [--quick] [--transports a,b] [--out DIR] [--no-references]
+ * ipc-sampler bench [--quick] [--transports a,b] [--sizes s,t] [--producers p,q] [--out DIR] [--no-references] [--throughput-only]
  * (in the repository: pnpm bench …)
  *
  * The measured comparison: one-way throughput for every transport at several
- * message sizes with 1 and 2 producers, round-trip latency at 64 B, CPU time
- * and peak RSS, beside reference rows (C per mechanism, Node's process.send,
- * Python multiprocessing). Each case runs in fresh processes: warm-up runs,
+ * message sizes with 1 and 2 producers, each case also transport-only (the
+ * same messages without the scenario's per-message work), round-trip latency
+ * at 64 B, CPU time and peak RSS, beside reference rows (C per mechanism,
+ * Node's process.send and net, Python multiprocessing and a Python
+ * shared-memory ring). Each case runs in fresh processes: warm-up runs,
  * then measured repetitions, reported as median, min and max. The pool
  * section times a pool of 2 workers over every transport but pipe (quick: uds
  * only, smaller sizes) beside Python's Pool(2) and a fork + process.send pool.
@@ -16,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { BENCH_SCHEMA, type BenchResults, type MachineFacts, type RoundTripRow, type RowKind, type Stat, type ThroughputRow } from "./bench-schema.js";
-import { UsageError, formatHelp, parseCommandLine } from "./options.js";
+import { UsageError, formatHelp, integerOption, parseCommandLine } from "./options.js";
 import { runScenario, type RunRecord } from "./run.js";
 import { transports, type TransportEntry } from "./transports.js";
 import { renderMarkdown } from "./bench-report.js";
@@ -35,6 +37,9 @@ const DEFAULT_OUT = REPO ? path.join(REPO, "bench", "results") : path.resolve("i
 const OPTIONS = {
   quick: { type: "boolean", help: "a small matrix (64 B and 64 KiB, 1 producer, one repetition) in a few minutes" },
   transports: { type: "string", value: "a,b", help: `only these transports: ${transports.map((t) => t.id).join(", ")}`, default: "all" },
+  sizes: { type: "string", value: "s,t", help: "only these message sizes (64, 1KiB, 64KiB, 1MiB; others get a message count for about the same bytes)", default: "the matrix's" },
+  producers: { type: "string", value: "p,q", help: "only these producer counts", default: "the matrix's" },
+  "throughput-only": { type: "boolean", help: "the throughput matrix only: no round trips, no pool section" },
   out: { type: "string", value: "dir", help: "where the JSON results and the markdown table go", default: REPO ? "bench/results" : "./ipc-sampler-bench" },
   "no-references": { type: "boolean", help: "without the reference rows (C, Node process.send, Python multiprocessing)" },
   help: { type: "boolean", help: "this text" },
@@ -54,6 +59,10 @@ interface Plan {
   repetitions: number;
   messagesBySize: Record<number, number>;
   roundTrips: number;
+  /** Only the throughput matrix (no round trips, no pool section). */
+  throughputOnly: boolean;
+  /** A subset of the matrix: its results do not replace latest.json. */
+  partial?: boolean;
   placements: Array<RoundTripRow["placement"]>;
   transports: TransportEntry[];
   references: boolean;
@@ -72,7 +81,7 @@ function makePlan(argv: string[]): Plan | "help" {
   }
   const out = flags.out !== undefined ? path.resolve(flags.out) : DEFAULT_OUT;
   const references = flags["no-references"] !== true;
-  return quick
+  const plan: Plan = quick
     ? {
         quick,
         sizes: [64, 65536],
@@ -81,6 +90,7 @@ function makePlan(argv: string[]): Plan | "help" {
         repetitions: 1,
         messagesBySize: { 64: 20_000, 1024: 10_000, 65536: 1_000, 1048576: 100 },
         roundTrips: 1_000,
+        throughputOnly: false,
         placements: ["split-cpu"],
         transports: selected,
         references,
@@ -94,11 +104,30 @@ function makePlan(argv: string[]): Plan | "help" {
         repetitions: 3,
         messagesBySize: { 64: 300_000, 1024: 100_000, 65536: 5_000, 1048576: 300 },
         roundTrips: 20_000,
+        throughputOnly: false,
         placements: ["same-cpu", "split-cpu"],
         transports: selected,
         references,
         out,
       };
+  plan.throughputOnly = flags["throughput-only"] === true;
+  plan.partial = plan.throughputOnly || flags.sizes !== undefined || flags.producers !== undefined || (flags.transports !== undefined && flags.transports !== "all");
+  if (flags.sizes !== undefined) {
+    plan.sizes = listOption(flags.sizes, "sizes", 32, 64 * 1024 * 1024);
+    // A size outside the matrix moves about as many bytes as its neighbour below.
+    for (const size of plan.sizes) {
+      if (plan.messagesBySize[size] !== undefined) continue;
+      const below = Object.keys(plan.messagesBySize).map(Number).filter((k) => k <= size).sort((a, b) => b - a)[0] ?? 64;
+      plan.messagesBySize[size] = Math.max(20, Math.round((plan.messagesBySize[below]! * below) / size));
+    }
+  }
+  if (flags.producers !== undefined) plan.producers = listOption(flags.producers, "producers", 1, 64);
+  return plan;
+}
+
+function listOption(raw: string, name: string, min: number, max: number): number[] {
+  const values = raw.split(",").map((v) => integerOption(v, name, 0, min, max));
+  return [...new Set(values)];
 }
 
 function readNumber(file: string): number {
@@ -220,7 +249,7 @@ interface ReferenceModule {
 }
 
 /** Reference rows besides the C one per mechanism. */
-const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "node-net-uds", "python-queue", "python-pipe"];
+const OTHER_REFERENCES = ["node-ipc-json", "node-ipc-advanced", "node-net-uds", "python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"];
 
 /**
  * The reference implementations: the repository's bench/reference, or the
@@ -267,15 +296,28 @@ export async function main(argv: string[]): Promise<number> {
         const row = await measure(plan, base, async () =>
           fromRecord(await runScenario(entry, { producers, messages, size, timeoutMs: 120_000 })),
         );
+        // Small messages: ten times as many, so the figure is not the process's first milliseconds (JIT, first page faults).
+        const bareMessages = size <= 1024 ? messages * 10 : messages;
+        const bare = await measure(plan, { ...base, messages: bareMessages }, async () =>
+          fromRecord(await runScenario(entry, { producers, messages: bareMessages, size, timeoutMs: 120_000, transportOnly: true })),
+        );
+        row.transportOnly = {
+          messages: bareMessages,
+          ok: bare.ok,
+          ...(bare.error !== undefined ? { error: bare.error } : {}),
+          repetitions: bare.repetitions,
+          ...(bare.msgsPerSec ? { msgsPerSec: bare.msgsPerSec, mbPerSec: bare.mbPerSec!, cpuMs: bare.cpuMs! } : {}),
+        };
         throughput.push(row);
-        log(`  ${entry.id.padEnd(10)} P=${producers} ${String(size).padStart(7)} B  ${row.ok ? (row.skipped ? "skipped" : `${Math.round(row.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s`) : `FAILED ${row.error}`}`);
+        const rate = (r: ThroughputRow) => (r.ok ? `${Math.round(r.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s` : `FAILED ${r.error}`);
+        log(`  ${entry.id.padEnd(10)} P=${producers} ${String(size).padStart(7)} B  ${row.skipped ? "skipped" : `${rate(row)} (transport only: ${rate(bare)})`}`);
       }
     }
   }
 
   // Round trips.
   const pin = haveTaskset();
-  const placements = pin ? plan.placements : (["unpinned"] as const);
+  const placements = plan.throughputOnly ? [] : pin ? plan.placements : (["unpinned"] as const);
   for (const entry of plan.transports) {
     for (const placement of placements) {
       const rt = await pingPong(entry, { roundTrips: plan.roundTrips, size: 64, prefix: placementPrefix(placement) });
@@ -347,7 +389,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // Process pools: every transport that can carry one (the anonymous pipe cannot); quick: uds only.
-  const poolEntries = plan.transports.filter((t) => (plan.quick ? t.id === "uds" : t.id !== "pipe"));
+  const poolEntries = plan.throughputOnly ? [] : plan.transports.filter((t) => (plan.quick ? t.id === "uds" : t.id !== "pipe"));
   const pool = poolEntries.length ? await runPoolSection(poolEntries, plan.quick ? POOL_QUICK : POOL_FULL, roundTrip, plan.references, log) : undefined;
   // Queue, Value, Event of @ipc-sampler/process against Python and C (with the references only).
   const sharedState = plan.references ? await runSharedStateSection(plan.quick, log) : undefined;
@@ -369,7 +411,7 @@ export async function main(argv: string[]): Promise<number> {
   const json = JSON.stringify(results, null, 2) + "\n";
   writeFileSync(path.join(plan.out, `${name}.json`), json);
   writeFileSync(path.join(plan.out, `${name}.md`), renderMarkdown(results));
-  if (!plan.quick) {
+  if (!plan.quick && !plan.partial) {
     writeFileSync(path.join(plan.out, "latest.json"), json);
     writeFileSync(path.join(plan.out, "latest.md"), renderMarkdown(results));
   }

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { ScenarioVerifier, monotonicNs, type ChannelError, type Receiver } from "@ipc-sampler/core";
+import { ScenarioVerifier, monotonicNs, type ChannelError, type Receiver, type ScenarioProblem, type ScenarioReport } from "@ipc-sampler/core";
 import { LOADED_LATENCY, type RunRecord } from "./run.js";
 import { loadTransport, type TransportEntry } from "./transports.js";
 
@@ -18,6 +18,8 @@ interface Settings {
   size: number;
   timeoutMs: number;
   nodeFlags?: string[];
+  /** Count and size-check messages only: no per-message scenario work on either side. */
+  transportOnly?: boolean;
 }
 
 const PRODUCER = fileURLToPath(new URL("./producer.js", import.meta.url));
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
     const admission = await receiver.admit();
     const child = spawn(
       process.execPath,
-      [...(s.nodeFlags ?? []), PRODUCER, JSON.stringify({ entry: s.entry, address: admission.address, id, messages: s.messages, size: s.size })],
+      [...(s.nodeFlags ?? []), PRODUCER, JSON.stringify({ entry: s.entry, address: admission.address, id, messages: s.messages, size: s.size, transportOnly: s.transportOnly })],
       { stdio: ["pipe", "pipe", "inherit", ...admission.inherit] },
     );
     admission.release();
@@ -100,14 +102,24 @@ async function main(): Promise<void> {
   await readyPromise;
   const verifier = new ScenarioVerifier(s.producers, s.messages, s.size);
   const expected = s.producers * s.messages;
-  const progress = setInterval(() => emit({ progress: verifier.received, expected }), 250);
+  const counted = { messages: 0, wrongSize: 0, sink: 0 };
+  const progress = setInterval(() => emit({ progress: s.transportOnly ? counted.messages : verifier.received, expected }), 250);
   const start = monotonicNs();
   for (const c of children) c.stdin!.end("go\n");
   let error: string | undefined;
   try {
     for await (const batch of receiver.batches()) {
-      const now = monotonicNs();
       const { data, offsets } = batch;
+      if (s.transportOnly) {
+        // Each message's length checked and its first byte read (a view that is never touched proves nothing).
+        for (let i = 0; i < batch.count; i++) {
+          if (offsets[2 * i + 1] !== s.size) counted.wrongSize++;
+          counted.sink ^= data[offsets[2 * i]!]!;
+        }
+        counted.messages += batch.count;
+        continue;
+      }
+      const now = monotonicNs();
       for (let i = 0; i < batch.count; i++) verifier.verify(data, offsets[2 * i]!, offsets[2 * i + 1]!, now);
     }
   } catch (err) {
@@ -120,7 +132,7 @@ async function main(): Promise<void> {
   await Promise.all(finished);
   await receiver.close();
 
-  const report = verifier.report();
+  const report = s.transportOnly ? countReport(counted, expected, s.size) : verifier.report();
   const usage = process.resourceUsage();
   const elapsedMs = elapsedNs / 1e6;
   // The first cause leads (a producer's error, the receiver's, a lost peer), the consequences (gaps, a wrong total) follow.
@@ -129,6 +141,7 @@ async function main(): Promise<void> {
   const record: RunRecord = {
     transport: s.entry.id,
     scenario: "stream",
+    ...(s.transportOnly ? { transportOnly: true as const } : {}),
     producers: s.producers,
     messages: s.messages,
     size: s.size,
@@ -149,6 +162,15 @@ async function main(): Promise<void> {
     ...(stats.some((x) => x.endpoint) ? { producerEndpoints: stats.map((x) => x.endpoint ?? "") } : {}),
   };
   emit({ record });
+}
+
+/** The report of a transport-only run: every message counted, each of the expected size. */
+function countReport(c: { messages: number; wrongSize: number }, expected: number, size: number): ScenarioReport {
+  const problems: ScenarioProblem[] = [];
+  if (c.wrongSize) problems.push({ kind: "size", detail: `${c.wrongSize} messages were not ${size} bytes` });
+  if (c.messages < expected) problems.push({ kind: "missing", detail: `${expected - c.messages} of ${expected} messages never arrived` });
+  if (c.messages > expected) problems.push({ kind: "duplicate", detail: `${c.messages - expected} messages more than the ${expected} sent` });
+  return { ok: problems.length === 0, received: c.messages, expected, total: 0, expectedTotal: 0, latencyP50Us: 0, latencyP99Us: 0, problems };
 }
 
 function round(x: number): number {

@@ -1,8 +1,10 @@
 /**
  * A producer process of one scenario run:
- *   node producer.js <json: entry, address, id, messages, size>
+ *   node producer.js <json: entry, address, id, messages, size, transportOnly?>
  * Attaches, says ready, waits for "go" on stdin, sends its messages as fast as
  * the transport takes them, closes, and reports its CPU time and peak RSS.
+ * transportOnly: one message encoded once and sent M times (no clock, no
+ * checksum per message), so the run measures the transport alone.
  */
 import { readlinkSync } from "node:fs";
 import { ScenarioEncoder, type Address } from "@ipc-sampler/core";
@@ -14,6 +16,7 @@ interface Job {
   id: number;
   messages: number;
   size: number;
+  transportOnly?: boolean;
 }
 
 function emit(value: unknown): void {
@@ -34,8 +37,15 @@ async function main(): Promise<void> {
   });
   emit({ ready: true });
   await go;
-  for (let i = 0; i < job.messages; i++) {
-    if (!sender.write(encoder.encode(i))) await sender.drain();
+  if (job.transportOnly) {
+    const message = encoder.encode(0);
+    for (let i = 0; i < job.messages; i++) {
+      if (!sender.write(message)) await sender.drain();
+    }
+  } else {
+    for (let i = 0; i < job.messages; i++) {
+      if (!sender.write(encoder.encode(i))) await sender.drain();
+    }
   }
   await sender.close();
   const u = process.resourceUsage();

@@ -12,6 +12,8 @@ export const UNLOADED_ROUND_TRIP = "unloaded (one message in flight)";
 export interface RunRecord {
   transport: string;
   scenario: "stream";
+  /** Set for a transport-only run: one message sent M times, counted and size-checked, not verified; no latency figures. */
+  transportOnly?: true;
   producers: number;
   messages: number;
   size: number;
@@ -51,6 +53,12 @@ export interface RunSettings {
   onProgress?: (received: number, expected: number) => void;
   /** Extra node flags for the consumer and producers (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /**
+   * The transport alone: each producer sends one encoded message M times and
+   * the consumer counts messages and checks their sizes, without the
+   * scenario's per-message encode, clock and checksum.
+   */
+  transportOnly?: boolean;
 }
 
 const CONSUMER = fileURLToPath(new URL("./consumer.js", import.meta.url));

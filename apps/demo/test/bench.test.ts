@@ -36,11 +36,16 @@ describe("pnpm bench --quick", () => {
       for (const row of rows.filter((x) => !x.skipped)) {
         expect(row.msgsPerSec!.median).toBeGreaterThan(0);
         expect(row.msgsPerSec!.min).toBeLessThanOrEqual(row.msgsPerSec!.max);
+        // The transport-only column beside it: the same case without the scenario's per-message work.
+        expect(row.transportOnly, `${t.id} ${row.size} B transport only`).toMatchObject({ ok: true });
+        expect(row.transportOnly!.msgsPerSec!.median).toBeGreaterThan(0);
       }
       expect(results.roundTrip.some((row) => row.transport === t.id)).toBe(true);
     }
     expect(results.throughput.some((row) => row.kind === "reference-c")).toBe(true);
     expect(results.throughput.some((row) => row.transport === "node-ipc-json")).toBe(true);
+    // The Python shared-memory ring rows: measured, or skipped with the reason (no python3).
+    for (const id of ["python-shm-blocking", "python-shm-spin"]) expect(results.throughput.some((row) => row.transport === id)).toBe(true);
     // Quick mode: the pool section runs over uds only, beside the fork pool (and Python, or its skip reason).
     const pool = results.pool!.rows;
     expect(pool.map((row) => row.transport).sort()).toEqual(["node-fork-pool", "python-pool", "uds"]);

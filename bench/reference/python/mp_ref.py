@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference: Python's multiprocessing, the ipc-sampler scenario between real processes.
 
-    python3 mp_ref.py <queue|pipe> --producers P --messages M --size S [--timeout SECONDS]
+    python3 mp_ref.py <queue|pipe|shm-blocking|shm-spin> --producers P --messages M --size S [--timeout SECONDS]
 
 queue ("python-queue"): one multiprocessing.Queue shared by every producer;
     put(bytes) / get(). Bounded (maxsize = min(1000, 64 MiB / S), at least 2) so a
@@ -9,6 +9,19 @@ queue ("python-queue"): one multiprocessing.Queue shared by every producer;
 pipe ("python-pipe"): one multiprocessing.Pipe(duplex=False) per producer;
     send_bytes() / recv_bytes(), the consumer waits on all of them with
     multiprocessing.connection.wait().
+shm-blocking ("python-shm-blocking") and shm-spin ("python-shm-spin"): one
+    multiprocessing.shared_memory.SharedMemory block holding a ring of
+    fixed-size slots per producer (single producer, single consumer). A
+    producer copies each message into its next slot and then stores the
+    ring's head; the consumer verifies messages in place (a memoryview into
+    the block, no copy) and stores the tail. blocking: a Semaphore of free
+    slots per ring and one Semaphore counting published messages, acquired
+    per message, as the bounded-buffer pattern is written with
+    multiprocessing; spin: no semaphore, each side polls the other's counter
+    (os.sched_yield() every 1024 empty polls, so a shared CPU still makes
+    progress) and the consumer drains every published message per look.
+    head and tail are aligned 8-byte words stored through a memoryview: one
+    store each, which x86's store order publishes after the slot's bytes.
 
 Messages are bytes in the scenario format (32-byte little-endian header packed
 with struct, then the payload). The consumer verifies per-producer order, no
@@ -85,7 +98,11 @@ def expected_total(producers, messages):
 
 
 class Encoder:
-    """A producer's messages from one template, patched per sequence number (as ScenarioEncoder)."""
+    """A producer's messages from one template, patched per sequence number (as ScenarioEncoder).
+
+    patch() updates the template in place and returns it (for a caller that
+    copies it somewhere itself); encode() returns a copy as bytes.
+    """
 
     def __init__(self, pid, size):
         self.pid, self.size, self.plen = pid, size, size - HEADER_BYTES
@@ -104,6 +121,9 @@ class Encoder:
                          - mix_word(struct.unpack_from("<I", msg, 36)[0], 1)) & MASK
 
     def encode(self, seq):
+        return bytes(self.patch(seq))
+
+    def patch(self, seq):
         m, n = self.msg, self.plen
         if n >= 8:
             w0 = (seq & MASK) ^ 0x5BD1E995
@@ -115,7 +135,7 @@ class Encoder:
                 m[HEADER_BYTES + i] = (seq + i) & 0xFF
             s = checksum32(m, HEADER_BYTES, n)
         HEADER.pack_into(m, 0, self.pid, n, float(seq), float(time.monotonic_ns()), s, seq % 100 + 1)
-        return bytes(m)
+        return m
 
 
 class Verifier:
@@ -196,9 +216,138 @@ def producer_pipe(pid, o, conn, barrier):
     conn.close()
 
 
+# ---- shared-memory ring -----------------------------------------------------
+#
+# Block layout: a header page with one 128-byte line pair per producer (head,
+# written by the producer, at byte 128 * p; tail, written by the consumer, at
+# 128 * p + 64), then one ring per producer of `slots` slots of `slot` bytes.
+# A slot is a u64 length (0: the producer's end) and the message.
+RING_HEADER = 4096
+YIELD_EVERY = 1024
+
+
+def ring_geometry(size):
+    slot = (8 + size + 63) & ~63
+    return slot, max(4, min(1024, (8 << 20) // slot))
+
+
+def ring_base(pid, size):
+    slot, slots = ring_geometry(size)
+    return RING_HEADER + pid * slots * slot
+
+
+def producer_shm(pid, o, shm, barrier, items, space):
+    size = o["size"]
+    slot, slots = ring_geometry(size)
+    base = ring_base(pid, size)
+    buf = shm.buf
+    q = buf.cast("Q")
+    hi, ti = pid * 16, pid * 16 + 8
+    enc = Encoder(pid, size)
+    spin = items is None
+    barrier.wait()
+    head = tail = 0
+    for seq in range(o["messages"] + 1):
+        if spin:
+            polls = 0
+            while head - tail >= slots:
+                tail = q[ti]
+                polls += 1
+                if polls % YIELD_EVERY == 0:
+                    os.sched_yield()
+        else:
+            space.acquire()
+        off = base + (head % slots) * slot
+        if seq < o["messages"]:
+            buf[off + 8 : off + 8 + size] = enc.patch(seq)
+            q[off >> 3] = size
+        else:
+            q[off >> 3] = 0
+        head += 1
+        q[hi] = head
+        if not spin:
+            items.release()
+    q.release()
+    buf.release()
+    shm.close()
+
+
+def consume_shm(o, shm, ver, items, spaces, mark_end):
+    """Verifies every producer's ring until each has sent its end; returns when done."""
+    P, size = o["producers"], o["size"]
+    slot, slots = ring_geometry(size)
+    buf = shm.buf
+    q = buf.cast("Q")
+    bases = [ring_base(p, size) for p in range(P)]
+    tails = [0] * P
+    live = list(range(P))
+    check = ver.check
+    mono = time.monotonic_ns
+    try:
+        if items is None:
+            polls = 0
+            while live:
+                progressed = False
+                for p in list(live):
+                    h, t = q[p * 16], tails[p]
+                    if h == t:
+                        continue
+                    progressed = True
+                    now = mono()
+                    base = bases[p]
+                    while t < h:
+                        off = base + (t % slots) * slot
+                        n = q[off >> 3]
+                        t += 1
+                        if n == 0:
+                            live.remove(p)
+                            break
+                        if n != size:
+                            return "a producer's slot announces %d bytes, expected %d" % (n, size)
+                        check(buf[off + 8 : off + 8 + n], now)
+                    tails[p] = t
+                    q[p * 16 + 8] = t
+                    mark_end()
+                if progressed:
+                    polls = 0
+                else:
+                    polls += 1
+                    if polls % YIELD_EVERY == 0:
+                        os.sched_yield()
+        else:
+            nxt = 0
+            while live:
+                items.acquire()
+                # A message is published in some ring: look from the one after the last served.
+                for k in range(P):
+                    p = (nxt + k) % P
+                    if q[p * 16] != tails[p]:
+                        break
+                else:
+                    return "a published message was not found in any ring"
+                nxt = p + 1
+                t = tails[p]
+                off = bases[p] + (t % slots) * slot
+                n = q[off >> 3]
+                if n == 0:
+                    live.remove(p)
+                elif n != size:
+                    return "a producer's slot announces %d bytes, expected %d" % (n, size)
+                else:
+                    check(buf[off + 8 : off + 8 + n], mono())
+                tails[p] = t + 1
+                q[p * 16 + 8] = t + 1
+                spaces[p].release()
+                mark_end()
+        return None
+    finally:
+        q.release()
+        buf.release()
+
+
 def parse_args(argv):
-    if not argv or argv[0] not in ("queue", "pipe"):
-        raise ValueError("first argument must be queue or pipe")
+    if not argv or argv[0] not in ("queue", "pipe", "shm-blocking", "shm-spin"):
+        raise ValueError("first argument must be queue, pipe, shm-blocking or shm-spin")
     o = {"mode": argv[0], "producers": 1, "messages": 100000, "size": 64, "timeout": 120}
     rest = argv[1:]
     for k, v in zip(rest[::2], rest[1::2]):
@@ -217,18 +366,21 @@ def main():
     try:
         o = parse_args(sys.argv[1:])
     except ValueError as e:
-        sys.stderr.write("mp_ref: %s\nusage: mp_ref.py <queue|pipe> --producers P --messages M --size S [--timeout SECONDS]\n" % e)
+        sys.stderr.write("mp_ref: %s\nusage: mp_ref.py <queue|pipe|shm-blocking|shm-spin> --producers P --messages M --size S [--timeout SECONDS]\n" % e)
         return 2
     P, M, S = o["producers"], o["messages"], o["size"]
     head = {"transport": "python-" + o["mode"], "kind": "python", "producers": P, "messages": M, "size": S}
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(P + 1)
     procs = []
+    shm = None
 
     def fail(msg):
         for pr in procs:
             if pr.is_alive():
                 pr.kill()
+        if shm is not None:
+            shm.unlink()
         print(json.dumps({**head, "ok": False, "error": msg}), flush=True)
         os._exit(1)
 
@@ -246,9 +398,18 @@ def main():
     if o["mode"] == "queue":
         q = ctx.Queue(maxsize=max(2, min(1000, (64 << 20) // S)))
         procs = [ctx.Process(target=producer_queue, args=(i, o, q, barrier)) for i in range(P)]
-    else:
+    elif o["mode"] == "pipe":
         pipes = [ctx.Pipe(duplex=False) for _ in range(P)]
         procs = [ctx.Process(target=producer_pipe, args=(i, o, pipes[i][1], barrier)) for i in range(P)]
+    else:
+        from multiprocessing import shared_memory
+
+        slot, slots = ring_geometry(S)
+        shm = shared_memory.SharedMemory(create=True, size=ring_base(P, S))
+        blocking = o["mode"] == "shm-blocking"
+        items = ctx.Semaphore(0) if blocking else None
+        spaces = [ctx.Semaphore(slots) if blocking else None for _ in range(P)]
+        procs = [ctx.Process(target=producer_shm, args=(i, o, shm, barrier, items, spaces[i])) for i in range(P)]
     for pr in procs:
         pr.start()
     if o["mode"] == "pipe":
@@ -270,6 +431,16 @@ def main():
             check(m, mono())
             if not t_end and ver.received >= ver.expected:
                 t_end = mono()
+    elif o["mode"] != "pipe":
+
+        def mark_end():
+            nonlocal t_end
+            if not t_end and ver.received >= ver.expected:
+                t_end = mono()
+
+        problem = consume_shm(o, shm, ver, items, spaces, mark_end)
+        if problem:
+            fail(problem)
     else:
         live = [r for r, _ in pipes]
         while live:
@@ -292,6 +463,9 @@ def main():
         if pr.exitcode != 0:
             fail("producer %d exited with status %s" % (i, pr.exitcode))
     signal.alarm(0)
+    if shm is not None:
+        shm.close()
+        shm.unlink()
     ok, p50, p99 = ver.report()
     elapsed_ms = (t_end - t0) / 1e6
     n = P * M

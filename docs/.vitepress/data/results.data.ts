@@ -19,6 +19,8 @@ export interface Series {
   kind: ThroughputRow["kind"];
   mechanism: string;
   points: Point[];
+  /** The transport-only figures of transport `name` (no per-message scenario work). */
+  transportOnly?: true;
 }
 
 /** One transport at one message size, with its ratios to the references. */
@@ -37,6 +39,11 @@ export interface MeasuredRow {
   vsC?: number;
   /** ours / Node's process.send for the same size and producers. */
   vsNode?: number;
+  /** ours / plain Node net over a Unix socket (node-net-uds) for the same size and producers. */
+  vsNet?: number;
+  /** The same case transport-only (no per-message scenario work), when the results file has it. */
+  transportOnlyMsgsPerSec?: number;
+  transportOnlyMbPerSec?: number;
 }
 
 export type ResultsData =
@@ -99,8 +106,16 @@ export function summarise(results: BenchResults, file: string, fixture: boolean)
       const node =
         find((x) => x.kind === "node-ipc" && /json/.test(x.transport) && x.size === r.size && x.producers === r.producers) ??
         find((x) => x.kind === "node-ipc" && x.size === r.size && x.producers === r.producers);
+      const net = find((x) => x.kind === "node-net" && x.size === r.size && x.producers === r.producers);
       if (c) row.vsC = row.msgsPerSec / c.msgsPerSec!.median;
       if (node) row.vsNode = row.msgsPerSec / node.msgsPerSec!.median;
+      if (net) row.vsNet = row.msgsPerSec / net.msgsPerSec!.median;
+    }
+    // Older results files have no transport-only figures: the column then stays empty.
+    const bare = r.transportOnly;
+    if (bare?.ok && bare.msgsPerSec) {
+      row.transportOnlyMsgsPerSec = bare.msgsPerSec.median;
+      row.transportOnlyMbPerSec = bare.mbPerSec?.median;
     }
     rows.push(row);
   }
@@ -112,6 +127,14 @@ export function summarise(results: BenchResults, file: string, fixture: boolean)
     let s = byName.get(r.transport);
     if (!s) byName.set(r.transport, (s = { name: r.transport, kind: r.kind, mechanism: r.mechanism, points: [] }));
     s.points.push({ size: r.size, msgsPerSec: r.msgsPerSec!.median, mbPerSec: r.mbPerSec?.median ?? (r.msgsPerSec!.median * r.size) / 1e6 });
+  }
+  for (const r of ours) {
+    const bare = r.transportOnly;
+    if (r.producers !== producers || r.skipped || !bare?.ok || !bare.msgsPerSec) continue;
+    const key = `${r.transport} (transport only)`;
+    let s = byName.get(key);
+    if (!s) byName.set(key, (s = { name: r.transport, kind: r.kind, mechanism: r.mechanism, points: [], transportOnly: true }));
+    s.points.push({ size: r.size, msgsPerSec: bare.msgsPerSec.median, mbPerSec: bare.mbPerSec?.median ?? (bare.msgsPerSec.median * r.size) / 1e6 });
   }
   const order = (s: Series) => (s.kind === "transport" ? ids.indexOf(s.name) : 100 + (s.kind === "reference-c" ? ids.indexOf(s.mechanism) : 50));
   const series = [...byName.values()].sort((a, b) => order(a) - order(b));

@@ -10,6 +10,7 @@ import ThroughputChart from "./components/ThroughputChart.vue";
 import LatencyChart from "./components/LatencyChart.vue";
 import RatioChart from "./components/RatioChart.vue";
 import RoundTripTable from "./components/RoundTripTable.vue";
+import RoundTripChart from "./components/RoundTripChart.vue";
 import Ordering from "./components/Ordering.vue";
 import "./style.css";
 
@@ -27,6 +28,7 @@ export default {
       LatencyChart,
       RatioChart,
       RoundTripTable,
+      RoundTripChart,
       Ordering,
     })) app.component(name, c);
   },

@@ -114,6 +114,32 @@ export interface Sender {
   readonly closed: boolean;
 }
 
+/**
+ * A sender that lets the caller build a message in the channel's own memory
+ * (the shared-memory transports): `reserve(n)`, fill the view, `commit()`.
+ * The message is never copied in user space; the view is a window onto the
+ * mapped bytes the receiver will read.
+ */
+export interface ReservingSender extends Sender {
+  /**
+   * A view of `length` bytes to fill, or undefined when there is no room now
+   * (`await drain()`, then reserve again). One reservation at a time: until
+   * `commit()`, write/writeMany/reserve throw EBUSY. Throws EMSGSIZE over
+   * maxMessageSize.
+   */
+  reserve(length: number): Uint8Array | undefined;
+  /**
+   * Queues the reserved message, its first `length` bytes (default: all
+   * that was reserved), as `write` queues one. EPERM when nothing is reserved.
+   */
+  commit(length?: number): void;
+}
+
+/** Whether a sender offers reserve/commit. */
+export function isReservingSender(sender: Sender): sender is ReservingSender {
+  return typeof (sender as Partial<ReservingSender>).reserve === "function" && typeof (sender as Partial<ReservingSender>).commit === "function";
+}
+
 /** What a producer process needs to attach: an address, and descriptors to inherit. */
 export interface Admission {
   readonly address: Address;

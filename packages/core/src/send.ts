@@ -24,3 +24,13 @@ export function messageTooLarge(length: number, limit: number, target: string, r
 export function senderClosed(target: string, resource = target, action = "send to"): ChannelError {
   return new ChannelError("ECLOSED", `cannot ${action} ${target}: this sender is closed`, { resource });
 }
+
+/** EBUSY for a write or a second reserve() while a reserved message is not committed (ReservingSender). */
+export function reservationOpen(target: string, resource = target): ChannelError {
+  return new ChannelError("EBUSY", `cannot write to ${target}: a reserved message is not committed yet (commit() it first)`, { resource });
+}
+
+/** EPERM for commit() with nothing reserved (ReservingSender). */
+export function nothingReserved(target: string, resource = target): ChannelError {
+  return new ChannelError("EPERM", `cannot commit to ${target}: nothing is reserved (call reserve() first)`, { resource });
+}

@@ -1,4 +1,5 @@
-import type { Socket } from "node:net";
+import { writevSync } from "node:fs";
+import { Socket, type SocketConstructorOpts } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission } from "./interface.js";
@@ -13,6 +14,11 @@ import { SenderBase } from "./sender-base.js";
  */
 
 const CHUNK = 256 * 1024;
+/** Reads into place (attachFd): arenas for what is not the rest of a large frame, and the smallest read offered. */
+const ARENA_BYTES = 1024 * 1024;
+const MIN_READ = 64 * 1024;
+/** The rest of a frame is read straight into its buffer from this many bytes on. */
+const DIRECT_READ_MIN = 64 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const MAX_POOLED = 32;
 
@@ -72,12 +78,19 @@ export class StreamSender extends SenderBase {
     if (need > CHUNK - this.pos) {
       this.flushChunk();
       if (need > CHUNK) {
-        // Larger than a chunk: its own buffer, one write. Buffers are reused
-        // once written: fresh memory costs a page fault per 4 KiB.
-        const big = this.takeBig(need);
-        writeFrameHeader(big, 0, len);
-        big.set(message, FRAME_HEADER_BYTES);
-        this.socket.write(big.subarray(0, need), () => this.returnBig(big));
+        // Larger than a chunk: straight from the caller's buffer to the
+        // kernel while nothing waits before it; what the kernel does not
+        // take now is copied (the caller may reuse its buffer at once) into
+        // its own buffer, one write. Buffers are reused once written: fresh
+        // memory costs a page fault per 4 KiB.
+        const taken = this.writeDirect(message);
+        if (taken === need) return true;
+        const rest = need - taken;
+        const big = this.takeBig(rest);
+        if (taken < FRAME_HEADER_BYTES) writeFrameHeader(this.header, 0, len);
+        const headPart = taken < FRAME_HEADER_BYTES ? this.header.copy(big, 0, taken, FRAME_HEADER_BYTES) : 0;
+        big.set(taken > FRAME_HEADER_BYTES ? message.subarray(taken - FRAME_HEADER_BYTES) : message, headPart);
+        this.socket.write(big.subarray(0, rest), () => this.returnBig(big));
         return this.socket.writableLength <= this.highWater;
       }
     }
@@ -95,6 +108,33 @@ export class StreamSender extends SenderBase {
   }
 
   private readonly bigPool: Buffer[] = [];
+  /** A large message's frame header, written beside it with writev(2). */
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private readonly headerAndMessage: Uint8Array[] = [this.header, this.header];
+
+  /**
+   * writev(2) of a frame (header, then the caller's bytes) on the socket's
+   * descriptor when nothing is queued before it, so the kernel copies the
+   * message from where the caller keeps it; returns how many bytes of the
+   * frame it took (0: queued writes come first, no descriptor, or the
+   * kernel's buffer is full: EAGAIN, the descriptor being non-blocking). A
+   * descriptor the peer closed fails the sender now.
+   */
+  private writeDirect(message: Uint8Array): number {
+    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (fd === undefined || fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return 0;
+    writeFrameHeader(this.header, 0, message.length);
+    this.headerAndMessage[1] = message;
+    try {
+      return writevSync(fd, this.headerAndMessage);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return 0;
+      this.fail(fromSystemError(err, "send to", this.target));
+      throw this.failure;
+    } finally {
+      this.headerAndMessage[1] = this.header;
+    }
+  }
 
   private takeBig(need: number): Buffer {
     for (let i = this.bigPool.length - 1; i >= 0; i--) {
@@ -189,9 +229,32 @@ export class StreamReceiver extends CoreReceiver {
 
   /** Starts reading one producer's stream. */
   attach(socket: Socket): number {
+    const reader = this.reader();
+    socket.on("data", (chunk: Buffer) => reader.chunk(chunk));
+    return reader.watch(socket);
+  }
+
+  /**
+   * Starts reading one producer's descriptor (a pipe's read end) with reads
+   * that land in place (net.Socket's `onread`): the rest of a large frame is
+   * read straight into the message's own buffer, as much as the kernel has
+   * per read(2), everything else into slices of a shared arena that batches
+   * hand out as they are. No read is copied again in user space, except the
+   * start of a frame that a read cut off (at most one read's tail).
+   */
+  attachFd(fd: number): number {
+    const reader = this.reader();
+    // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
+    const options = { fd, readable: true, writable: false, onread: { buffer: reader.target, callback: reader.landed } };
+    const socket = new Socket(options as SocketConstructorOpts);
+    return reader.watch(socket);
+  }
+
+  /** One producer's frame parser: the state of a partial frame, fed by chunks or by reads into place. */
+  private reader() {
     const producer = this.core.attach();
     const max = this.address.maxMessageSize;
-    this.sockets.add(socket);
+    let socket: Socket | undefined;
     let carry: Buffer | undefined; // a partial frame, header included
     let carryFill = 0;
     let goodbye = false;
@@ -199,12 +262,17 @@ export class StreamReceiver extends CoreReceiver {
     const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
     const offsets = new Int32Array(2048);
     const what = this.describe(producer);
+    let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+    let arenaAt = 0;
+    let intoCarry = false;
 
     const finish = (err?: ChannelError) => {
       if (finished) return;
       finished = true;
-      this.sockets.delete(socket);
-      socket.destroy();
+      if (socket) {
+        this.sockets.delete(socket);
+        socket.destroy();
+      }
       if (goodbye && !err) this.core.producerClosed(producer);
       else {
         const partial = carry ? ` (a partial ${carryFill}-byte frame was discarded)` : "";
@@ -215,7 +283,16 @@ export class StreamReceiver extends CoreReceiver {
       }
     };
 
-    socket.on("data", (chunk: Buffer) => {
+    const complete = () => {
+      const one = new Int32Array(2);
+      one[0] = FRAME_HEADER_BYTES;
+      one[1] = carry!.length - FRAME_HEADER_BYTES;
+      this.core.push({ count: 1, data: carry!, offsets: one, producer });
+      carry = undefined;
+      carryFill = 0;
+    };
+
+    const chunk = (chunk: Buffer) => {
       if (finished) return;
       if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
       let start = 0;
@@ -243,12 +320,7 @@ export class StreamReceiver extends CoreReceiver {
         carryFill += take;
         start += take;
         if (carryFill < carry.length) return;
-        const one = new Int32Array(2);
-        one[0] = FRAME_HEADER_BYTES;
-        one[1] = carry.length - FRAME_HEADER_BYTES;
-        this.core.push({ count: 1, data: carry, offsets: one, producer });
-        carry = undefined;
-        carryFill = 0;
+        complete();
       }
       while (start < chunk.length) {
         parseFrames(chunk, start, chunk.length, max, offsets, parsed);
@@ -269,6 +341,7 @@ export class StreamReceiver extends CoreReceiver {
         const rest = chunk.length - start;
         if (rest >= FRAME_HEADER_BYTES) {
           const len = readFrameHeader(chunk, start);
+          if (len !== GOODBYE && len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
           carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
         } else {
           carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
@@ -276,11 +349,44 @@ export class StreamReceiver extends CoreReceiver {
         chunk.copy(carry, 0, start);
         carryFill = rest;
       }
-    });
-    socket.on("end", () => finish());
-    socket.on("close", () => finish());
-    socket.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
-    if (this.paused) socket.pause();
-    return producer;
+    };
+
+    /** Where the next read lands: the rest of a large frame in its own buffer, else the arena. */
+    const target = (): Buffer => {
+      if (carry && carryFill >= FRAME_HEADER_BYTES && carry.length - carryFill >= DIRECT_READ_MIN) {
+        intoCarry = true;
+        return carry.subarray(carryFill);
+      }
+      intoCarry = false;
+      if (ARENA_BYTES - arenaAt < MIN_READ) {
+        arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+        arenaAt = 0;
+      }
+      return arena.subarray(arenaAt);
+    };
+
+    /** A read of `n` bytes landed in the buffer `target()` gave. */
+    const landed = (n: number, buf: Buffer): void => {
+      if (finished) return;
+      if (intoCarry) {
+        carryFill += n;
+        if (carryFill === carry!.length) complete();
+        return;
+      }
+      arenaAt = (arenaAt + n + 7) & ~7;
+      chunk(buf.subarray(0, n));
+    };
+
+    const watch = (s: Socket): number => {
+      socket = s;
+      this.sockets.add(s);
+      s.on("end", () => finish());
+      s.on("close", () => finish());
+      s.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
+      if (this.paused) s.pause();
+      return producer;
+    };
+
+    return { chunk, target, landed, watch };
   }
 }

@@ -141,7 +141,7 @@ async function listen(options: MmapListenOptions = {}): Promise<Receiver> {
   });
 }
 
-async function connect(address: Address, options: ConnectOptions = {}): Promise<Sender> {
+async function connect(address: Address, options: ConnectOptions = {}): Promise<JournalSender> {
   const a = address as MmapAddress;
   if (a.transport !== "mmap" || typeof a.directory !== "string") throw new TypeError(`not an mmap address: ${JSON.stringify(address)}`);
   const ctl = await waitForResource("journal", a.directory, options.timeoutMs ?? 10_000, () => openSegment(CTL_FILE, undefined, { directory: a.directory }));
@@ -191,7 +191,9 @@ async function removeStale(prefix = DEFAULT_PREFIX, directory = tmpdir()): Promi
   return removedNames(await named.removeStale({ prefix, directory }));
 }
 
-export const mmapTransport: Transport<MmapListenOptions> & {
+export const mmapTransport: Omit<Transport<MmapListenOptions>, "connect"> & {
+  /** A JournalSender: a Sender with reserve()/commit() (ReservingSender) to build records in the segment. */
+  connect(address: Address, options?: ConnectOptions): Promise<JournalSender>;
   list(prefix?: string, directory?: string): Promise<string[]>;
   removeStale(prefix?: string, directory?: string): Promise<string[]>;
 } = { descriptor: mmapDescriptor, named, listen, connect, list, removeStale };

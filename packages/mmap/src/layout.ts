@@ -13,6 +13,11 @@ import { checksum32 } from "@ipc-sampler/core";
  *                      its producer renames it to its next segment and
  *                      writes over it (not part of the journal)
  *
+ * Liveness is not in the layout: the receiver holds an OFD lock on byte 0
+ * of journal.ctl, and the producer of slot s one on byte 1 + s, taken before
+ * it claims the slot; the kernel drops a lock when its holder dies. The pids
+ * in the control file are the writers' own, for messages only.
+ *
  * Each producer appends to its own stream (no shared tail, no lock). A
  * record is 8-byte aligned:
  *
@@ -97,8 +102,11 @@ export const KIND_BYE = 3;
 export const SUM_NONE = 0 << 8;
 export const SUM_MIX32 = 1 << 8;
 export const SUM_CRC32 = 2 << 8;
-/** Payloads from this size up are summed with zlib's crc32 (SIMD), smaller ones with checksum32 (no call overhead). */
-export const CRC_FROM = 1024;
+/**
+ * Records are summed with checksum32 (SUM_MIX32, WebAssembly SIMD on long
+ * payloads: several times zlib's crc32 in Node 20); SUM_CRC32 records, which
+ * journals written before used from 1 KiB up, are still read and checked.
+ */
 
 export function recordBytes(length: number): number {
   return RECORD_HEADER + ((length + 7) & ~7);

@@ -1,8 +1,8 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
-import { ChannelError, SenderBase, fromSystemError } from "@ipc-sampler/core";
+import { ChannelError, SenderBase, fromSystemError, nothingReserved, reservationOpen, type ReservingSender } from "@ipc-sampler/core";
 import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
-import { CLOSED, CRC_FROM, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_CRC32, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
+import { CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
 
 const OWNER_CHECK_MS = 200;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
@@ -34,7 +34,7 @@ interface HeldSegment {
  * in order for any reader); the consumer is woken at most once per tick and
  * only when it announced that it sleeps.
  */
-export class JournalSender extends SenderBase {
+export class JournalSender extends SenderBase implements ReservingSender {
   private seg!: MappedSegment;
   private words!: Int32Array;
   private bytes!: Uint8Array;
@@ -53,6 +53,8 @@ export class JournalSender extends SenderBase {
    */
   private readonly populate: boolean;
   private seq = 0;
+  /** Length of the record reserve() handed out and commit() has not appended yet; -1 when none. */
+  private reserved = -1;
   private unsynced = 0;
   /** Earlier segment files holding records appended since the last sync() (at most UNSYNCED_LIST names). */
   private readonly unsyncedFiles: string[] = [];
@@ -123,7 +125,7 @@ export class JournalSender extends SenderBase {
     Atomics.store(words, G_MAGIC, SEG_MAGIC);
     if (this.index >= 0) {
       // Close the old segment with a NEXT record, once the new file exists.
-      this.commit(KIND_NEXT, 0, SUM_NONE, 0);
+      this.seal(KIND_NEXT, 0, SUM_NONE, 0);
       if (this.options.syncEvery > 0) this.sync();
       else if (this.off > this.syncedTo && !this.unsyncedOverflow) {
         // A producer that never syncs must not collect names forever.
@@ -174,7 +176,7 @@ export class JournalSender extends SenderBase {
   }
 
   /** Fills a record header at `off` (the payload is already in place) and commits it. */
-  private commit(kind: number, length: number, algo: number, sum: number): void {
+  private seal(kind: number, length: number, algo: number, sum: number): void {
     const w = this.off >>> 2;
     const words = this.words;
     words[w + R_LENGTH] = length;
@@ -189,16 +191,28 @@ export class JournalSender extends SenderBase {
   write(message: Uint8Array): boolean {
     const len = message.length;
     this.admit(len);
+    if (this.reserved >= 0) throw reservationOpen(this.target, this.resource);
+    this.makeRoom(len);
+    if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
+    this.append(len);
+    return true;
+  }
+
+  /** The current segment has room for a `len`-byte record at `off` (a new one if needed). */
+  private makeRoom(len: number): void {
     const need = RECORD_HEADER + ((len + 7) & ~7);
     if (this.off + need + RECORD_HEADER > this.options.segmentBytes) this.openNext();
-    if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
+  }
+
+  /** Commits the `len`-byte record whose payload is in place at `off`, and schedules the wake-up. */
+  private append(len: number): void {
     let algo = SUM_NONE;
     let sum = 0;
     if (this.options.checksum) {
-      algo = len >= CRC_FROM ? SUM_CRC32 : SUM_MIX32;
+      algo = SUM_MIX32;
       sum = sumOf(this.bytes, this.off + RECORD_HEADER, len, algo);
     }
-    this.commit(KIND_DATA, len, algo, sum);
+    this.seal(KIND_DATA, len, algo, sum);
     this.seq++;
     if (this.options.syncEvery > 0 && ++this.unsynced >= this.options.syncEvery) this.sync();
     this.dirty = true;
@@ -206,7 +220,35 @@ export class JournalSender extends SenderBase {
       this.scheduled = true;
       publishSoon(this.publish);
     }
-    return true;
+  }
+
+  /**
+   * Room for one `length`-byte record in the current segment, as a view to
+   * fill in place (no copy of the message is made). The journal is the
+   * buffer, so there is always room (undefined is never returned; a full
+   * segment moves to the next file first). The record is appended by
+   * `commit()`; until then nothing else may be written. Throws EMSGSIZE
+   * over maxMessageSize.
+   */
+  reserve(length: number): Uint8Array {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`reserve() takes a byte count (an integer from 0); got ${length}`);
+    this.admit(length);
+    if (this.reserved >= 0) throw reservationOpen(this.target, this.resource);
+    this.makeRoom(length);
+    this.reserved = length;
+    const at = this.off + RECORD_HEADER;
+    return this.bytes.subarray(at, at + length);
+  }
+
+  /** Appends the reserved record: its first `length` bytes (default: all that was reserved). */
+  commit(length = this.reserved): void {
+    if (this.reserved < 0) throw nothingReserved(this.target, this.resource);
+    if (!Number.isInteger(length) || length < 0 || length > this.reserved) {
+      throw new RangeError(`commit() takes at most the ${this.reserved} bytes reserved; got ${length}`);
+    }
+    this.reserved = -1;
+    this.admit(0);
+    this.append(length);
   }
 
   /**
@@ -300,7 +342,7 @@ export class JournalSender extends SenderBase {
     this.flush();
     if (this.failure) throw this.failure;
     if (this.off + RECORD_HEADER * 2 > this.options.segmentBytes) this.openNext();
-    this.commit(KIND_BYE, 0, SUM_NONE, 0);
+    this.seal(KIND_BYE, 0, SUM_NONE, 0);
     if (this.options.syncEvery > 0) this.sync();
     const c = this.ctlWords;
     Atomics.store(c, slotWord(this.slot, SL_STATE), CLOSED);

@@ -7,5 +7,6 @@ runConformance({
   transport: mmapTransport,
   module: new URL("../dist/index.js", import.meta.url),
   exportName: "mmapTransport",
+  reserving: true,
   leftovers: (r) => [(r.address as MmapAddress).directory],
 });

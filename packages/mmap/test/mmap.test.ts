@@ -295,6 +295,16 @@ describe("mmap journal", () => {
   });
 });
 
+describe("mmap journal: reserve → fill → commit", () => {
+  it("records built in the segment arrive whole and in order beside written ones, across segment files, and replay", async () => {
+    const r = await listen({ expectedProducers: 1, directory: freshDir("/dev/shm"), segmentBytes: 1 << 20 });
+    await expectCheckedStress(r, 2000, () => start("reserve", { address: r.address, id: 0, count: 2000, seed: 9 }), 1);
+    const { replayed, seqs } = replayStream0((r.address as MmapAddress).directory);
+    expect(replayed.bad).toEqual([]);
+    expect(seqs.length).toBe(2000);
+  });
+});
+
 describe("mmap journal: producers that close slowly or break the record format", () => {
   it("a producer that marks its slot CLOSED well after its BYE record finishes once: no phantom stream, no ENOENT", async () => {
     // The receiver sees BYE and would free the slot; the late CLOSED store

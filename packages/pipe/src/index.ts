@@ -96,7 +96,7 @@ async function listen(options: PipeListenOptions = {}): Promise<Receiver> {
       const [readFd, writeFd] = pipe2();
       growPipe(writeFd, pipeSize);
       unreleased.add(writeFd);
-      receiver.attach(new Socket({ fd: readFd, readable: true, writable: false }));
+      receiver.attachFd(readFd);
       return {
         address,
         inherit: [writeFd],
@@ -159,7 +159,7 @@ async function receiveFromParent(address: Address, options: Pick<ListenOptions, 
     },
     cleanup: () => {},
   });
-  receiver.attach(new Socket({ fd: a.fd, readable: true, writable: false }));
+  receiver.attachFd(a.fd);
   return receiver;
 }
 

@@ -52,13 +52,18 @@ uint32_t* WordAddress(Napi::Env env, Napi::Value target, Napi::Value offsetValue
     base = static_cast<uint8_t*>(ab.Data());
     length = ab.ByteLength();
   } else if (target.IsTypedArray()) {
-    Napi::TypedArray ta = target.As<Napi::TypedArray>();
-    base = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    length = ta.ByteLength();
+    // The data pointer straight from napi: it is valid for views of a
+    // SharedArrayBuffer too, where asking the buffer for its data fails.
+    napi_typedarray_type type;
+    size_t count = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, target, &type, &count, &data, nullptr, nullptr) != napi_ok) data = nullptr;
+    base = static_cast<uint8_t*>(data);
+    length = target.As<Napi::TypedArray>().ByteLength();
   } else if (target.IsDataView()) {
-    Napi::DataView dv = target.As<Napi::DataView>();
-    base = static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    length = dv.ByteLength();
+    void* data = nullptr;
+    if (napi_get_dataview_info(env, target, &length, &data, nullptr, nullptr) != napi_ok) data = nullptr;
+    base = static_cast<uint8_t*>(data);
   } else {
     Napi::TypeError::New(env, "the futex word must live in an ArrayBuffer, a TypedArray or a DataView").ThrowAsJavaScriptException();
     return nullptr;
@@ -183,6 +188,13 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
     tsfn_.Unref(env);
     thread_ = std::thread([this] { Run(); });
     started_ = true;
+    // A waiter still open when the environment is torn down (the program ended
+    // without close()) must stop its thread and let go of the thread-safe
+    // function before Node finalizes that function; finalizing this object
+    // afterwards would touch a freed one and abort the exiting process.
+    // Hooks run in reverse order, so this one runs before the function's own.
+    env_ = env;
+    hooked_ = napi_add_env_cleanup_hook(env, &FutexWaiter::AtTeardown, this) == napi_ok;
   }
 
   ~FutexWaiter() override { Stop(false); }
@@ -247,9 +259,19 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
     }
   }
 
+  static void AtTeardown(void* self) {
+    FutexWaiter* waiter = static_cast<FutexWaiter*>(self);
+    waiter->hooked_ = false;  // a hook must not remove itself while it runs
+    waiter->Stop(false);
+  }
+
   void Stop(bool releaseTsfn) {
     if (!started_ || closed_) return;
     closed_ = true;
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, &FutexWaiter::AtTeardown, this);
+      hooked_ = false;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       quit_ = true;
@@ -299,6 +321,8 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
   int64_t timeoutMs_ = -1;
   bool started_ = false;
   bool closed_ = false;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
 };
 
 void DeliverOutcome(Napi::Env env, Napi::Function callback, FutexWaiter* waiter, int* outcome) {

@@ -11,6 +11,7 @@ import { truncations } from "./segment.js";
  */
 const owed: Array<() => void> = [];
 let owedQueued = false;
+let exitHooked = false;
 
 /** Runs every publication this process owes now (the end-of-tick one then finds none). */
 export function publishOwed(): void {
@@ -27,6 +28,17 @@ export function publishOwed(): void {
  */
 export function publishSoon(publish: () => void): void {
   owed.push(publish);
+  if (!exitHooked) {
+    // process.exit() runs no more microtasks: what is owed goes out on the way.
+    exitHooked = true;
+    process.once("exit", () => {
+      try {
+        publishOwed();
+      } catch {
+        // exiting: a publication that fails now has no one left to tell
+      }
+    });
+  }
   if (!owedQueued) {
     owedQueued = true;
     queueMicrotask(publishOwed);
@@ -49,6 +61,54 @@ export function spinUntil(ready: () => boolean, us: number): boolean {
   for (let i = 0; ; i++) {
     if (ready()) return true;
     if ((i & 31) === 31 && performance.now() > deadline) return false;
+  }
+}
+
+/**
+ * The bounded adaptive spin of a waiter that would otherwise sleep: spin up
+ * to `max` µs (default 50, 0 on a one-CPU machine) for the awaited state.
+ * A whole window that fails says the peer could not run meanwhile (it
+ * shares our CPU, or it was busy): the budget halves down to 0, and the next
+ * full window waits for twice as many quick wakes (up to 1024), so peers
+ * that share one CPU spin about once per thousand waits; one that pays
+ * resets the backoff. An idle waiter spins about twice the window in all,
+ * then only sleeps.
+ */
+export class AdaptiveSpin {
+  readonly max: number;
+  private budget: number;
+  /** Quick wakes to let pass before spinning again; doubles each time a whole window fails. */
+  private backoff = 1;
+  private untilSpin = 0;
+
+  constructor(maxUs?: number) {
+    this.max = maxUs ?? (CAN_SPIN ? 50 : 0);
+    this.budget = this.max;
+  }
+
+  /** Spins for `ready()` within the current budget; true when it came. */
+  spin(ready: () => boolean): boolean {
+    if (this.budget <= 0) return false;
+    if (spinUntil(ready, this.budget)) {
+      this.budget = this.max;
+      this.backoff = 1;
+      return true;
+    }
+    if (this.budget === this.max) this.backoff = Math.min(MAX_BACKOFF, this.backoff * 2);
+    this.budget = this.budget >= 4 ? this.budget / 2 : 0;
+    return false;
+  }
+
+  /**
+   * After a sleep that lasted `ms`: a wake that came within twice the window
+   * (the wake-up itself costs tens of microseconds) means spinning might have
+   * paid: once the backoff allows, the next spin gets the whole window.
+   */
+  slept(ms: number): void {
+    if (ms * 1000 < this.max * 2 && this.budget < this.max && --this.untilSpin <= 0) {
+      this.budget = this.max;
+      this.untilSpin = this.backoff;
+    }
   }
 }
 
@@ -119,14 +179,10 @@ export interface FutexFollowerOptions {
  * per message.
  */
 export class FutexFollower<B> {
-  private readonly maxSpin: number;
+  private readonly spin: AdaptiveSpin;
   private readonly busyPollMs: number;
   private lastBatch = 0;
   private readonly livenessMs: number;
-  private spinBudget: number;
-  /** Quick wakes to let pass before spinning again; doubles each time a whole window fails. */
-  private backoff = 1;
-  private untilSpin = 0;
   private lastLiveness = 0;
   private waiter: FutexWaiter | undefined;
   private pendingErrors: ChannelError[] = [];
@@ -142,9 +198,8 @@ export class FutexFollower<B> {
     private readonly options: FutexFollowerOptions,
   ) {
     this.tally = new ProducerTally(options.expectedProducers);
-    this.maxSpin = options.spinUs ?? (CAN_SPIN ? 50 : 0);
+    this.spin = new AdaptiveSpin(options.spinUs);
     this.busyPollMs = options.busyPollMs ?? 0;
-    this.spinBudget = this.maxSpin;
     this.livenessMs = options.livenessMs ?? 200;
     this.probe = () => producers.pending();
   }
@@ -262,22 +317,11 @@ export class FutexFollower<B> {
     // What this process wrote is published before it waits: a reply depends on it.
     publishOwed();
     if (this.busyPollMs > 0 && performance.now() - this.lastBatch < this.busyPollMs) {
-      if (spinUntil(this.probe, this.maxSpin)) return;
+      if (spinUntil(this.probe, this.spin.max)) return;
       return new Promise((resolve) => setImmediate(resolve));
     }
-    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine. A whole
-    // window that fails says the peer could not run meanwhile (it shares our CPU, or it was busy):
-    // the next spin then waits for twice as many quick wakes, up to MAX_BACKOFF, so peers that share
-    // one CPU spin about once per thousand round trips; one that pays resets the backoff.
-    if (this.spinBudget > 0) {
-      if (spinUntil(this.probe, this.spinBudget)) {
-        this.spinBudget = this.maxSpin;
-        this.backoff = 1;
-        return;
-      }
-      if (this.spinBudget === this.maxSpin) this.backoff = Math.min(MAX_BACKOFF, this.backoff * 2);
-      this.spinBudget = this.spinBudget >= 4 ? this.spinBudget / 2 : 0;
-    }
+    // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
+    if (this.spin.spin(this.probe)) return;
     Atomics.store(words, sleepingIndex, 1);
     const seq = Atomics.load(words, doorbellIndex);
     if (this.producers.pending()) {
@@ -290,13 +334,7 @@ export class FutexFollower<B> {
     const started = performance.now();
     await this.waiter.wait(seq, this.producers.watching() ? this.livenessMs : -1);
     Atomics.store(words, sleepingIndex, 0);
-    // A wake that came within twice the spin window (the wake-up itself costs tens of microseconds)
-    // means spinning might have paid: once the backoff allows, spin the whole window next time.
-    // Failed spins halve it again, so an idle channel spins about twice the window in all, then only sleeps.
-    if ((performance.now() - started) * 1000 < this.maxSpin * 2 && this.spinBudget < this.maxSpin && --this.untilSpin <= 0) {
-      this.spinBudget = this.maxSpin;
-      this.untilSpin = this.backoff;
-    }
+    this.spin.slept(performance.now() - started);
     this.scan(true);
   }
 

@@ -183,6 +183,22 @@ describe("futex across processes", () => {
     expect(await closing).toBe("cancelled");
     await expect(waiter.wait(0)).rejects.toMatchObject({ code: "ECLOSED" });
   });
+
+  it("a program that ends with FutexWaiters never closed exits cleanly (idle, armed, on a SharedArrayBuffer)", async () => {
+    // Node finalizes its thread-safe functions before wrapped objects at
+    // teardown; a waiter that let go of its function only then aborted the
+    // exiting process (exit 134) every time.
+    const c = child(
+      `const { FutexWaiter } = P.native();
+       const plain = new Int32Array(new ArrayBuffer(64)), shared = new Int32Array(new SharedArrayBuffer(64));
+       const kept = [];
+       for (let i = 0; i < 4; i++) kept.push(new FutexWaiter(i % 2 ? shared : plain, i * 4, () => {}));
+       kept[1].wait(0, 60000); kept[1].cancel();
+       console.log("made", kept.length);`,
+    );
+    expect(await c.exited).toBe(0);
+    expect((await c.output).trim()).toBe("made 4");
+  });
 });
 
 describe("semaphore waits", () => {

@@ -1,8 +1,13 @@
 // C reference for the Event wake-up case: two processes, a word in shared
 // memory, FUTEX_WAIT/FUTEX_WAKE, one-way latency from a CLOCK_MONOTONIC stamp
 // taken just before the wake to the waiter's return. Usage:
-//   cc -O2 -o /tmp/event_ref packages/process/bench/event_ref.c && /tmp/event_ref [rounds]
+//   cc -O2 -o /tmp/event_ref packages/process/bench/event_ref.c && /tmp/event_ref [rounds] [setter-cpu waiter-cpu] [hot]
+// With two CPU numbers each side pins itself (split CPUs: 0 1; same CPU: 0 0).
+// With "hot" the setter sets again as soon as the waiter acknowledged (a
+// hand-off) instead of sleeping 1 ms first so that the waiter is asleep.
+#define _GNU_SOURCE
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +36,24 @@ static int cmp(const void* a, const void* b) {
   return x < y ? -1 : x > y;
 }
 
+static void pin(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(3);
+}
+
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 2000;
+  int setterCpu = argc > 3 ? atoi(argv[2]) : -1, waiterCpu = argc > 3 ? atoi(argv[3]) : -1;
+  int hot = argc > 4;
   if (rounds < 1 || rounds > 100000) return 2;
   struct shared* s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (s == MAP_FAILED) return 1;
   pid_t pid = fork();
   if (pid == 0) {
+    pin(waiterCpu);
     for (int i = 0; i < rounds; i++) {
       fwait(&s->go, 0);
       s->lat[i] = now_ns() - s->stamp;
@@ -46,8 +62,9 @@ int main(int argc, char** argv) {
     }
     _exit(0);
   }
+  pin(setterCpu);
   for (int i = 0; i < rounds; i++) {
-    usleep(1000);
+    if (!hot) usleep(1000);
     s->stamp = now_ns();
     fset(&s->go);
     fwait(&s->ack, 0);
@@ -55,7 +72,7 @@ int main(int argc, char** argv) {
   }
   waitpid(pid, NULL, 0);
   qsort(s->lat, rounds, sizeof s->lat[0], cmp);
-  printf("{\"case\":\"C futex set -> wait wake-up (one way)\",\"rounds\":%d,\"p50us\":%.1f,\"p99us\":%.1f}\n", rounds,
-         s->lat[rounds / 2] / 1000.0, s->lat[(int)(rounds * 0.99)] / 1000.0);
+  printf("{\"case\":\"C futex set -> wait wake-up (one way%s)\",\"rounds\":%d,", hot ? ", hand-off" : "", rounds);
+  printf("\"p50us\":%.1f,\"p99us\":%.1f}\n", s->lat[rounds / 2] / 1000.0, s->lat[(int)(rounds * 0.99)] / 1000.0);
   return 0;
 }

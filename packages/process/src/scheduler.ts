@@ -95,12 +95,11 @@ export class Scheduler extends EventEmitter {
    * A worker that is ready already (one on another host): it takes tasks
    * like the others; when it ends, its tasks fail or go back to the queue as
    * a dead local worker's do, and no replacement starts. Returns the handler
-   * for its messages.
+   * for its messages (from before it is ready) and the call that adds it.
    */
-  attach(name: string): { slot: Slot; onMessage: (m: unknown[]) => void; adopt: (handle: WorkerHandle) => void } {
+  attach(name: string): { onMessage: (m: unknown[]) => void; adopt: (handle: WorkerHandle) => void } {
     const slot = new Slot(name);
     return {
-      slot,
       onMessage: (m) => this.onMessage(slot, m),
       adopt: (handle) => {
         this.slots.push(slot);

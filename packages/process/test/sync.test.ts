@@ -145,6 +145,57 @@ describe.concurrent("shared state across processes", () => {
     started.close();
   });
 
+  it("Queue: a getter asleep is woken by a producer that exits right after its put", async () => {
+    const q = new Queue<string>({ maxsize: 4 });
+    const getting = q.get({ timeoutMs: 20_000 });
+    const p = await run("putThenExit", [q, "last words"]);
+    expect(await getting).toBe("last words");
+    await p.join();
+  });
+
+  it("Queue with the default codec: JSON-exact items take the JSON path, everything else keeps structured clone", async () => {
+    const q = new Queue<unknown>({ maxsize: 32, itemBytes: 512 });
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 20; i++) deep = { down: deep };
+    const items: unknown[] = [
+      { id: 1, tag: "tick", nested: [1, "ü", true, null, { x: 0.5 }] },
+      "plain",
+      -0,
+      NaN,
+      Infinity,
+      { gone: undefined },
+      [1, , 3], // eslint-disable-line no-sparse-arrays
+      new Date(5),
+      new Map([[1, 2]]),
+      new Set(["a"]),
+      10n,
+      new Uint8Array([1, 2]),
+      Object.assign(Object.create(null) as object, { a: 1 }),
+      cyclic,
+      deep,
+    ];
+    await q.putMany(items);
+    const got = await q.getMany(items.length);
+    expect(got).toHaveLength(items.length);
+    expect(got[0]).toEqual(items[0]);
+    expect(got[1]).toBe("plain");
+    expect(Object.is(got[2], -0)).toBe(true);
+    expect(got[3]).toBeNaN();
+    expect(got[4]).toBe(Infinity);
+    expect(Object.keys(got[5] as object)).toEqual(["gone"]);
+    expect(1 in (got[6] as unknown[])).toBe(false);
+    expect(got[7]).toBeInstanceOf(Date);
+    expect(got[8]).toBeInstanceOf(Map);
+    expect(got[9]).toBeInstanceOf(Set);
+    expect(got[10]).toBe(10n);
+    expect(got[11]).toBeInstanceOf(Uint8Array);
+    expect(got[12]).toEqual({ a: 1 });
+    expect((got[13] as Record<string, unknown>).self).toBe(got[13]);
+    expect(JSON.stringify(got[14])).toBe(JSON.stringify(deep));
+  });
+
   it("Queue: putMany/getMany move runs in order; a slot whose length is corrupt is EPROTO, not a crash", async () => {
     const q = new Queue<number>({ maxsize: 10, itemBytes: 16 });
     const filling = q.putMany(Array.from({ length: 25 }, (_, i) => i), { timeoutMs: 10_000 });

@@ -1,5 +1,5 @@
 import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
-import { createSegment, semOpen, semUnlink, truncatedError, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
+import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, truncatedError, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
 
@@ -24,6 +24,9 @@ class SemaphoreReceiver extends CoreReceiver {
   private lastCheck = 0;
   private scratch: Int32Array;
   private readonly unregister: () => void;
+  private readonly spin = new AdaptiveSpin();
+  /** A slot committed that this receiver has not read: the spin's probe (a load, no system call). */
+  private readonly committed = () => Atomics.load(this.w, H_IN) !== this.out;
 
   constructor(
     private readonly names: Names,
@@ -76,7 +79,21 @@ class SemaphoreReceiver extends CoreReceiver {
       }
       let woke: boolean;
       try {
-        woke = this.full.tryWait() || (await this.full.wait(CHECK_MS));
+        woke = this.full.tryWait();
+        if (!woke && this.spin.max > 0) {
+          // Batches are pushed to the consumer: let it run (and answer) before spinning, so a
+          // reply goes out first; then a bounded spin on the commit word, cheaper than a
+          // sleeping wake-up when the peer is quick.
+          await new Promise<void>((r) => setImmediate(r));
+          if (this.core.closed) return;
+          publishOwed();
+          if (this.committed() || this.spin.spin(this.committed)) continue;
+        }
+        if (!woke) {
+          const started = performance.now();
+          woke = await this.full.wait(CHECK_MS);
+          this.spin.slept(performance.now() - started);
+        }
       } catch (err) {
         if (this.core.closed) return;
         throw err;

@@ -1,5 +1,5 @@
 import { ChannelError, FRAME_HEADER_BYTES, SenderBase, waitForResource, validateName, writeFrameHeader, type Address, type ConnectOptions, type Sender } from "@ipc-sampler/core";
-import { claimSlot, openSegment, semOpen, truncatedError, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
+import { claimSlot, openSegment, publishSoon, semOpen, truncatedError, type MappedSegment, type PosixSemaphore, type SemMark } from "@ipc-sampler/posix";
 import type { SemaphoreAddress } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_STATE, H_IN, H_MUTEX_OWNER, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, namesOf, words } from "./layout.js";
 
@@ -62,7 +62,8 @@ class SemaphoreSender extends SenderBase {
     this.queued += need;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushNow);
+      // At the end of the tick, or sooner when a receiver in this process is about to spin or sleep.
+      publishSoon(this.flushNow);
     }
     return this.queued <= this.highWater;
   }

@@ -101,7 +101,7 @@ async function listen(options: ShmListenOptions = {}): Promise<Receiver> {
   });
 }
 
-async function connect(address: Address, options: ShmConnectOptions = {}): Promise<Sender> {
+async function connect(address: Address, options: ShmConnectOptions = {}): Promise<ShmSender> {
   const a = address as ShmAddress;
   if (a.transport !== "shm" || typeof a.name !== "string") throw new TypeError(`not a shm address: ${JSON.stringify(address)}`);
   const segment = await waitForResource("shared memory", a.path, options.timeoutMs ?? 10_000, () => openSegment(a.name));
@@ -144,7 +144,9 @@ async function removeStale(prefix = DEFAULT_PREFIX): Promise<string[]> {
   return removedNames(await named.removeStale({ prefix })).map((n) => `${SHM_DIR}/${n}`);
 }
 
-export const shmTransport: Transport<ShmListenOptions, ShmConnectOptions> & {
+export const shmTransport: Omit<Transport<ShmListenOptions, ShmConnectOptions>, "connect"> & {
+  /** A ShmSender: a Sender with reserve()/commit() (ReservingSender) to build messages in the ring. */
+  connect(address: Address, options?: ShmConnectOptions): Promise<ShmSender>;
   list(prefix?: string): Promise<string[]>;
   removeStale(prefix?: string): Promise<string[]>;
 } = { descriptor: shmDescriptor, named, listen, connect, list, removeStale };

@@ -11,6 +11,12 @@
  *             and its space futex word, each group on its own cache line
  *   rings     ringBytes per slot, page aligned
  *
+ * Liveness is not in the layout: the receiver holds an OFD lock on byte 0
+ * of the segment file, and the producer of slot s one on byte 1 + s, taken
+ * before it claims the slot (see @ipc-sampler/posix owner.ts); the kernel
+ * drops a lock when its holder dies. The pids in the header and the slots
+ * are the writers' own (another pid namespace's, perhaps), for messages only.
+ *
  * Head and tail are byte counters modulo 2^32; the ring size is a power of
  * two, so `counter & (ringBytes - 1)` is the position. A frame is an int32
  * length, an int32 of padding, then the payload, padded to 8 bytes. A length

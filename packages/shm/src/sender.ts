@@ -1,4 +1,4 @@
-import { ChannelError, SenderBase, messageTooLarge } from "@ipc-sampler/core";
+import { ChannelError, SenderBase, messageTooLarge, nothingReserved, reservationOpen, type ReservingSender } from "@ipc-sampler/core";
 import { FutexWaiter, futexWake, publishSoon, ringDoorbell, spinUntil, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
 import { ACTIVE, CLOSED, FRAME_HEADER, H_CLOSED, H_DOORBELL, H_SLEEPING, S_HEAD, S_SLEEPING, S_SPACE, S_STATE, S_TAIL, WRAP, slotWord } from "./layout.js";
 
@@ -17,7 +17,7 @@ export interface ShmSenderOptions {
  * end of the current tick, when an eighth of the ring is unpublished, or on
  * `flush()`.
  */
-export class ShmSender extends SenderBase {
+export class ShmSender extends SenderBase implements ReservingSender {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly ringWord: number;
@@ -39,6 +39,11 @@ export class ShmSender extends SenderBase {
   private waiter: FutexWaiter | undefined;
   private draining: Promise<void> | undefined;
   private pumping = false;
+  /** The frame a write() that returned false wants room for: drain() waits for it too. */
+  private wantRoom = 0;
+  /** Ring position of the reserved frame's header, -1 when nothing is reserved. */
+  private reservedAt = -1;
+  private reservedLength = 0;
   private readonly publish = () => {
     this.scheduled = false;
     this.flush();
@@ -87,37 +92,73 @@ export class ShmSender extends SenderBase {
     return false;
   }
 
-  /** Copies one message into the ring if it fits now; false when it does not. */
-  private put(message: Uint8Array): boolean {
-    const len = message.length;
+  /**
+   * Makes room for a frame of `len` bytes at the tail (a WRAP marker first
+   * when the frame would not be contiguous) and returns the ring position of
+   * its header; -1 when it does not fit now. The tail is not advanced past
+   * the frame: `advance` does that once the bytes are in place.
+   */
+  private claim(len: number): number {
     const need = FRAME_HEADER + ((len + 7) & ~7);
     let idx = this.tail & this.mask;
     const contig = this.size - idx;
     const pad = contig < need ? contig : 0;
     if (((this.tail - this.head) >>> 0) + pad + need > this.size) {
       this.head = Atomics.load(this.words, this.iHead) >>> 0;
-      if (((this.tail - this.head) >>> 0) + pad + need > this.size) return false;
+      if (((this.tail - this.head) >>> 0) + pad + need > this.size) return -1;
     }
     if (pad !== 0) {
       this.words[this.ringWord + (idx >>> 2)] = WRAP;
       this.tail = (this.tail + pad) >>> 0;
       idx = 0;
     }
+    return idx;
+  }
+
+  /** Whether a frame of `need` bytes (and the wrap padding before it) fits now, by the last head read. */
+  private fits(need: number): boolean {
+    const contig = this.size - (this.tail & this.mask);
+    return ((this.tail - this.head) >>> 0) + (contig < need ? contig : 0) + need <= this.size;
+  }
+
+  /** Writes the frame header of a `len`-byte message at `idx` and moves the tail past it (published later). */
+  private advance(idx: number, len: number): void {
     this.words[this.ringWord + (idx >>> 2)] = len;
+    this.tail = (this.tail + FRAME_HEADER + ((len + 7) & ~7)) >>> 0;
+  }
+
+  /** Copies one message into the ring if it fits now; false when it does not. */
+  private put(message: Uint8Array): boolean {
+    const len = message.length;
+    const idx = this.claim(len);
+    if (idx < 0) return false;
     if (len > 0) this.bytes.set(message, this.ringByte + idx + FRAME_HEADER);
-    this.tail = (this.tail + need) >>> 0;
+    this.advance(idx, len);
     return true;
+  }
+
+  /** Publishes at once past an eighth of the ring, else at the end of this tick. */
+  private publishLater(): void {
+    if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      publishSoon(this.publish);
+    }
   }
 
   write(message: Uint8Array): boolean {
     this.admit(message.length);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     if (this.overflow.length === 0 && this.put(message)) {
-      if (((this.tail - this.published) >>> 0) >= this.publishEvery) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        publishSoon(this.publish);
-      }
-      return true;
+      this.publishLater();
+      // No room for another message like this one: ask the caller to wait
+      // now, so that a caller who does never has a write kept as a copy.
+      const need = FRAME_HEADER + ((message.length + 7) & ~7);
+      if (this.fits(need)) return true;
+      this.head = Atomics.load(this.words, this.iHead) >>> 0;
+      if (this.fits(need)) return true;
+      this.wantRoom = need;
+      return false;
     }
     // The ring is full: keep a copy. It is queued like any other write: the
     // pump moves it in as the receiver frees space, whether or not the caller
@@ -134,6 +175,7 @@ export class ShmSender extends SenderBase {
    */
   writeMany(messages: readonly Uint8Array[]): number {
     this.admit(0);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
     let n = 0;
     if (this.overflow.length === 0) {
       for (; n < messages.length; n++) {
@@ -147,6 +189,46 @@ export class ShmSender extends SenderBase {
     }
     this.flush();
     return n;
+  }
+
+  /**
+   * Room for one `length`-byte message in the ring, as a view to fill in
+   * place (no copy of the message is made), or undefined when the ring has
+   * no room now or earlier writes still wait for it: `await drain()`, then
+   * reserve again. The message is queued by `commit()`; until then the view
+   * is this sender's alone and nothing else may be written. Throws EMSGSIZE
+   * over maxMessageSize.
+   */
+  reserve(length: number): Uint8Array | undefined {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`reserve() takes a byte count (an integer from 0); got ${length}`);
+    this.admit(length);
+    if (this.reservedAt >= 0) throw reservationOpen(this.target, this.resource);
+    const idx = this.overflow.length === 0 ? this.claim(length) : -1;
+    if (idx < 0) {
+      // Publish what is there, so the receiver frees the space drain() waits for.
+      this.flush();
+      return undefined;
+    }
+    this.reservedAt = idx;
+    this.reservedLength = length;
+    const at = this.ringByte + idx + FRAME_HEADER;
+    return this.bytes.subarray(at, at + length);
+  }
+
+  /**
+   * Queues the reserved message: its first `length` bytes (default: all that
+   * was reserved), published like a write. Throws if nothing is reserved.
+   */
+  commit(length = this.reservedLength): void {
+    if (this.reservedAt < 0) throw nothingReserved(this.target, this.resource);
+    if (!Number.isInteger(length) || length < 0 || length > this.reservedLength) {
+      throw new RangeError(`commit() takes at most the ${this.reservedLength} bytes reserved; got ${length}`);
+    }
+    const idx = this.reservedAt;
+    this.reservedAt = -1;
+    this.admit(0);
+    this.advance(idx, length);
+    this.publishLater();
   }
 
   /** Publishes what was written: one store of the tail, a wake only if the consumer sleeps. */
@@ -179,7 +261,9 @@ export class ShmSender extends SenderBase {
 
   private ready(): boolean {
     this.moveOverflow();
-    return this.overflow.length === 0 && this.free() >= this.lowWater;
+    if (this.overflow.length !== 0 || this.free() < this.lowWater || (this.wantRoom !== 0 && !this.fits(this.wantRoom))) return false;
+    this.wantRoom = 0;
+    return true;
   }
 
   override drain(): Promise<void> {

@@ -7,5 +7,6 @@ runConformance({
   transport: shmTransport,
   module: new URL("../dist/index.js", import.meta.url),
   exportName: "shmTransport",
+  reserving: true,
   leftovers: (r) => [(r.address as ShmAddress).path],
 });

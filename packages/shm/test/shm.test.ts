@@ -118,6 +118,13 @@ describe("shm ring", () => {
   });
 });
 
+describe("shm ring: reserve → fill → commit", () => {
+  it("messages built in the ring arrive whole and in order beside written ones, across wraps and a full ring", async () => {
+    const r = await listen({ expectedProducers: 1, ringBytes: 256 * 1024 });
+    await expectCheckedStress(r, 3000, () => start("reserve", { address: r.address, id: 0, count: 3000, seed: 7 }), 1);
+  });
+});
+
 describe("shm ring: a producer that breaks the frame format", () => {
   // [what, length written into the ring, tail advance]
   const cases: Array<[string, number, number]> = [

@@ -38,6 +38,30 @@ export function fillCheckedMessage(buf: Uint8Array, len: number, id: number, seq
   return buf.subarray(0, len);
 }
 
+/** A sender as fixtures use it: `write`/`drain`, and `reserve`/`commit` where the transport has them. */
+interface FixtureSender {
+  write(message: Uint8Array): boolean;
+  drain(): Promise<void>;
+  reserve?(length: number): Uint8Array | undefined;
+  commit?(length: number): void;
+}
+
+/**
+ * Sends one `fillCheckedMessage` message of `len` bytes: built in `buf` and
+ * written, or (`inPlace`) built in the channel's memory through
+ * reserve/commit (a little more reserved than used). Returns a promise only
+ * when the sender must be drained first; await it then.
+ */
+export function sendCheckedMessage(sender: FixtureSender, buf: Uint8Array, len: number, id: number, seq: number, rand: () => number, inPlace = false): Promise<void> | undefined {
+  if (!inPlace) return sender.write(fillCheckedMessage(buf, len, id, seq, rand)) ? undefined : sender.drain();
+  return (async () => {
+    let view: Uint8Array | undefined;
+    while (!(view = sender.reserve!(len + 5))) await sender.drain();
+    fillCheckedMessage(view, len, id, seq, rand);
+    sender.commit!(len);
+  })();
+}
+
 /**
  * Checks messages made by `fillCheckedMessage`: per-producer order (from 0),
  * sizes 1..65536 and checksums. Collects what is wrong in `bad` and throws

@@ -31,17 +31,17 @@ export function closingAfterEach(): <R extends Receiver>(receiver: R) => R {
 }
 
 /**
- * The stress check of a transport's own tests: two fixture producers
- * (`startProducer(id)`) each send `count` messages made by
- * `fillCheckedMessage`; every one must arrive, in order, with its checksum,
- * and both producers must exit 0.
+ * The stress check of a transport's own tests: `producers` fixture
+ * processes (`startProducer(id)`, default two) each send `count` messages
+ * made by `fillCheckedMessage`; every one must arrive, in order, with its
+ * checksum, and every producer must exit 0.
  */
-export async function expectCheckedStress(receiver: Receiver, count: number, startProducer: (id: number) => { exit: Promise<number | null> }): Promise<void> {
-  const producers = [0, 1].map(startProducer);
+export async function expectCheckedStress(receiver: Receiver, count: number, startProducer: (id: number) => { exit: Promise<number | null> }, producers = 2): Promise<void> {
+  const started = Array.from({ length: producers }, (_, id) => startProducer(id));
   const v = new CheckedMessageVerifier();
   for await (const b of receiver.batches()) v.verify(b);
   expect(v.bad).toEqual([]);
-  expect(v.count).toBe(2 * count);
-  expect(v.next).toEqual([count, count]);
-  for (const p of producers) expect(await p.exit).toBe(0);
+  expect(v.count).toBe(producers * count);
+  expect(v.next).toEqual(started.map(() => count));
+  for (const p of started) expect(await p.exit).toBe(0);
 }

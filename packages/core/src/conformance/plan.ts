@@ -4,6 +4,8 @@ export type ProducerPlan =
   | { kind: "scenario"; producerId: number; count: number; size: number }
   /** Messages of these sizes filled with pattern(seed), then close. */
   | { kind: "raw"; sizes: number[]; seed: number }
+  /** `count` messages of `size` bytes from one buffer: filled with pattern(i), written, then overwritten at once (drain() only after a false). */
+  | { kind: "rewrite"; count: number; size: number }
   /** Try one message of maxMessageSize + 1, report the error, send a 3-byte marker, close. */
   | { kind: "oversize" }
   /** `count` scenario messages, print "ready", then large messages until killed. */

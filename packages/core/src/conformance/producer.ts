@@ -51,6 +51,15 @@ async function main(): Promise<void> {
       for (const size of plan.sizes) await sender.send(fillPattern(new Uint8Array(size), plan.seed));
       break;
     }
+    case "rewrite": {
+      const buf = new Uint8Array(plan.size);
+      for (let i = 0; i < plan.count; i++) {
+        const taken = sender.write(fillPattern(buf, i));
+        buf.fill(0xee); // the caller may reuse its buffer as soon as write() returns
+        if (!taken) await sender.drain();
+      }
+      break;
+    }
     case "oversize": {
       try {
         sender.write(new Uint8Array(sender.maxMessageSize + 1));

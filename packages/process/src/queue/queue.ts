@@ -1,12 +1,14 @@
 import { deserialize, serialize } from "node:v8";
 import { ChannelError } from "@ipc-sampler/core";
-import { futexWake, spinUntil } from "@ipc-sampler/posix";
+import { futexWake, publishOwed, publishSoon, spinUntil } from "@ipc-sampler/posix";
 import { abortError } from "../errors.js";
 import { LOCK_WORDS, LockCore, SPIN_US } from "../sync/lock.js";
 import { createBlock, DATA_OFFSET, deadlineOf, HEADER_WORDS, openBlock, remaining, WordWaiter, type Block, type BlockOptions, type SharedHandle } from "../sync/shared.js";
 
 const L = HEADER_WORDS;
 const HEAD = L + LOCK_WORDS, TAIL = HEAD + 1, COUNT = HEAD + 2, NOT_EMPTY = HEAD + 3, NOT_FULL = HEAD + 4, UNFINISHED = HEAD + 5, GETTERS = HEAD + 6, PUTTERS = HEAD + 7;
+/** The putters' lock; the getters' is at L. */
+const PUT_LOCK = PUTTERS + 1;
 
 export interface QueueOptions {
   /** Most items held at once; 0 (default) means 4096, the ring's default size. */
@@ -15,10 +17,45 @@ export interface QueueOptions {
   itemBytes?: number;
   /**
    * How items are encoded: "v8" (default: structured clone, so Map, Set,
-   * Date, BigInt, typed arrays and cycles cross) or "json" (plain data only,
-   * several times cheaper per item; written straight into the slot).
+   * Date, BigInt, typed arrays and cycles cross; an item that JSON carries
+   * exactly — see `jsonExact` — takes the JSON path all the same) or "json"
+   * (plain data only, no check: what JSON.stringify makes of it).
    */
   codec?: "v8" | "json";
+}
+
+/** The slot's length word has this bit set when the slot holds JSON text rather than v8 serializer output. */
+const JSON_TAG = 0x80000000;
+
+/**
+ * True when JSON text round-trips `v` exactly as structured clone would:
+ * strings, booleans, null, finite numbers other than -0, dense arrays and
+ * objects whose prototype is Object.prototype holding such values, at most
+ * `depth` levels deep (cycles fail the depth). Arrays' extra named
+ * properties are the one thing it does not look for.
+ */
+export function jsonExact(v: unknown, depth = 16): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0);
+    case "object": {
+      if (v === null) return true;
+      if (depth === 0) return false;
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return false;
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !jsonExact(v[i], depth - 1)) return false;
+        return true;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+      for (const k in v) if (!jsonExact((v as Record<string, unknown>)[k], depth - 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 function lockOptions(deadline: number, o: BlockOptions): BlockOptions {
@@ -41,11 +78,19 @@ export class Full extends ChannelError {
 
 /**
  * multiprocessing.Queue as a ring of fixed-size slots in one shared segment,
- * guarded by a robust lock, with two sequence words (not empty, not full)
- * to sleep on. An item is v8-serialised into its slot while the lock is
- * held; a get copies it out and only then advances the head, so a consumer
- * that dies before that leaves the item for the next one, and one that dies
- * after it took the item. No feeder thread: `put` is done when it resolves.
+ * with two robust locks — one for putters (tail), one for getters (head),
+ * so the two sides never wait for each other — and two sequence words (not
+ * empty, not full) to sleep on. The count is the hand-over point: a put
+ * writes its slots, then adds to it; a get reads only slots it counts, and
+ * subtracts only after reading. An item is encoded before the lock is
+ * taken and copied into its slot while it is held; a get decodes it and
+ * only then advances the head, so a consumer that dies before that leaves
+ * the item for the next one, and one that dies after it took the item. No feeder thread: an item
+ * is in the queue when `put` resolves (or `tryPut`/`putNowait` return).
+ * Wake-ups are owed, not sent at once: a process wakes sleepers on the other
+ * side once per run of puts (or gets), at the end of the tick or before it
+ * spins or sleeps itself, so a producer in a loop pays one futex call per
+ * run, not one per item. A process that exits flushes what it owes.
  */
 export class Queue<T = unknown> {
   readonly $shared: SharedHandle;
@@ -55,11 +100,23 @@ export class Queue<T = unknown> {
   readonly #bytes: Buffer;
   readonly #stride: number;
   readonly #lock: LockCore;
+  readonly #putLock: LockCore;
   readonly #notEmpty: WordWaiter;
   readonly #notFull: WordWaiter;
   protected readonly joinable: boolean;
   #closed = false;
   readonly #json: boolean;
+  /** Wake-ups owed to getters (NOT_EMPTY) and putters (NOT_FULL), sent by #flushWakes. */
+  #owedGetters = 0;
+  #owedPutters = 0;
+  #flushQueued = false;
+  readonly #flushWakes = (): void => {
+    this.#flushQueued = false;
+    const w = this.#w;
+    if (this.#owedGetters > 0) futexWake(w, NOT_EMPTY, this.#owedGetters);
+    if (this.#owedPutters > 0) futexWake(w, NOT_FULL, this.#owedPutters);
+    this.#owedGetters = this.#owedPutters = 0;
+  };
 
   constructor(o: QueueOptions = {}, block?: Block) {
     const joinable = new.target === JoinableQueue;
@@ -85,6 +142,7 @@ export class Queue<T = unknown> {
     this.#bytes = b.segment.buffer;
     this.joinable = joinable;
     this.#lock = new LockCore(b.words, L, false);
+    this.#putLock = new LockCore(b.words, PUT_LOCK, false);
     this.#notEmpty = new WordWaiter(b.words, NOT_EMPTY);
     this.#notFull = new WordWaiter(b.words, NOT_FULL);
   }
@@ -109,48 +167,62 @@ export class Queue<T = unknown> {
   /** One attempt without waiting or a promise: false when the queue is full or its lock busy. */
   tryPut(item: T): boolean {
     const one = [this.#encode(item)];
-    return this.#lock.tryAcquire() && this.#putLocked(one, 0) === 1;
+    return this.#putLock.tryAcquire() && this.#putLocked(one, 0) === 1;
   }
 
   #encode(item: T): Buffer | string {
     if (this.#closed) throw new ChannelError("ECLOSED", "cannot put on the queue: it was closed in this process");
-    const encoded = this.#json ? (JSON.stringify(item) ?? "null") : serialize(item);
+    const encoded = this.#json || jsonExact(item) ? (JSON.stringify(item) ?? "null") : serialize(item);
     const size = typeof encoded === "string" ? (encoded.length * 3 <= this.itemBytes ? 0 : Buffer.byteLength(encoded)) : encoded.length;
     if (size > this.itemBytes) throw new ChannelError("EMSGSIZE", `cannot put on the queue: the item encodes to ${size} bytes, its slots hold ${this.itemBytes}`);
     return encoded;
   }
 
-  /** With the lock held: writes items from `from` while slots are free, releases the lock, wakes getters; returns how many. */
+  /** With the putters' lock held: writes items from `from` while slots are free, releases the lock, wakes getters; returns how many. */
   #putLocked(items: readonly (Buffer | string)[], from: number): number {
     const w = this.#w;
     let n = 0;
     try {
       let tail = w[TAIL]!;
-      for (let count = w[COUNT]!; from + n < items.length && count + n < this.maxsize; n++) {
+      for (let count = Atomics.load(w, COUNT); from + n < items.length && count + n < this.maxsize; n++) {
         const item = items[from + n]!;
         const at = DATA_OFFSET + tail * this.#stride;
-        const len = typeof item === "string" ? this.#bytes.write(item, at + 4, this.itemBytes, "utf8") : item.copy(this.#bytes, at + 4);
-        this.#bytes.writeUInt32LE(len, at);
+        const len = typeof item === "string" ? this.#bytes.write(item, at + 4, this.itemBytes, "utf8") | JSON_TAG : item.copy(this.#bytes, at + 4);
+        this.#bytes.writeUInt32LE(len >>> 0, at);
         tail = tail + 1 === this.maxsize ? 0 : tail + 1;
       }
       w[TAIL] = tail;
       if (this.joinable) Atomics.add(w, UNFINISHED, n);
       Atomics.add(w, COUNT, n);
     } finally {
-      this.#lock.release();
+      this.#putLock.release();
     }
     if (n > 0) {
       Atomics.add(w, NOT_EMPTY, 1);
-      if (Atomics.load(w, GETTERS) > 0) futexWake(w, NOT_EMPTY, n);
+      if (Atomics.load(w, GETTERS) > 0) this.#owe(n, 0);
     }
     return n;
+  }
+
+  /**
+   * Counts wake-ups to send at the end of the tick. A sleeper that counted
+   * itself after the check above read its sequence word before this run
+   * bumped it, so its FUTEX_WAIT returns at once: nothing is lost.
+   */
+  #owe(getters: number, putters: number): void {
+    this.#owedGetters += getters;
+    this.#owedPutters += putters;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      publishSoon(this.#flushWakes);
+    }
   }
 
   /** Python's put_nowait: throws Full instead of waiting. */
   putNowait(item: T): void {
     const one = [this.#encode(item)];
     // The lock is held for a copy, never for a wait: a few more tries cover a busy lock.
-    for (let i = 0; i < 64 && !this.full(); i++) if (this.#lock.tryAcquire() && this.#putLocked(one, 0) === 1) return;
+    for (let i = 0; i < 64 && !this.full(); i++) if (this.#putLock.tryAcquire() && this.#putLocked(one, 0) === 1) return;
     throw new Full(false);
   }
 
@@ -168,10 +240,11 @@ export class Queue<T = unknown> {
     const w = this.#w, deadline = deadlineOf(o);
     for (let done = 0; done < encoded.length; ) {
       const seq = Atomics.load(w, NOT_FULL);
-      if (!(await this.#lock.acquire(lockOptions(deadline, o)))) throw new Full(true);
+      if (!(await this.#putLock.acquire(lockOptions(deadline, o)))) throw new Full(true);
       done += this.#putLocked(encoded, done);
       if (done === encoded.length) return;
       if (o.block === false) throw new Full(false);
+      publishOwed();
       if (spinUntil(() => Atomics.load(w, COUNT) < this.maxsize, SPIN_US)) continue;
       await this.#sleep(this.#notFull, PUTTERS, seq, deadline, o, "put");
     }
@@ -198,19 +271,20 @@ export class Queue<T = unknown> {
     return got[0];
   }
 
-  /** With the lock held: moves up to `max` items into `into`, releases the lock, wakes putters. */
+  /** With the getters' lock held: moves up to `max` items into `into`, releases the lock, wakes putters. */
   #takeLocked(max: number, into: T[]): T[] {
     const w = this.#w;
     let n = 0;
     try {
       let head = w[HEAD]!;
-      for (const count = w[COUNT]!; n < max && n < count; n++) {
+      for (const count = Atomics.load(w, COUNT); n < max && n < count; n++) {
         const at = DATA_OFFSET + head * this.#stride;
-        const len = this.#bytes.readUInt32LE(at);
+        const word = this.#bytes.readUInt32LE(at);
+        const len = word & ~JSON_TAG;
         let item: T;
         try {
           if (len > this.itemBytes) throw new ChannelError("EPROTO", `the queue's slot ${head} claims ${len} bytes, more than a slot holds`);
-          item = (this.#json ? JSON.parse(this.#bytes.toString("utf8", at + 4, at + 4 + len)) : deserialize(this.#bytes.subarray(at + 4, at + 4 + len))) as T;
+          item = (this.#json || word & JSON_TAG ? JSON.parse(this.#bytes.toString("utf8", at + 4, at + 4 + len)) : deserialize(this.#bytes.subarray(at + 4, at + 4 + len))) as T;
         } catch (err) {
           // Items already taken are returned; an undecodable item is consumed by the call that reports it.
           if (n > 0) break;
@@ -228,7 +302,7 @@ export class Queue<T = unknown> {
       this.#lock.release();
       if (n > 0) {
         Atomics.add(w, NOT_FULL, 1);
-        if (Atomics.load(w, PUTTERS) > 0) futexWake(w, NOT_FULL, n);
+        if (Atomics.load(w, PUTTERS) > 0) this.#owe(0, n);
       }
     }
     return into;
@@ -260,6 +334,7 @@ export class Queue<T = unknown> {
         if (got.length > 0) return got;
       }
       if (o.block === false) throw new Empty(false);
+      publishOwed();
       if (spinUntil(() => Atomics.load(w, COUNT) > 0, SPIN_US)) continue;
       await this.#sleep(this.#notEmpty, GETTERS, seq, deadline, o, "get");
     }
@@ -268,9 +343,11 @@ export class Queue<T = unknown> {
   /** No more puts from this process; waiter threads stop. Items already put stay for the consumers. */
   close(): void {
     this.#closed = true;
+    this.#flushWakes();
     this.#notEmpty.close();
     this.#notFull.close();
     this.#lock.close();
+    this.#putLock.close();
   }
 
   /** Python's join_thread: puts here are complete when they resolve, so there is nothing to flush. */

@@ -1,16 +1,23 @@
 import { ChannelError } from "@ipc-sampler/core";
-import { futexWake } from "@ipc-sampler/posix";
+import { AdaptiveSpin, futexWake, publishOwed } from "@ipc-sampler/posix";
 import { abortError } from "../errors.js";
 import { openLock, RLock, type Lock } from "./lock.js";
 import { createBlock, deadlineOf, HEADER_WORDS, openBlock, remaining, WordWaiter, type Block, type BlockOptions, type SharedHandle } from "./shared.js";
 
 const W = HEADER_WORDS;
 
-/** multiprocessing.Event: a flag on a shared word; `wait` sleeps in FUTEX_WAIT until it is set. */
+/**
+ * multiprocessing.Event: a flag on a shared word. `wait` spins briefly (the
+ * shm follower's adaptive budget: a quick hand-off answers in about a
+ * microsecond, an idle or same-CPU wait soon stops spinning), then sleeps
+ * in FUTEX_WAIT until it is set.
+ */
 export class Event {
   readonly $shared: SharedHandle;
   readonly #w: Int32Array;
   readonly #waiter: WordWaiter;
+  readonly #spin = new AdaptiveSpin();
+  readonly #isSet = () => Atomics.load(this.#w, W) === 1;
 
   constructor(block?: Block) {
     const b = block ?? createBlock("event", [], 64);
@@ -32,9 +39,16 @@ export class Event {
   }
   /** Resolves true once the flag is set, false if `timeoutMs` ran out first. */
   async wait(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.#isSet()) return true;
+    if (o.timeoutMs !== 0 && !o.signal?.aborted) {
+      publishOwed();
+      if (this.#spin.spin(this.#isSet)) return true;
+    }
     const deadline = deadlineOf(o);
     while (Atomics.load(this.#w, W) === 0) {
+      const started = performance.now();
       const r = await this.#waiter.wait(0, remaining(deadline), o.signal);
+      this.#spin.slept(performance.now() - started);
       if (r === "aborted") throw abortError("wait", o.signal?.reason);
       if (r === "timed-out" || performance.now() > deadline) return this.isSet();
     }
