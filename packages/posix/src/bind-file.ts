@@ -1,4 +1,4 @@
-import { chmodSync, linkSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, linkSync, mkdtempSync, rmdirSync, unlinkSync } from "node:fs";
 import path from "node:path";
 
 /** Bytes the private bind directory adds to a socket file's directory: "/.bXXXXXX/s". */
@@ -23,7 +23,16 @@ export function bindSocketFileWithMode<R extends void | Promise<void>>(file: str
     chmodSync(tmp, mode);
     linkSync(tmp, file);
   };
-  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  // unlink + rmdir, not rmSync: rmSync lstat()s the socket file, and a plain
+  // stat of a socket breaks module resolution afterwards (see core's file-kind.ts).
+  const cleanup = (): void => {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never bound
+    }
+    rmdirSync(dir);
+  };
   let bound: R;
   try {
     bound = bind(tmp);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync, type Stats } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync, type BigIntStats } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -234,9 +234,10 @@ export function fileNodeKind(spec: FileNodeKindSpec): NamedKind<NodeHandle, File
   return kind;
 }
 
-function isKind(file: string, test: (s: Stats) => boolean): boolean {
+function isKind(file: string, test: (s: BigIntStats) => boolean): boolean {
   try {
-    return test(lstatSync(file));
+    // BigInt stats: a plain stat of a FIFO or a socket breaks module resolution afterwards (see core's file-kind.ts).
+    return test(lstatSync(file, { bigint: true }));
   } catch {
     return false;
   }

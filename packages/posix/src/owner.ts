@@ -111,7 +111,8 @@ export function ownerHeldOn(fd: number): boolean {
 /** Milliseconds since the file's status last changed (creation, for what is never rewritten); Infinity when it is gone. */
 export function ageMs(path: string): number {
   try {
-    return Date.now() - statSync(path).ctimeMs;
+    // BigInt stats: the path may be a FIFO or a socket, whose plain stat breaks module resolution afterwards (see core's file-kind.ts).
+    return Date.now() - Number(statSync(path, { bigint: true }).ctimeMs);
   } catch {
     return Infinity;
   }

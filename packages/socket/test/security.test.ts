@@ -12,14 +12,17 @@ const DIST = new URL("../dist/index.js", import.meta.url).href;
 const receivers = closeAfterEach();
 
 /** Runs `body` (ESM; the package is `S`) in a new node process, optionally as another user; resolves with its stdout. */
-function node(body: string, options: { uid?: number } = {}): Promise<string> {
+function node(body: string, options: { uid?: number; onOutput?: (out: string) => void } = {}): Promise<string> {
   // `net` comes in by a static import: a dynamic one inside this file's strings would be rewritten by the test runner.
   const src = `import * as S from ${JSON.stringify(DIST)};\nimport * as net from "node:net";\n${body}`;
   const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
   const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "pipe"], ...ids });
   trackProcess(child);
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
+  child.stdout!.on("data", (d) => {
+    out += d;
+    options.onOutput?.(out);
+  });
   child.stderr!.on("data", (d) => (out += d));
   setTimeout(() => child.kill("SIGKILL"), 20_000).unref();
   return new Promise((resolve) => child.on("close", () => resolve(out.trim())));
@@ -127,8 +130,14 @@ describe("tcp: who may attach", () => {
     receivers.push(r);
     const a = r.address as unknown as { host: string; port: number };
     // The first holds the only place (silent, until its deadline); the second is closed at once.
-    const holder = node(`const s = net.connect(${a.port}, ${JSON.stringify(a.host)}); s.on("data", () => {}); s.on("error", () => {}); s.on("close", () => console.log("closed"));`);
-    await new Promise((res) => setTimeout(res, 300));
+    let connected!: () => void;
+    const holding = new Promise<void>((res) => (connected = res));
+    const holder = node(`const s = net.connect(${a.port}, ${JSON.stringify(a.host)}, () => console.log("connected")); s.on("data", () => {}); s.on("error", () => {}); s.on("close", () => console.log("closed"));`, {
+      onOutput: (out) => out.includes("connected") && connected(),
+    });
+    // Connected in the kernel; then a moment for this process's receiver to accept it (a second producer takes far longer to start).
+    await holding;
+    await new Promise((res) => setTimeout(res, 100));
     const t0 = Date.now();
     const second = await node(producer("tcpTransport", r.address, 1));
     expect(second).not.toBe("sent");
