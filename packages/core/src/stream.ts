@@ -229,7 +229,7 @@ export class StreamReceiver extends CoreReceiver {
 
   /** Starts reading one producer's stream. */
   attach(socket: Socket): number {
-    const reader = this.reader();
+    const reader = this.reader(false);
     socket.on("data", (chunk: Buffer) => reader.chunk(chunk));
     return reader.watch(socket);
   }
@@ -243,15 +243,39 @@ export class StreamReceiver extends CoreReceiver {
    * start of a frame that a read cut off (at most one read's tail).
    */
   attachFd(fd: number): number {
-    const reader = this.reader();
-    // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
-    const options = { fd, readable: true, writable: false, onread: { buffer: reader.target, callback: reader.landed } };
-    const socket = new Socket(options as SocketConstructorOpts);
-    return reader.watch(socket);
+    return this.readWith(this.reader(false), fd, false).producer;
   }
 
-  /** One producer's frame parser: the state of a partial frame, fed by chunks or by reads into place. */
-  private reader() {
+  /**
+   * Starts reading one producer's connected Unix or TCP socket `fd`, which
+   * this process reads no other way (a socket a net.Server accepted is handed
+   * over as a duplicate of its descriptor, the original closed: one reader
+   * per socket). Every read lands in one buffer of this producer's, reused:
+   * memory the kernel has not just handed out, so read(2) takes no page
+   * faults and frees the sender's socket buffer at once. What a read carries
+   * is then copied out, once: whole frames of a read into one buffer per
+   * batch, the pieces of a large frame into the frame's own buffer (as the
+   * chunks of a stream socket are, without a fresh 64 KiB allocation and a
+   * stream event per read). The returned net.Socket owns `fd` and writes too
+   * (a duplex link answers over it).
+   */
+  attachSocketFd(fd: number): Socket {
+    return this.readWith(this.reader(true), fd, true).socket;
+  }
+
+  private readWith(reader: ReturnType<StreamReceiver["reader"]>, fd: number, writable: boolean): { producer: number; socket: Socket } {
+    // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
+    const options = { fd, readable: true, writable, onread: { buffer: reader.target, callback: reader.landed } };
+    const socket = new Socket(options as SocketConstructorOpts);
+    return { producer: reader.watch(socket), socket };
+  }
+
+  /**
+   * One producer's frame parser: the state of a partial frame, fed by chunks
+   * or by reads into place; `reused`: every read lands in one buffer that
+   * the next read overwrites (attachSocketFd).
+   */
+  private reader(reused: boolean) {
     const producer = this.core.attach();
     const max = this.address.maxMessageSize;
     let socket: Socket | undefined;
@@ -262,7 +286,7 @@ export class StreamReceiver extends CoreReceiver {
     const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
     const offsets = new Int32Array(2048);
     const what = this.describe(producer);
-    let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+    let arena = Buffer.allocUnsafeSlow(reused ? REUSED_READ_BYTES : ARENA_BYTES);
     let arenaAt = 0;
     let intoCarry = false;
 
@@ -326,7 +350,10 @@ export class StreamReceiver extends CoreReceiver {
         parseFrames(chunk, start, chunk.length, max, offsets, parsed);
         // Parse into one scratch array; each batch keeps an exact-size copy
         // (a read of one small message no longer costs an 8 KiB allocation).
-        if (parsed.count > 0) this.core.push({ count: parsed.count, data: chunk, offsets: offsets.slice(0, 2 * parsed.count), producer });
+        if (parsed.count > 0) {
+          const batch = offsets.slice(0, 2 * parsed.count);
+          this.core.push({ count: parsed.count, data: reused ? copyOut(chunk, batch) : chunk, offsets: batch, producer });
+        }
         if (parsed.oversized) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${parsed.oversized} bytes, over the ${max}-byte limit`, { producer }));
         start = parsed.consumed;
         if (parsed.goodbye) {
@@ -351,8 +378,9 @@ export class StreamReceiver extends CoreReceiver {
       }
     };
 
-    /** Where the next read lands: the rest of a large frame in its own buffer, else the arena. */
+    /** Where the next read lands: the reused buffer; else the rest of a large frame in its own buffer, else the arena. */
     const target = (): Buffer => {
+      if (reused) return arena;
       if (carry && carryFill >= FRAME_HEADER_BYTES && carry.length - carryFill >= DIRECT_READ_MIN) {
         intoCarry = true;
         return carry.subarray(carryFill);
@@ -373,7 +401,7 @@ export class StreamReceiver extends CoreReceiver {
         if (carryFill === carry!.length) complete();
         return;
       }
-      arenaAt = (arenaAt + n + 7) & ~7;
+      if (!reused) arenaAt = (arenaAt + n + 7) & ~7;
       chunk(buf.subarray(0, n));
     };
 
@@ -389,4 +417,23 @@ export class StreamReceiver extends CoreReceiver {
 
     return { chunk, target, landed, watch };
   }
+}
+
+/** Bytes one read into a reused buffer may bring: what a Unix socket holds at the default SO_SNDBUF, with room. */
+const REUSED_READ_BYTES = 256 * 1024;
+
+/**
+ * The frames `offsets` points at in a buffer the next read overwrites, copied
+ * to a buffer of their own (one per batch: the span from the first message
+ * to the end of the last, headers between included); `offsets` is rebased to
+ * it in place.
+ */
+function copyOut(from: Buffer, offsets: Int32Array): Buffer {
+  const first = offsets[0]!;
+  const last = offsets.length - 2;
+  const end = offsets[last]! + offsets[last + 1]!;
+  const data = Buffer.allocUnsafe(end - first);
+  from.copy(data, 0, first, end);
+  for (let i = 0; i < offsets.length; i += 2) offsets[i]! -= first;
+  return data;
 }

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitProcess(env, exports);
   ipc::InitLock(env, exports);
   ipc::InitGuard(env, exports);
+  ipc::InitDup(env, exports);
   return exports;
 }
 

@@ -145,5 +145,6 @@ void InitPeerCred(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitGuard(Napi::Env env, Napi::Object exports);
+void InitDup(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

@@ -13,3 +13,4 @@ export * from "./sweep.js";
 export * from "./named.js";
 export * from "./peercred.js";
 export * from "./bind-file.js";
+export * from "./dup.js";

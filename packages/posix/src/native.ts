@@ -245,3 +245,13 @@ export interface GuardNative {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeAddon extends GuardNative {}
+
+// ---- dup.cc: duplicated descriptors -------------------------------------------
+
+export interface DupNative {
+  /** fcntl(F_DUPFD_CLOEXEC) — fcntl(2): a second descriptor for the open file behind `fd`. */
+  dupCloexec(fd: number): number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeAddon extends DupNative {}

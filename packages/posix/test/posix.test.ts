@@ -4,7 +4,7 @@
 // Child processes load the built package (dist), as a user's process would.
 import { spawn, type ChildProcess } from "node:child_process";
 import { pbkdf2 } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ChannelError } from "@ipc-sampler/core";
 import {
   createSegment,
+  dupDescriptor,
   FutexWaiter,
   futexWake,
   mkfifo,
@@ -96,6 +97,31 @@ describe("errors", () => {
       expect(() => semOpen(bad, { create: true }), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "EINVALIDNAME" }));
       expect(() => createSegment(bad, 4096), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "EINVALIDNAME" }));
     }
+  });
+});
+
+describe("descriptors", () => {
+  it("dupDescriptor gives a second, close-on-exec descriptor for the same open file; a closed one is EBADF", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ipcs-posix-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, "shared-offset");
+    const fd = openSync(file, "w");
+    const copy = dupDescriptor(fd);
+    expect(copy).not.toBe(fd);
+    // One open file behind both: they share the file offset.
+    writeSync(fd, "ab");
+    writeSync(copy, "cd");
+    closeSync(fd);
+    closeSync(copy);
+    expect(readFileSync(file, "utf8")).toBe("abcd");
+    // fdinfo's flags are octal; O_CLOEXEC is 02000000.
+    const again = openSync(file, "r");
+    const dup2 = dupDescriptor(again);
+    const flags = parseInt(/flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${dup2}`, "utf8"))![1]!, 8);
+    closeSync(dup2);
+    closeSync(again);
+    expect(flags & 0o2000000).toBe(0o2000000);
+    expect(() => dupDescriptor(again)).toThrow(expect.objectContaining({ errno: "EBADF", syscall: "fcntl" }));
   });
 });
 

@@ -83,8 +83,8 @@ export interface AcceptOptions {
   handshakeTimeoutMs?: number | undefined;
   /** A check made at accept, before the handshake (SO_PEERCRED for Unix sockets): a string refuses the peer with that reason. */
   vet?: ((socket: Socket) => string | undefined) | undefined;
-  /** Called for each peer that passed; its first frame follows. */
-  admitted: (socket: Socket) => void;
+  /** Called for each peer that passed; its first frame follows. Returns the socket that carries the connection from now on, when it is another. */
+  admitted: (socket: Socket) => Socket | void;
   /** Called for each peer refused (wrong secret, too slow, over a limit, vetted out): it never counts as a producer. */
   refused?: ((error: ChannelError) => void) | undefined;
   describe: string;
@@ -115,7 +115,8 @@ export function acceptWithHandshake(server: Server, options: AcceptOptions): { r
     if (why !== undefined) return refuse(socket, why);
     pending++;
     open++;
-    socket.once("close", () => open--);
+    const onClose = () => open--;
+    socket.once("close", onClose);
     const nonce = randomBytes(NONCE);
     const challenge = Buffer.alloc(CHALLENGE_BYTES);
     challenge.writeUInt32LE(MAGIC, 0);
@@ -131,7 +132,12 @@ export function acceptWithHandshake(server: Server, options: AcceptOptions): { r
           return refuse(socket, options.secret !== undefined ? "it does not know the secret" : "it does not speak this protocol");
         }
         socket.write(mac(options.secret, "ipcs-receiver", answer.subarray(MAC)));
-        options.admitted(socket);
+        const carrier = options.admitted(socket);
+        if (carrier && carrier !== socket) {
+          // The connection lives on in `carrier`: it counts until that one closes.
+          socket.off("close", onClose);
+          carrier.once("close", onClose);
+        }
       },
       (err: ChannelError) => {
         pending--;

@@ -1,6 +1,7 @@
 import { createServer, type Socket } from "node:net";
 import { TCP_LIMITS, ChannelError, fromSystemError, isLoopbackHost, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
+import { attachAdmitted } from "./admit.js";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
 import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
@@ -86,9 +87,9 @@ async function listen(options: TcpListenOptions = {}, hooks: ListenHooks = {}): 
     admitted: (socket) => {
       if (receiver.closed) return socket.destroy();
       socket.setNoDelay(true);
-      socket.resume();
-      receiver.attach(socket);
-      hooks.admitted?.(socket);
+      const carrier = attachAdmitted(receiver, socket);
+      hooks.admitted?.(carrier);
+      return carrier;
     },
   });
   return receiver;

@@ -5,6 +5,7 @@ import path from "node:path";
 import { SOCKET_LIMITS, ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
 import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
+import { attachAdmitted } from "./admit.js";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
 import { acceptWithHandshake, answerHandshake, validateAcceptOptions, type Secret } from "./handshake.js";
@@ -151,9 +152,9 @@ async function listen(options: UdsListenOptions = {}, hooks: ListenHooks = {}): 
     describe: `Unix socket ${p}`,
     admitted: (socket) => {
       if (receiver.closed) return socket.destroy();
-      socket.resume();
-      receiver.attach(socket);
-      hooks.admitted?.(socket);
+      const carrier = attachAdmitted(receiver, socket);
+      hooks.admitted?.(carrier);
+      return carrier;
     },
   });
   return receiver;
