@@ -19,6 +19,22 @@ export function batchIterator(next: NextBatch, onReturn?: () => void): AsyncIter
   return it;
 }
 
+/** Where a receiver that makes its iterator results itself hands them out: one promise per batch, nothing wrapped around it. */
+export type NextResult = () => Promise<IteratorResult<MessageBatch, undefined>>;
+
+/** `Receiver.batches()` over `next`, whose promise settles with the iterator result itself (no async wrapper, no extra hop). */
+export function resultIterator(next: NextResult, onReturn?: () => void): AsyncIterableIterator<MessageBatch> {
+  const it: AsyncIterableIterator<MessageBatch> = {
+    next,
+    return: () => {
+      onReturn?.();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
 /**
  * The simple path over `next`: one Uint8Array per message. A view into the
  * batch (`copy` false) where its bytes outlive the batch, or a copy the

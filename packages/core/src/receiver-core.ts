@@ -1,6 +1,6 @@
 import { ChannelError } from "./errors.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver } from "./interface.js";
-import { batchIterator, messageIterator } from "./iterate.js";
+import { messageIterator, resultIterator } from "./iterate.js";
 import { ProducerTally } from "./producer-tally.js";
 
 // The consumer is behind when more than HIGH_BATCHES batches or HIGH_BYTES
@@ -10,6 +10,15 @@ const HIGH_BATCHES = 64;
 const LOW_BATCHES = 8;
 const HIGH_BYTES = 16 * 1024 * 1024;
 const LOW_BYTES = 4 * 1024 * 1024;
+
+/** A caller of next() (batch or undefined) or of batches()' next() (an iterator result), waiting. */
+interface Waiter {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  result: boolean;
+}
+
+const WAIT = Symbol("wait");
 
 /** Bytes the messages of a batch span in its data (O(1): first start to last end). */
 function spanOf(batch: MessageBatch): number {
@@ -35,7 +44,8 @@ export interface ReceiverCoreOptions {
 export class ReceiverCore {
   private queue: Array<MessageBatch | ChannelError> = [];
   private head = 0;
-  private waiter: ((value: void) => void) | undefined;
+  /** The caller waiting for the next batch, if any. */
+  private waiter: Waiter | undefined;
   private readonly tally: ProducerTally;
   private high = false;
   /** Bytes spanned by the batches waiting in the queue. */
@@ -104,16 +114,44 @@ export class ReceiverCore {
     this.wake();
   }
 
+  /**
+   * Something changed for a waiting caller. A batch is handed to it here and
+   * now: its promise settles with the batch itself, one microtask from the
+   * transport's callback to the consumer. Anything else (the end, a lost
+   * producer, a failure) and a batch that ends backpressure are settled a
+   * microtask later, so a peer-lost handler, close() or a transport's resume
+   * never run inside the transport's own callback.
+   */
   private wake(): void {
     const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w();
+    if (!w) return;
+    this.waiter = undefined;
+    if (!this.high && this.head < this.queue.length && !(this.queue[this.head] instanceof ChannelError)) {
+      const batch = this.take() as MessageBatch;
+      w.resolve(w.result ? { value: batch, done: false } : batch);
+    } else {
+      void Promise.resolve().then(() => this.settle(w));
     }
   }
 
-  /** Next batch, or undefined at the end. Throws a lost producer's error when no handler is set. */
-  async next(): Promise<MessageBatch | undefined> {
+  /** Settles `w` with what take() has, or waits again. */
+  private settle(w: Waiter): void {
+    let item: MessageBatch | undefined | typeof WAIT;
+    try {
+      item = this.take();
+    } catch (err) {
+      return w.reject(err);
+    }
+    if (item === WAIT) this.waiter = w;
+    else w.resolve(w.result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
+  }
+
+  /**
+   * The next batch, undefined at the end, or WAIT when nothing is there yet.
+   * Throws a lost producer's error when no handler is set, and the channel's
+   * failure once everything queued was handed out.
+   */
+  private take(): MessageBatch | undefined | typeof WAIT {
     for (;;) {
       if (this.head < this.queue.length) {
         const item = this.queue[this.head]!;
@@ -142,12 +180,33 @@ export class ReceiverCore {
         throw this.failure;
       }
       if (this.isClosed || this.finished) return undefined;
-      await new Promise<void>((resolve) => (this.waiter = resolve));
+      return WAIT;
     }
   }
 
+  /** Next batch, or undefined at the end. Throws a lost producer's error when no handler is set. */
+  next(): Promise<MessageBatch | undefined> {
+    return this.request(false) as Promise<MessageBatch | undefined>;
+  }
+
+  /** next() as an iterator result, made once: what `batches()` hands out. */
+  private nextResult(): Promise<IteratorResult<MessageBatch, undefined>> {
+    return this.request(true) as Promise<IteratorResult<MessageBatch, undefined>>;
+  }
+
+  private request(result: boolean): Promise<unknown> {
+    let item: MessageBatch | undefined | typeof WAIT;
+    try {
+      item = this.take();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (item !== WAIT) return Promise.resolve(result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject, result }));
+  }
+
   batches(): AsyncIterableIterator<MessageBatch> {
-    return batchIterator(this.nextBatch);
+    return resultIterator(this.nextResultBound);
   }
 
   /** The simple path: one Uint8Array per message (a view the caller may keep). */
@@ -156,6 +215,7 @@ export class ReceiverCore {
   }
 
   private readonly nextBatch = () => this.next();
+  private readonly nextResultBound = () => this.nextResult();
 
   close(): Promise<void> {
     if (this.closing) return this.closing;

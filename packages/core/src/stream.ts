@@ -1,4 +1,4 @@
-import { writevSync } from "node:fs";
+import { writeSync, writevSync } from "node:fs";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, writeFrameHeader, type ParsedFrames } from "./framing.js";
@@ -99,12 +99,45 @@ export class StreamSender extends SenderBase {
     this.pos += need;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Idle stream: send at the end of this run of writes (latency). Busy
-      // stream: wait a loop turn so more messages join the next write.
-      if (this.socket.writableLength === 0) queueMicrotask(this.flushNow);
-      else setImmediate(this.flushNow);
+      if (this.socket.writableLength === 0) {
+        // Idle stream: the first message of a run goes to the kernel now (a
+        // lone message, a reply, waits for nothing); the messages written
+        // after it in the same run join one write at its end.
+        this.writeNow();
+        queueMicrotask(this.flushNow);
+      } else {
+        // Busy stream: wait a loop turn so more messages join the next write.
+        setImmediate(this.flushNow);
+      }
     }
     return this.socket.writableLength + this.pos <= this.highWater;
+  }
+
+  /**
+   * write(2) of the chunk on the socket's descriptor, while nothing is
+   * queued before it: a fraction of what net.Socket's write path costs per
+   * call. What the kernel did not take goes through the socket as before.
+   */
+  private writeNow(): void {
+    const fd = this.descriptor();
+    if (fd < 0) return;
+    let n: number;
+    try {
+      n = writeSync(fd, this.chunk, 0, this.pos);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return;
+      this.fail(fromSystemError(err, "send to", this.target));
+      throw this.failure;
+    }
+    if (n === this.pos) this.pos = 0;
+    else if (n > 0) this.flushChunk(n);
+  }
+
+  /** The socket's descriptor when a write(2) on it may go before the socket's own queue (it is empty), else -1. */
+  private descriptor(): number {
+    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (fd === undefined || fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return -1;
+    return fd;
   }
 
   private readonly bigPool: Buffer[] = [];
@@ -121,8 +154,8 @@ export class StreamSender extends SenderBase {
    * descriptor the peer closed fails the sender now.
    */
   private writeDirect(message: Uint8Array): number {
-    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-    if (fd === undefined || fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return 0;
+    const fd = this.descriptor();
+    if (fd < 0) return 0;
     writeFrameHeader(this.header, 0, message.length);
     this.headerAndMessage[1] = message;
     try {
@@ -151,13 +184,14 @@ export class StreamSender extends SenderBase {
     if (this.bigPool.length < 8) this.bigPool.push(buf);
   }
 
-  private flushChunk(): void {
+  /** Hands the chunk from byte `from` on to the socket, and starts a fresh one. */
+  private flushChunk(from = 0): void {
     if (this.pos === 0 || this.failure) return;
     const full = this.chunk;
     const used = this.pos;
     this.chunk = this.pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
     this.pos = 0;
-    this.socket.write(full.subarray(0, used), () => this.recycle(full));
+    this.socket.write(full.subarray(from, used), () => this.recycle(full));
   }
 
   protected finish(): Promise<void> {

@@ -98,19 +98,41 @@ const u32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>>
 const bytes = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
 
 describe("PacketSender", () => {
-  it("sends HELLO at once, then coalesces one turn's messages into full packets", async () => {
+  it("sends HELLO at once, the first message of a turn at once, then coalesces the rest of the turn into full packets", async () => {
     const s = new MemorySender();
     expect(s.packets).toHaveLength(1);
     expect(s.packets[0]![6]).toBe(PACKET_HELLO);
     expect(s.packets[0]!.readUInt32LE(0)).toBe(7); // its producer number, never a pid
     for (let i = 0; i < 10; i++) s.write(Uint8Array.of(i, i, i, i, i, i, i, i)); // 12-byte frames: 4 per 64-byte packet
-    expect(s.packets).toHaveLength(1);
+    expect(s.packets.slice(1).map((p) => [p[6], p.length])).toEqual([[PACKET_FRAMES, 8 + 12]]);
     await turn();
-    expect(s.packets.slice(1).map((p) => [p[6], p.length])).toEqual([
+    expect(s.packets.slice(2).map((p) => [p[6], p.length])).toEqual([
       [PACKET_FRAMES, 8 + 4 * 12],
       [PACKET_FRAMES, 8 + 4 * 12],
-      [PACKET_FRAMES, 8 + 2 * 12],
+      [PACKET_FRAMES, 8 + 12],
     ]);
+  });
+
+  it("a lone message (a reply) is sent within write(), and so is the first one of the next turn", async () => {
+    const s = new MemorySender();
+    s.write(Uint8Array.of(1));
+    expect(s.packets.map((p) => p[6])).toEqual([PACKET_HELLO, PACKET_FRAMES]);
+    await turn();
+    s.write(Uint8Array.of(2));
+    expect(s.packets.map((p) => p[6])).toEqual([PACKET_HELLO, PACKET_FRAMES, PACKET_FRAMES]);
+    expect(s.packets[2]!.subarray(8)).toEqual(Buffer.of(1, 0, 0, 0, 2));
+  });
+
+  it("a message written while earlier packets wait for room waits behind them", async () => {
+    const s = new MemorySender();
+    s.room = 0;
+    s.write(Uint8Array.of(1));
+    await turn();
+    s.write(Uint8Array.of(2));
+    expect(s.packets).toHaveLength(1);
+    s.makeRoom();
+    await turn();
+    expect(s.packets.slice(1).map((p) => p.subarray(8))).toEqual([Buffer.of(1, 0, 0, 0, 1), Buffer.of(1, 0, 0, 0, 2)]);
   });
 
   it("puts the body length under the kind when asked (a byte stream)", async () => {
@@ -154,13 +176,14 @@ describe("PacketSender", () => {
     expect(drained).toBe(false);
     s.makeRoom();
     await d;
-    expect(s.packets.length).toBe(1 + 10);
+    // The first message was offered alone (and found no room), the other 39 share packets.
+    expect(s.packets.length).toBe(1 + 1 + 10);
   });
 
   it("close() sends GOODBYE last and resolves once everything was taken; later writes are ECLOSED", async () => {
     const s = new MemorySender();
+    s.room = 0;
     s.write(Uint8Array.of(9));
-    s.room = 1;
     let closed = false;
     const c = s.close().then(() => (closed = true));
     await turn();

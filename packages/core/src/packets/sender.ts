@@ -111,6 +111,8 @@ export abstract class PacketSender extends SenderBase {
   write(message: Uint8Array): boolean {
     const len = message.length;
     this.admit(len);
+    // Nothing waits before this message: everything written earlier went out at the last flush.
+    const first = !this.scheduled && this.queued === 0 && !this.waiting;
     const frame = FRAME_BYTES + len;
     if (frame <= this.bodyMax) {
       if (this.fill !== 0 && this.fill + frame > this.slot) this.seal();
@@ -125,6 +127,10 @@ export abstract class PacketSender extends SenderBase {
     }
     if (!this.scheduled) {
       this.scheduled = true;
+      // The first message of a run goes out now, so a lone message or a
+      // reply waits for nothing; the messages written after it in the same
+      // loop turn share packets, sent at the next turn.
+      if (first) this.flush();
       setImmediate(this.flushSoon);
     }
     return this.queued + this.fill <= this.highWater;
