@@ -4,9 +4,12 @@
 // waiter in one process is woken by a waker in another.
 //
 // Waking is one direct system call. Waiting never blocks the event loop and
-// never parks a libuv pool thread: each FutexWaiter owns one thread that
-// sleeps on a condition variable while disarmed and in FUTEX_WAIT while
-// armed, and reports each outcome through a thread-safe function.
+// never parks a libuv pool thread: where the kernel runs FUTEX_WAIT on an
+// io_uring (futex-ring.h), each FutexWaiter queues its wait on a ring of its
+// own whose fd the loop polls, so a wake-up reaches the loop's thread
+// directly. Elsewhere each FutexWaiter owns one thread that sleeps on a
+// condition variable while disarmed and in FUTEX_WAIT while armed, and
+// reports each outcome through a thread-safe function.
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include <mutex>
 #include <thread>
 #include "common.h"
+#include "futex-ring.h"
 
 namespace ipc {
 
@@ -184,9 +188,11 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
       return;
     }
     target_ = Napi::Persistent(info[0].As<Napi::Object>());  // keeps the mapping alive
-    tsfn_ = WaiterTsfn::New(env, info[2].As<Napi::Function>(), "ipc-sampler futex waiter", 0, 1, this);
-    tsfn_.Unref(env);
-    thread_ = std::thread([this] { Run(); });
+    if (!StartRing(env, info.This().As<Napi::Object>(), info[2].As<Napi::Function>())) {
+      tsfn_ = WaiterTsfn::New(env, info[2].As<Napi::Function>(), "ipc-sampler futex waiter", 0, 1, this);
+      tsfn_.Unref(env);
+      thread_ = std::thread([this] { Run(); });
+    }
     started_ = true;
     // A waiter still open when the environment is torn down (the program ended
     // without close()) must stop its thread and let go of the thread-safe
@@ -197,11 +203,16 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
     hooked_ = napi_add_env_cleanup_hook(env, &FutexWaiter::AtTeardown, this) == napi_ok;
   }
 
-  ~FutexWaiter() override { Stop(false); }
+  ~FutexWaiter() override {
+    Stop(false);
+    if (context_ != nullptr) napi_async_destroy(env_, context_);
+  }
 
   void Delivered(Napi::Env env) {
     if (!closed_ && pending_ == 0) tsfn_.Unref(env);
   }
+
+  bool usesRing() const { return ring_.active(); }
 
   int pending_ = 0;  // armed waits whose outcome has not reached JS yet (main thread only)
 
@@ -215,6 +226,7 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
     uint32_t expected;
     int64_t timeoutMs;
     if (!WaitArgs(info, 0, &expected, &timeoutMs)) return env.Undefined();
+    if (usesRing()) return ArmRing(env, expected, timeoutMs);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (armed_ || pending_ > 0) {
@@ -236,6 +248,10 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (usesRing()) {
+      ring_.Cancel();
+      return info.Env().Undefined();
+    }
     CancelArmed();
     return info.Env().Undefined();
   }
@@ -272,6 +288,11 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
       napi_remove_env_cleanup_hook(env_, &FutexWaiter::AtTeardown, this);
       hooked_ = false;
     }
+    if (usesRing()) {
+      StopRing(releaseTsfn);
+      target_.Reset();
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       quit_ = true;
@@ -282,6 +303,53 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
     if (releaseTsfn) tsfn_.Release();
     else tsfn_.Abort();
     target_.Reset();
+  }
+
+  // ---- the io_uring path (see futex-ring.h) ----
+
+  bool StartRing(Napi::Env env, Napi::Object self, Napi::Function callback) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr || !ring_.Start(loop, this, &OnRingOutcome)) return false;
+    ringCallback_ = Napi::Persistent(callback);
+    napi_async_init(env, self, Napi::String::New(env, "FutexWaiter"), &context_);
+    return true;
+  }
+
+  Napi::Value ArmRing(Napi::Env env, uint32_t expected, int64_t timeoutMs) {
+    if (pending_ > 0) {
+      Napi::Error::New(env, "this futex waiter is already waiting").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int rc = ring_.Arm(addr_, expected, timeoutMs);
+    if (rc != 0) return ThrowErrno(env, -rc, "io_uring_enter");
+    pending_ = 1;
+    Ref();
+    return env.Undefined();
+  }
+
+  // Runs on the loop, as the thread-safe function's calls do, and like them settles promises at once.
+  static void OnRingOutcome(void* owner, int outcome) {
+    auto* self = static_cast<FutexWaiter*>(owner);
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    Napi::Object recv = self->Value();
+    self->pending_ = 0;
+    self->Unref();  // `recv` keeps the object alive through the call
+    if (self->closed_) self->ring_.Close();
+    self->ringCallback_.MakeCallback(recv, {Napi::Number::New(env, outcome)}, self->context_);
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+  }
+
+  // close() with a wait armed cancels it and closes the ring once the
+  // outcome is delivered, as the thread path does; at teardown, when
+  // nothing can be delivered, or when the cancel cannot be queued, now.
+  void StopRing(bool fromJs) {
+    if (fromJs && pending_ > 0 && ring_.Cancel()) return;
+    if (pending_ > 0) {
+      pending_ = 0;
+      if (fromJs) Unref();
+    }
+    ring_.Close();
   }
 
   void Run() {
@@ -323,6 +391,9 @@ class FutexWaiter : public Napi::ObjectWrap<FutexWaiter> {
   bool closed_ = false;
   napi_env env_ = nullptr;
   bool hooked_ = false;
+  RingWait ring_;  // active where io_uring waits on futexes; then there is no thread
+  Napi::FunctionReference ringCallback_;
+  napi_async_context context_ = nullptr;
 };
 
 void DeliverOutcome(Napi::Env env, Napi::Function callback, FutexWaiter* waiter, int* outcome) {

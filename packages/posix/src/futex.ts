@@ -46,10 +46,12 @@ export type FutexWaitResult = "woken" | "timed-out" | "cancelled";
 const RESULTS: readonly FutexWaitResult[] = ["woken", "timed-out", "cancelled"];
 
 /**
- * Waits on one futex word without blocking the event loop: a dedicated
- * thread sleeps in FUTEX_WAIT and reports back through a thread-safe
+ * Waits on one futex word without blocking the event loop: an io_uring
+ * FUTEX_WAIT whose ring the loop polls (Linux 6.7+), or else a dedicated
+ * thread that sleeps in FUTEX_WAIT and reports back through a thread-safe
  * function. One wait at a time; an armed wait keeps the process alive, an
- * idle waiter does not. `close()` is required: it stops the thread.
+ * idle waiter does not. `close()` is required: it stops the thread or
+ * closes the ring.
  *
  * "woken" means the word changed or a FUTEX_WAKE arrived (possibly a
  * spurious one): re-check the shared state, then wait again if needed.

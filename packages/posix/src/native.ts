@@ -68,17 +68,20 @@ export interface SemNative {
 export type FutexOutcome = 0 | 1 | 2;
 
 /**
- * A dedicated thread that sleeps in FUTEX_WAIT (shared, not
- * FUTEX_PRIVATE_FLAG) on one 32-bit word and reports each outcome through a
- * thread-safe function. Never on the libuv pool; an idle, disarmed waiter
- * sleeps on a condition variable.
+ * FUTEX_WAIT (shared, not FUTEX_PRIVATE_FLAG) on one 32-bit word without
+ * blocking the loop. Where the kernel has IORING_OP_FUTEX_WAIT (Linux 6.7+)
+ * the wait is a request on an io_uring of the waiter's own whose fd the
+ * event loop polls: no thread, and a wake-up reaches the loop directly.
+ * Elsewhere a dedicated thread sleeps in FUTEX_WAIT and reports each outcome
+ * through a thread-safe function; an idle, disarmed one sleeps on a
+ * condition variable. Never on the libuv pool.
  */
 export interface NativeFutexWaiter {
   /** Arms one wait while the word equals `expected` (timeoutMs < 0: none). One at a time. */
   wait(expected: number, timeoutMs: number): void;
   /** Ends the armed wait with outcome 2. */
   cancel(): void;
-  /** Cancels, joins the thread, releases the callback. Idempotent. */
+  /** Cancels (an armed wait still reports 2), stops the thread or closes the ring, releases the callback. Idempotent. */
   close(): void;
 }
 

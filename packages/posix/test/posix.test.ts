@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { pbkdf2 } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { release as osRelease, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
@@ -208,6 +208,43 @@ describe("futex across processes", () => {
     waiter.close();
     expect(await closing).toBe("cancelled");
     await expect(waiter.wait(0)).rejects.toMatchObject({ code: "ECLOSED" });
+  });
+
+  // IORING_OP_FUTEX_WAIT came in Linux 6.7; io_uring_disabled 2 forbids rings to everyone.
+  const [major = 0, minor = 0] = osRelease().split(".").map(Number);
+  let uringDisabled = "0";
+  try {
+    uringDisabled = readFileSync("/proc/sys/kernel/io_uring_disabled", "utf8").trim();
+  } catch {
+    // no such sysctl before Linux 6.6: io_uring is allowed
+  }
+  const ringReason = major * 100 + minor < 607 ? `kernel ${osRelease()} has no IORING_OP_FUTEX_WAIT (6.7+)` : uringDisabled !== "0" ? "io_uring is restricted by sysctl here" : undefined;
+  if (ringReason) console.warn(`skipping the io_uring futex test: ${ringReason}`);
+
+  it.skipIf(ringReason !== undefined)("where io_uring can wait on a futex, armed FutexWaiters start no thread and are woken from another process", async () => {
+    const name = unique("futex-ring");
+    const seg = createSegment(name, 4096);
+    cleanups.push(() => removeSegment(name));
+    const w = words(seg.buffer);
+    // Thread counts are taken in a child of its own: the test runner starts threads of its own at any time.
+    const c = child(
+      `const { readdirSync } = await import("node:fs");
+       const s = P.openSegment(process.argv[1]); const w = new Int32Array(s.buffer.buffer, s.buffer.byteOffset, 1024);
+       const threads = () => readdirSync("/proc/self/task").length;
+       const waiters = Array.from({ length: 8 }, () => new P.FutexWaiter(w, 5));
+       const before = threads();
+       const woken = Promise.all(waiters.map((x) => x.wait(0)));
+       await new Promise((r) => setTimeout(r, 50));
+       console.log("armed", threads() - before);
+       const outcomes = await woken;
+       for (const x of waiters) x.close();
+       console.log(outcomes.join(","));`,
+      name,
+    );
+    await lineFrom(c.proc, "armed");
+    Atomics.store(w, 5, 1);
+    expect(futexWake(w, 5)).toBe(8);
+    expect((await c.output).trim().split("\n")).toEqual(["armed 0", Array(8).fill("woken").join(",")]);
   });
 
   it("a program that ends with FutexWaiters never closed exits cleanly (idle, armed, on a SharedArrayBuffer)", async () => {

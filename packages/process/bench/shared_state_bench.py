@@ -1,8 +1,16 @@
 # Python counterparts of shared-state-bench.mjs, one JSON line per case. Usage:
-#   python3 packages/process/bench/shared_state_bench.py [--quick]
+#   python3 packages/process/bench/shared_state_bench.py [--quick] [--case queue,value,event]
+# With --case, only the cases whose ids start with one of the words run
+# (ids: queue-1-1, queue-4-2, value, event), as in shared-state-bench.mjs.
 import json, multiprocessing as mp, sys, time
 
 QUICK = "--quick" in sys.argv
+ONLY = sys.argv[sys.argv.index("--case") + 1].split(",") if "--case" in sys.argv else None
+
+
+def wanted(name):
+    return ONLY is None or any(name.startswith(w) for w in ONLY)
+
 M = 50_000 if QUICK else 400_000
 INC = 200_000 if QUICK else 2_000_000
 ROUNDS = 500 if QUICK else 2_000
@@ -90,8 +98,12 @@ def event_case():
 
 
 if __name__ == "__main__":
-    queue_case(1, 1)
-    queue_case(4, 2)
-    value_case(1)
-    value_case(2)
-    event_case()
+    if wanted("queue-1-1"):
+        queue_case(1, 1)
+    if wanted("queue-4-2"):
+        queue_case(4, 2)
+    if wanted("value"):
+        value_case(1)
+        value_case(2)
+    if wanted("event"):
+        event_case()

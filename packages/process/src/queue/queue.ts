@@ -245,7 +245,9 @@ export class Queue<T = unknown> {
       if (done === encoded.length) return;
       if (o.block === false) throw new Full(false);
       publishOwed();
-      if (spinUntil(() => Atomics.load(w, COUNT) < this.maxsize, SPIN_US)) continue;
+      // No spin here, unlike a getter on an empty queue: a full queue says the
+      // consumers are the slower side, and a producer spinning for room takes
+      // the CPU they need to make it; it sleeps until a get wakes it.
       await this.#sleep(this.#notFull, PUTTERS, seq, deadline, o, "put");
     }
   }
