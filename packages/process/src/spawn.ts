@@ -82,7 +82,11 @@ export class Spawned implements WorkerHandle {
       child.once("exit", (code, signal) => {
         this.exit = { code, signal };
         this.unregister();
-        void link.close();
+        // Its last messages (READY, a result, INIT_FAILED) may still be in the
+        // kernel when the exit is reported: read the link to its end (bounded,
+        // as everywhere a child's exit is awaited) before closing it, or they
+        // are dropped with it.
+        void Promise.race([this.linkDone, new Promise((r) => setTimeout(r, 500).unref())]).then(() => link.close());
         // A child killed by a signal could not remove what it created (its
         // socket file, queue, …): no live process holds their owner lock any
         // more, so removeStale finds them (minAgeMs 0: the child is known dead).
