@@ -1,0 +1,272 @@
+import { Socket, type SocketConstructorOpts } from "node:net";
+import { ChannelError, fromSystemError } from "./errors.js";
+import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, type ParsedFrames } from "./framing.js";
+import type { Address, Admission } from "./interface.js";
+import { CoreReceiver, ReceiverCore } from "./receiver-core.js";
+
+/** Reads into place (attachFd): arenas for what is not the rest of a large frame, and the smallest read offered. */
+const ARENA_BYTES = 1024 * 1024;
+const MIN_READ = 64 * 1024;
+/** The rest of a frame is read straight into its buffer from this many bytes on. */
+const DIRECT_READ_MIN = 64 * 1024;
+
+/**
+ * Receives framed messages from any number of byte streams, one per
+ * producer. Used by every stream transport's Receiver.
+ */
+export class StreamReceiver extends CoreReceiver {
+  readonly core: ReceiverCore;
+  private readonly sockets = new Set<Socket>();
+  private paused = false;
+
+  constructor(
+    readonly address: Address,
+    options: {
+      expectedProducers?: number | undefined;
+      onPeerLost?: ((e: ChannelError) => void) | undefined;
+      admit: () => Promise<Admission>;
+      cleanup: () => Promise<void> | void;
+      describe: (producer: number) => string;
+    },
+  ) {
+    super();
+    this.admitImpl = options.admit;
+    this.describe = options.describe;
+    this.core = new ReceiverCore({
+      expectedProducers: options.expectedProducers,
+      onPeerLost: options.onPeerLost,
+      onPressure: (high) => this.setPaused(high),
+      close: async () => {
+        for (const s of this.sockets) s.destroy();
+        this.sockets.clear();
+        await options.cleanup();
+      },
+    });
+  }
+
+  private readonly admitImpl: () => Promise<Admission>;
+  private readonly describe: (producer: number) => string;
+
+  admit(): Promise<Admission> {
+    return this.admitImpl();
+  }
+
+  private setPaused(high: boolean): void {
+    if (high === this.paused) return;
+    this.paused = high;
+    for (const s of this.sockets) {
+      if (high) s.pause();
+      else s.resume();
+    }
+  }
+
+  /** Starts reading one producer's stream. */
+  attach(socket: Socket): number {
+    const reader = this.reader(false);
+    socket.on("data", (chunk: Buffer) => reader.chunk(chunk));
+    return reader.watch(socket);
+  }
+
+  /**
+   * Starts reading one producer's descriptor (a pipe's read end) with reads
+   * that land in place (net.Socket's `onread`): the rest of a large frame is
+   * read straight into the message's own buffer, as much as the kernel has
+   * per read(2), everything else into slices of a shared arena that batches
+   * hand out as they are. No read is copied again in user space, except the
+   * start of a frame that a read cut off (at most one read's tail).
+   */
+  attachFd(fd: number): number {
+    return this.readWith(this.reader(false), fd, false).producer;
+  }
+
+  /**
+   * Starts reading one producer's connected Unix or TCP socket `fd`, which
+   * this process reads no other way (a socket a net.Server accepted is handed
+   * over as a duplicate of its descriptor, the original closed: one reader
+   * per socket). Every read lands in one buffer of this producer's, reused:
+   * memory the kernel has not just handed out, so read(2) takes no page
+   * faults and frees the sender's socket buffer at once. What a read carries
+   * is then copied out, once: whole frames of a read into one buffer per
+   * batch, the pieces of a large frame into the frame's own buffer (as the
+   * chunks of a stream socket are, without a fresh 64 KiB allocation and a
+   * stream event per read). The returned net.Socket owns `fd` and writes too
+   * (a duplex link answers over it).
+   */
+  attachSocketFd(fd: number): Socket {
+    return this.readWith(this.reader(true), fd, true).socket;
+  }
+
+  private readWith(reader: ReturnType<StreamReceiver["reader"]>, fd: number, writable: boolean): { producer: number; socket: Socket } {
+    // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
+    const options = { fd, readable: true, writable, onread: { buffer: reader.target, callback: reader.landed } };
+    const socket = new Socket(options as SocketConstructorOpts);
+    return { producer: reader.watch(socket), socket };
+  }
+
+  /**
+   * One producer's frame parser: the state of a partial frame, fed by chunks
+   * or by reads into place; `reused`: every read lands in one buffer that
+   * the next read overwrites (attachSocketFd).
+   */
+  private reader(reused: boolean) {
+    const producer = this.core.attach();
+    const max = this.address.maxMessageSize;
+    let socket: Socket | undefined;
+    let carry: Buffer | undefined; // a partial frame, header included
+    let carryFill = 0;
+    let goodbye = false;
+    let finished = false;
+    const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
+    const offsets = new Int32Array(2048);
+    const what = this.describe(producer);
+    let arena = Buffer.allocUnsafeSlow(reused ? REUSED_READ_BYTES : ARENA_BYTES);
+    let arenaAt = 0;
+    let intoCarry = false;
+
+    const finish = (err?: ChannelError) => {
+      if (finished) return;
+      finished = true;
+      if (socket) {
+        this.sockets.delete(socket);
+        socket.destroy();
+      }
+      if (goodbye && !err) this.core.producerClosed(producer);
+      else {
+        const partial = carry ? ` (a partial ${carryFill}-byte frame was discarded)` : "";
+        this.core.producerLost(
+          producer,
+          err ?? new ChannelError("EPEERGONE", `${what} went away without closing${partial}`, { producer }),
+        );
+      }
+    };
+
+    const complete = () => {
+      const one = new Int32Array(2);
+      one[0] = FRAME_HEADER_BYTES;
+      one[1] = carry!.length - FRAME_HEADER_BYTES;
+      this.core.push({ count: 1, data: carry!, offsets: one, producer });
+      carry = undefined;
+      carryFill = 0;
+    };
+
+    const chunk = (chunk: Buffer) => {
+      if (finished) return;
+      if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+      let start = 0;
+      if (carry) {
+        if (carryFill < FRAME_HEADER_BYTES) {
+          const take = Math.min(FRAME_HEADER_BYTES - carryFill, chunk.length);
+          chunk.copy(carry, carryFill, 0, take);
+          carryFill += take;
+          start = take;
+          if (carryFill < FRAME_HEADER_BYTES) return;
+          const len = readFrameHeader(carry, 0);
+          if (len === GOODBYE) {
+            carry = undefined;
+            goodbye = true;
+            if (start < chunk.length) finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+            return;
+          }
+          if (len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
+          const grown = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+          carry.copy(grown, 0, 0, FRAME_HEADER_BYTES);
+          carry = grown;
+        }
+        const take = Math.min(carry.length - carryFill, chunk.length - start);
+        chunk.copy(carry, carryFill, start, start + take);
+        carryFill += take;
+        start += take;
+        if (carryFill < carry.length) return;
+        complete();
+      }
+      while (start < chunk.length) {
+        parseFrames(chunk, start, chunk.length, max, offsets, parsed);
+        // Parse into one scratch array; each batch keeps an exact-size copy
+        // (a read of one small message no longer costs an 8 KiB allocation).
+        if (parsed.count > 0) {
+          const batch = offsets.slice(0, 2 * parsed.count);
+          this.core.push({ count: parsed.count, data: reused ? copyOut(chunk, batch) : chunk, offsets: batch, producer });
+        }
+        if (parsed.oversized) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${parsed.oversized} bytes, over the ${max}-byte limit`, { producer }));
+        start = parsed.consumed;
+        if (parsed.goodbye) {
+          goodbye = true;
+          if (start < chunk.length) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
+          return;
+        }
+        if (parsed.count === 0 || parsed.count < offsets.length >>> 1) break;
+      }
+      if (start < chunk.length) {
+        // Keep the partial frame; size the buffer once its header is known.
+        const rest = chunk.length - start;
+        if (rest >= FRAME_HEADER_BYTES) {
+          const len = readFrameHeader(chunk, start);
+          if (len !== GOODBYE && len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
+          carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+        } else {
+          carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+        }
+        chunk.copy(carry, 0, start);
+        carryFill = rest;
+      }
+    };
+
+    /** Where the next read lands: the reused buffer; else the rest of a large frame in its own buffer, else the arena. */
+    const target = (): Buffer => {
+      if (reused) return arena;
+      if (carry && carryFill >= FRAME_HEADER_BYTES && carry.length - carryFill >= DIRECT_READ_MIN) {
+        intoCarry = true;
+        return carry.subarray(carryFill);
+      }
+      intoCarry = false;
+      if (ARENA_BYTES - arenaAt < MIN_READ) {
+        arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+        arenaAt = 0;
+      }
+      return arena.subarray(arenaAt);
+    };
+
+    /** A read of `n` bytes landed in the buffer `target()` gave. */
+    const landed = (n: number, buf: Buffer): void => {
+      if (finished) return;
+      if (intoCarry) {
+        carryFill += n;
+        if (carryFill === carry!.length) complete();
+        return;
+      }
+      if (!reused) arenaAt = (arenaAt + n + 7) & ~7;
+      chunk(buf.subarray(0, n));
+    };
+
+    const watch = (s: Socket): number => {
+      socket = s;
+      this.sockets.add(s);
+      s.on("end", () => finish());
+      s.on("close", () => finish());
+      s.on("error", (err) => finish(fromSystemError(err, "receive from", what)));
+      if (this.paused) s.pause();
+      return producer;
+    };
+
+    return { chunk, target, landed, watch };
+  }
+}
+
+/** Bytes one read into a reused buffer may bring: what a Unix socket holds at the default SO_SNDBUF, with room. */
+const REUSED_READ_BYTES = 256 * 1024;
+
+/**
+ * The frames `offsets` points at in a buffer the next read overwrites, copied
+ * to a buffer of their own (one per batch: the span from the first message
+ * to the end of the last, headers between included); `offsets` is rebased to
+ * it in place.
+ */
+function copyOut(from: Buffer, offsets: Int32Array): Buffer {
+  const first = offsets[0]!;
+  const last = offsets.length - 2;
+  const end = offsets[last]! + offsets[last + 1]!;
+  const data = Buffer.allocUnsafe(end - first);
+  from.copy(data, 0, first, end);
+  for (let i = 0; i < offsets.length; i += 2) offsets[i]! -= first;
+  return data;
+}
