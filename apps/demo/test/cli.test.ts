@@ -170,7 +170,9 @@ describe("pnpm demo --scenario shared-counter", () => {
   });
 
   it("loses updates without the lock, and ok is false", () => {
-    const r = demo("--scenario", "shared-counter", "--transport", "semaphore", "--producers", "2", "--increments", "20000", "--no-lock", "--json");
+    // Enough increments that the two processes overlap even on a loaded machine,
+    // where a short run can finish before the other is scheduled (then nothing is lost).
+    const r = demo("--scenario", "shared-counter", "--transport", "semaphore", "--producers", "2", "--increments", "200000", "--no-lock", "--json");
     expect(r.code).toBe(0);
     const rec = JSON.parse(r.stdout.trim());
     expect(rec.lock).toBe(false);
