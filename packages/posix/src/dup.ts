@@ -6,6 +6,8 @@ export function dupDescriptor(fd: number): number {
   try {
     return native().dupCloexec(fd);
   } catch (err) {
+    // A wrong argument stays the TypeError/RangeError it is; only errno failures become ChannelErrors.
+    if (err instanceof TypeError || err instanceof RangeError) throw err;
     throw fromSystemError(err, "duplicate", `fd ${fd}`);
   }
 }

@@ -122,6 +122,9 @@ describe("descriptors", () => {
     closeSync(again);
     expect(flags & 0o2000000).toBe(0o2000000);
     expect(() => dupDescriptor(again)).toThrow(expect.objectContaining({ errno: "EBADF", syscall: "fcntl" }));
+    // A wrong argument is the caller's mistake, not a system error.
+    expect(() => dupDescriptor("3" as unknown as number)).toThrow(TypeError);
+    expect(() => dupDescriptor(-1)).toThrow(RangeError);
   });
 });
 
