@@ -1,7 +1,23 @@
 import { wasmWordSum } from "./checksum-wasm.js";
 
-/** From this many words on, the SIMD loop wins over its copy and call. */
+/** From this many words on, the SIMD loop wins over its copy and call (and a native loop over its call). */
 const WASM_MIN_WORDS = 256;
+
+/** Sum of mixWord over the `length >>> 2` whole words at `bytes[offset]`, the first being word `firstIndex`. */
+export type WordSum = (bytes: Uint8Array, offset: number, length: number, firstIndex: number) => number;
+
+let inPlace: WordSum | undefined;
+
+/**
+ * Hands long runs of checksumWords to `sum`, a loop that reads the bytes
+ * where they are (the WebAssembly loop must copy them into its own memory
+ * first, which costs more than the sum on a 1 MiB payload). Loading
+ * @ipc-sampler/posix registers its native loop; undefined goes back to
+ * WebAssembly. The result must be the same either way: only speed changes.
+ */
+export function useWordSum(sum: WordSum | undefined): void {
+  inPlace = sum;
+}
 
 /**
  * A 32-bit payload checksum built to be cheap in JavaScript and decomposable:
@@ -20,7 +36,10 @@ export function checksumWords(bytes: Uint8Array, base: number, length: number, f
   let sum = 0;
   const whole = Math.min(toWord, length >>> 2);
   let i = fromWord;
-  if (whole - i >= WASM_MIN_WORDS) {
+  if (whole - i >= WASM_MIN_WORDS && inPlace) {
+    sum = inPlace(bytes, base + (i << 2), (whole - i) << 2, i);
+    i = whole;
+  } else if (whole - i >= WASM_MIN_WORDS) {
     const wasm = wasmWordSum(bytes, base + (i << 2), whole - i, i);
     if (wasm !== undefined) {
       sum = wasm;

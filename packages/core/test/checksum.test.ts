@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { checksum32, checksumWords, mixWord } from "../src/checksum.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { checksum32, checksumWords, mixWord, useWordSum } from "../src/checksum.js";
 
 /** The definition, word by word, with no fast path. */
 function reference(bytes: Uint8Array, offset: number, length: number): number {
@@ -42,3 +42,39 @@ describe("checksum32", () => {
     expect(split).toBe(whole);
   });
 });
+
+describe("useWordSum", () => {
+  afterEach(() => useWordSum(undefined));
+
+  it("hands long runs to the registered sum, with the run's first word, and short ones not", () => {
+    const data = new Uint8Array(8192).map((_, i) => (i * 31) & 0xff);
+    const expected = checksumWords(data, 8, 4096, 2);
+    const calls: Array<[number, number, number]> = [];
+    useWordSum((bytes, offset, length, first) => {
+      calls.push([offset, length, first]);
+      let sum = 0;
+      for (let i = 0; i < length >>> 2; i++) {
+        const p = offset + 4 * i;
+        sum = (sum + mixWord(bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16) | (bytes[p + 3]! << 24), first + i)) | 0;
+      }
+      return sum;
+    });
+    expect(checksumWords(data, 8, 4096, 2)).toBe(expected);
+    expect(checksumWords(data, 8, 100, 2)).toBe(reference0(data, 8, 100, 2));
+    expect(calls).toEqual([[16, 4088, 2]]);
+  });
+});
+
+/** checksumWords without its length term, word by word from `from` (for the short case above). */
+function reference0(bytes: Uint8Array, offset: number, length: number, from: number): number {
+  return (reference(bytes, offset, length) - length - partial(bytes, offset, from)) | 0;
+}
+
+function partial(bytes: Uint8Array, offset: number, words: number): number {
+  let sum = 0;
+  for (let i = 0; i < words; i++) {
+    const p = offset + 4 * i;
+    sum = (sum + mixWord(bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16) | (bytes[p + 3]! << 24), i)) | 0;
+  }
+  return sum;
+}

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitLock(env, exports);
   ipc::InitGuard(env, exports);
   ipc::InitDup(env, exports);
+  ipc::InitChecksum(env, exports);
   return exports;
 }
 

@@ -146,5 +146,6 @@ void InitProcess(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitGuard(Napi::Env env, Napi::Object exports);
 void InitDup(Napi::Env env, Napi::Object exports);
+void InitChecksum(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipc

@@ -14,3 +14,4 @@ export * from "./named.js";
 export * from "./peercred.js";
 export * from "./bind-file.js";
 export * from "./dup.js";
+export * from "./checksum.js";

@@ -14,6 +14,8 @@ export interface NativeAddon extends SemNative {
   mkfifo(path: string, mode: number): void;
   /** close(2). */
   close(fd: number): void;
+  /** checksum.cc: core's checksum word sum over the `length >>> 2` whole words at bytes[offset], the first being word `firstIndex`. */
+  wordSum(bytes: Uint8Array, offset: number, length: number, firstIndex: number): number;
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly PIPE_BUF: number;
