@@ -34,6 +34,13 @@ export interface ReceiverCoreOptions {
   onPressure?: (high: boolean) => void;
   /** Releases the transport's resources; called once by close(). */
   close: () => Promise<void> | void;
+  /**
+   * Called when a caller starts waiting on an empty queue, its waiter in
+   * place: the transport may read synchronously for a bounded time before
+   * the caller yields to the event loop (a batch pushed meanwhile is handed
+   * over at once, and `waiting` turns false).
+   */
+  spin?: () => void;
 }
 
 /**
@@ -63,6 +70,11 @@ export class ReceiverCore {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** A caller waits for the next batch. */
+  get waiting(): boolean {
+    return this.waiter !== undefined;
   }
 
   /** Every producer has finished (closed or lost). */
@@ -202,7 +214,9 @@ export class ReceiverCore {
       return Promise.reject(err);
     }
     if (item !== WAIT) return Promise.resolve(result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject, result }));
+    const waiting = new Promise((resolve, reject) => (this.waiter = { resolve, reject, result }));
+    this.options.spin?.();
+    return waiting;
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {

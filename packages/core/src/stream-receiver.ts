@@ -10,6 +10,29 @@ const MIN_READ = 64 * 1024;
 /** The rest of a frame is read straight into its buffer from this many bytes on. */
 const DIRECT_READ_MIN = 64 * 1024;
 
+/** A bounded, adaptive busy-wait (posix's AdaptiveSpin): spin(ready) true when ready() came in time. */
+export interface Spinner {
+  spin(ready: () => boolean): boolean;
+  /** A wait that the spin gave up on ended after `ms` (a short one re-arms the spin). */
+  slept(ms: number): void;
+}
+
+/**
+ * Reading while a caller waits (StreamReceiver's `spin` option): a
+ * non-blocking read(2) of a descriptor, bytes read, 0 at its end, -1 when
+ * nothing is there, and the spinner that bounds how long to try.
+ */
+export interface SpinRead {
+  tryRead(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  spinner: Spinner;
+}
+
+/** A descriptor read in place, which a waiting caller's spin reads too. */
+interface FdReader {
+  fd: number;
+  reader: ReturnType<StreamReceiver["reader"]>;
+}
+
 /**
  * Receives framed messages from any number of byte streams, one per
  * producer. Used by every stream transport's Receiver.
@@ -18,6 +41,13 @@ export class StreamReceiver extends CoreReceiver {
   readonly core: ReceiverCore;
   private readonly sockets = new Set<Socket>();
   private paused = false;
+  /** Descriptors read in place (attachFd, attachSocketFd), which a waiting caller's spin reads too. */
+  private readonly fdReaders = new Set<FdReader>();
+  private readonly spinRead: SpinRead | undefined;
+  /** When the last spin gave up (performance.now()), until the next read lands; 0 otherwise. */
+  private spunAt = 0;
+  /** Where spin reads land (never the event loop's read buffer, which a spin must not move). */
+  private spinBuffer: Buffer | undefined;
 
   constructor(
     readonly address: Address,
@@ -27,15 +57,24 @@ export class StreamReceiver extends CoreReceiver {
       admit: () => Promise<Admission>;
       cleanup: () => Promise<void> | void;
       describe: (producer: number) => string;
+      /**
+       * Bounded busy-reading: when a caller waits and nothing is queued, the
+       * descriptors read in place are read synchronously until something
+       * lands or the spinner gives up, so a reply that comes within the
+       * window skips the sleep and wake-up of the event loop.
+       */
+      spin?: SpinRead | undefined;
     },
   ) {
     super();
     this.admitImpl = options.admit;
+    this.spinRead = options.spin;
     this.describe = options.describe;
     this.core = new ReceiverCore({
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
       onPressure: (high) => this.setPaused(high),
+      ...(options.spin ? { spin: () => this.spin() } : {}),
       close: async () => {
         for (const s of this.sockets) s.destroy();
         this.sockets.clear();
@@ -97,10 +136,49 @@ export class StreamReceiver extends CoreReceiver {
   }
 
   private readWith(reader: ReturnType<StreamReceiver["reader"]>, fd: number, writable: boolean): { producer: number; socket: Socket } {
+    const entry: FdReader = { fd, reader };
+    const landed = (n: number, buf: Buffer): void => {
+      if (this.spunAt !== 0) {
+        this.spinRead!.spinner.slept(performance.now() - this.spunAt);
+        this.spunAt = 0;
+      }
+      reader.landed(n, buf);
+    };
     // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
-    const options = { fd, readable: true, writable, onread: { buffer: reader.target, callback: reader.landed } };
+    const options = { fd, readable: true, writable, onread: { buffer: reader.target, callback: landed } };
     const socket = new Socket(options as SocketConstructorOpts);
+    this.fdReaders.add(entry);
+    socket.once("close", () => this.fdReaders.delete(entry));
     return { producer: reader.watch(socket), socket };
+  }
+
+  /**
+   * A caller waits on an empty queue: read the descriptors now, within the
+   * spinner's window. The event loop's read of the same descriptor then finds
+   * nothing (EAGAIN), so every byte is read once, in order. An end of file
+   * or an error stops the spin and is left to the event loop to report.
+   */
+  private spin(): void {
+    const s = this.spinRead!;
+    if (this.paused || this.fdReaders.size === 0) return;
+    const buf = (this.spinBuffer ??= Buffer.allocUnsafeSlow(REUSED_READ_BYTES));
+    let stop = false;
+    const ready = (): boolean => {
+      for (const r of this.fdReaders) {
+        // The event loop's next read lands in the rest of a large frame: leave that descriptor to it.
+        if (!r.reader.spinnable()) continue;
+        let n: number;
+        try {
+          n = s.tryRead(r.fd, buf, 0, buf.length);
+        } catch {
+          n = 0;
+        }
+        if (n > 0) r.reader.chunk(buf.subarray(0, n), true);
+        else if (n === 0) stop = true;
+      }
+      return stop || !this.core.waiting;
+    };
+    if (!s.spinner.spin(ready) && this.core.waiting) this.spunAt = performance.now();
   }
 
   /**
@@ -149,7 +227,8 @@ export class StreamReceiver extends CoreReceiver {
       carryFill = 0;
     };
 
-    const chunk = (chunk: Buffer) => {
+    /** Bytes read; `copy`: they sit in a buffer the next read overwrites, so batches take a copy. */
+    const chunk = (chunk: Buffer, copy = reused) => {
       if (finished) return;
       if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
       let start = 0;
@@ -185,7 +264,7 @@ export class StreamReceiver extends CoreReceiver {
         // (a read of one small message no longer costs an 8 KiB allocation).
         if (parsed.count > 0) {
           const batch = offsets.slice(0, 2 * parsed.count);
-          this.core.push({ count: parsed.count, data: reused ? copyOut(chunk, batch) : chunk, offsets: batch, producer });
+          this.core.push({ count: parsed.count, data: copy ? copyOut(chunk, batch) : chunk, offsets: batch, producer });
         }
         if (parsed.oversized) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${parsed.oversized} bytes, over the ${max}-byte limit`, { producer }));
         start = parsed.consumed;
@@ -248,7 +327,10 @@ export class StreamReceiver extends CoreReceiver {
       return producer;
     };
 
-    return { chunk, target, landed, watch };
+    /** A spin may read now: the event loop's pending read does not land in the rest of a large frame. */
+    const spinnable = () => !intoCarry && !finished;
+
+    return { chunk, target, landed, watch, spinnable };
   }
 }
 

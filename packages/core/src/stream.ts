@@ -204,4 +204,4 @@ export class StreamSender extends SenderBase {
   }
 }
 
-export { StreamReceiver } from "./stream-receiver.js";
+export { StreamReceiver, type SpinRead, type Spinner } from "./stream-receiver.js";

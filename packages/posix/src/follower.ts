@@ -1,6 +1,8 @@
 import { cpus } from "node:os";
 import { ChannelError, ProducerTally, type ProducerCounts } from "@ipc-sampler/core";
+import type { SpinRead } from "@ipc-sampler/core/stream";
 import { FutexWaiter, futexWake } from "./futex.js";
+import { readNonBlocking } from "./poll.js";
 import { truncations } from "./segment.js";
 
 /**
@@ -47,6 +49,12 @@ export function publishSoon(publish: () => void): void {
 
 /** Spinning only pays when the peer can run at the same time: never on a one-CPU machine. */
 const CAN_SPIN = cpus().length > 1;
+/**
+ * A gap this long (ms) between two looks at the clock while spinning means
+ * the spinner was descheduled: on a peer that shares its CPU, the awaited
+ * state only comes once the scheduler preempts the spinner to run the peer.
+ */
+const PREEMPTED_MS = 0.03;
 /** The most quick wakes a follower lets pass between two spins that keep failing (same-CPU peers). */
 const MAX_BACKOFF = 1024;
 
@@ -89,14 +97,32 @@ export class AdaptiveSpin {
   /** Spins for `ready()` within the current budget; true when it came. */
   spin(ready: () => boolean): boolean {
     if (this.budget <= 0) return false;
-    if (spinUntil(ready, this.budget)) {
+    const deadline = performance.now() + this.budget / 1000;
+    let came = false;
+    let preempted = false;
+    for (let i = 0, last = performance.now(); ; i++) {
+      if (ready()) {
+        // There at the first look: no spin happened, so nothing was learnt.
+        if (i === 0) return true;
+        came = true;
+        break;
+      }
+      if ((i & 7) === 7) {
+        const now = performance.now();
+        if (now - last > PREEMPTED_MS) preempted = true;
+        if (now > deadline) break;
+        last = now;
+      }
+    }
+    if (came && !preempted) {
       this.budget = this.max;
       this.backoff = 1;
       return true;
     }
+    // A whole window that failed, or one that only "paid" because the peer ran on our CPU meanwhile.
     if (this.budget === this.max) this.backoff = Math.min(MAX_BACKOFF, this.backoff * 2);
     this.budget = this.budget >= 4 ? this.budget / 2 : 0;
-    return false;
+    return came;
   }
 
   /**
@@ -110,6 +136,16 @@ export class AdaptiveSpin {
       this.untilSpin = this.backoff;
     }
   }
+}
+
+/**
+ * A stream receiver's `spin` option: non-blocking read(2)s of its
+ * descriptors while a caller waits, within an AdaptiveSpin window of `maxUs`
+ * (default 50); undefined when it would never spin (0, or one CPU).
+ */
+export function readSpin(maxUs?: number): SpinRead | undefined {
+  const spinner = new AdaptiveSpin(maxUs);
+  return spinner.max > 0 ? { tryRead: readNonBlocking, spinner } : undefined;
 }
 
 /**

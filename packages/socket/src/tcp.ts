@@ -1,6 +1,7 @@
 import { createServer, type Socket } from "node:net";
 import { TCP_LIMITS, ChannelError, fromSystemError, isLoopbackHost, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
+import { readSpin } from "@ipc-sampler/posix";
 import { attachAdmitted } from "./admit.js";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
@@ -45,6 +46,8 @@ export interface TcpListenOptions extends ListenOptions {
   maxConnections?: number;
   /** How long a new connection may take to complete the handshake (ms, default 5000); a silent one is closed and never counts. */
   handshakeTimeoutMs?: number;
+  /** Busy-read before the event loop sleeps, when a caller waits and nothing is queued (µs; default 50, 0 on a one-CPU machine; 0 never spins). Adapts down when spinning does not pay, so an idle channel soon only sleeps. */
+  spinUs?: number;
 }
 
 export interface TcpConnectOptions extends ConnectOptions {
@@ -72,6 +75,7 @@ async function listen(options: TcpListenOptions = {}, hooks: ListenHooks = {}): 
   const receiver = new StreamReceiver(address, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
+    spin: readSpin(options.spinUs),
     describe: (i) => `TCP producer ${i} on ${host}:${actualPort}`,
     admit: async () => ({ address, inherit: [], release: () => {} }),
     cleanup: async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { SOCKET_LIMITS, ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
-import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, socketFileKind } from "@ipc-sampler/posix";
+import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, readSpin, socketFileKind } from "@ipc-sampler/posix";
 import { attachAdmitted } from "./admit.js";
 import { connectWithRetry } from "./connect.js";
 import { duplexListen, duplexOver, type ListenHooks } from "./duplex.js";
@@ -49,6 +49,8 @@ export interface UdsListenOptions extends ListenOptions {
   maxConnections?: number;
   /** How long a new connection may take to complete the handshake (ms, default 5000); a silent one is closed and never counts. */
   handshakeTimeoutMs?: number;
+  /** Busy-read before the event loop sleeps, when a caller waits and nothing is queued (µs; default 50, 0 on a one-CPU machine; 0 never spins). Adapts down when spinning does not pay, so an idle channel soon only sleeps. */
+  spinUs?: number;
 }
 
 export interface UdsConnectOptions extends ConnectOptions {
@@ -129,6 +131,7 @@ async function listen(options: UdsListenOptions = {}, hooks: ListenHooks = {}): 
   const receiver = new StreamReceiver(address, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
+    spin: readSpin(options.spinUs),
     describe: (i) => `Unix socket producer ${i} on ${p}`,
     admit: async () => ({ address, inherit: [], release: () => {} }),
     cleanup: async () => {
