@@ -27,6 +27,13 @@ function spanOf(batch: MessageBatch): number {
   return batch.offsets[last]! + batch.offsets[last + 1]! - batch.offsets[0]!;
 }
 
+/** A bounded, adaptive busy-wait (posix's AdaptiveSpin): spin(ready) true when ready() came in time. */
+export interface Spinner {
+  spin(ready: () => boolean): boolean;
+  /** A wait that the spin gave up on ended after `ms` (a short one re-arms the spin). */
+  slept(ms: number): void;
+}
+
 export interface ReceiverCoreOptions {
   expectedProducers?: number | undefined;
   onPeerLost?: ((error: ChannelError) => void) | undefined;

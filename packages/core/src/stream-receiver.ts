@@ -2,20 +2,13 @@ import { Socket, type SocketConstructorOpts } from "node:net";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission } from "./interface.js";
-import { CoreReceiver, ReceiverCore } from "./receiver-core.js";
+import { CoreReceiver, ReceiverCore, type Spinner } from "./receiver-core.js";
 
 /** Reads into place (attachFd): arenas for what is not the rest of a large frame, and the smallest read offered. */
 const ARENA_BYTES = 1024 * 1024;
 const MIN_READ = 64 * 1024;
 /** The rest of a frame is read straight into its buffer from this many bytes on. */
 const DIRECT_READ_MIN = 64 * 1024;
-
-/** A bounded, adaptive busy-wait (posix's AdaptiveSpin): spin(ready) true when ready() came in time. */
-export interface Spinner {
-  spin(ready: () => boolean): boolean;
-  /** A wait that the spin gave up on ended after `ms` (a short one re-arms the spin). */
-  slept(ms: number): void;
-}
 
 /**
  * Reading while a caller waits (StreamReceiver's `spin` option): a

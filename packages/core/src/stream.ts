@@ -204,4 +204,5 @@ export class StreamSender extends SenderBase {
   }
 }
 
-export { StreamReceiver, type SpinRead, type Spinner } from "./stream-receiver.js";
+export { StreamReceiver, type SpinRead } from "./stream-receiver.js";
+export type { Spinner } from "./receiver-core.js";

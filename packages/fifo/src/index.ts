@@ -46,6 +46,8 @@ export interface FifoListenOptions extends ListenOptions {
   mode?: number;
   /** F_SETPIPE_SZ — fcntl(2). FIFO capacity to ask for, bounded by /proc/sys/fs/pipe-max-size (default 1 MiB). */
   pipeSize?: number;
+  /** Busy-read before the event loop sleeps, when a caller waits and nothing is queued (µs; default 50, 0 on a one-CPU machine; 0 never spins). Adapts down when spinning does not pay, so an idle channel soon only sleeps. */
+  spinUs?: number;
 }
 
 function fifoPath(options: FifoListenOptions): string {
@@ -110,6 +112,7 @@ async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
     pipeSize,
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
+    spinUs: options.spinUs,
     cleanup: () => {
       try {
         unlinkSync(p);

@@ -1,6 +1,6 @@
 import { closeSync } from "node:fs";
 import { ChannelError, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReceiver, type Address } from "@ipc-sampler/core";
-import { FdWatcher, PeerSlotWatcher, READABLE, readNonBlocking } from "@ipc-sampler/posix";
+import { FdWatcher, PeerSlotWatcher, READABLE, readNonBlocking, spinnerFor } from "@ipc-sampler/posix";
 import { BODY_MAX } from "./protocol.js";
 
 /** Reads land back to back in an arena; batches point into it, so nothing is copied twice. */
@@ -14,6 +14,8 @@ export interface FifoReceiverOptions {
   pipeSize: number;
   expectedProducers?: number | undefined;
   onPeerLost?: ((e: ChannelError) => void) | undefined;
+  /** See FifoListenOptions.spinUs. */
+  spinUs?: number | undefined;
   cleanup: () => void;
 }
 
@@ -44,6 +46,7 @@ export class FifoReceiver extends PacketReceiver {
     super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
+      spinner: spinnerFor(options.spinUs),
       noun: "FIFO",
       describe: options.path,
       resource: options.path,

@@ -201,3 +201,24 @@ describe("fifo: HELLO packets that lie", () => {
     expect(codes).toEqual({ ELIMIT: n - 1024, EPEERGONE: 1024 });
   }, 30_000);
 });
+
+describe("fifo: a waiting reader reads before it sleeps", () => {
+  // Sender and receiver in one process, so "without a turn of the event loop" can be observed:
+  // the receiver's core reports whether a caller still waits right after next() returns.
+  it("hands over a message already in the FIFO, and a reply written just before the wait, within the call that waits", async () => {
+    const r = await listen({ expectedProducers: 1, spinUs: 2000 });
+    const s = await fifoTransport.connect(r.address);
+    const core = (r as unknown as { core: { next(): Promise<{ count: number } | undefined>; waiting: boolean } }).core;
+    await new Promise((done) => setTimeout(done, 50)); // the producer's hello is read
+    s.write(new Uint8Array([1]));
+    const first = core.next();
+    expect(core.waiting).toBe(false);
+    expect((await first)!.count).toBe(1);
+    // The first message of a run went out in write(); the next run's first must too, though no loop turn passed.
+    s.write(new Uint8Array([2]));
+    const second = core.next();
+    expect(core.waiting).toBe(false);
+    expect((await second)!.count).toBe(1);
+    await s.close();
+  });
+});

@@ -8,7 +8,7 @@
  * body's length. All packets use priority 0, so the queue is FIFO.
  */
 import { ChannelError, attachWithRetry, DEFAULT_PREFIX, MAX_PACKET_PRODUCERS, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { FdWatcher, PeerSlotWatcher, READABLE, WRITABLE, claimPeerSlot, ownerHeldOn, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, type MqHandle } from "@ipc-sampler/posix";
+import { FdWatcher, PeerSlotWatcher, READABLE, WRITABLE, claimPeerSlot, ownerHeldOn, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, spinnerFor, type MqHandle } from "@ipc-sampler/posix";
 
 /** Default largest message: 1 MiB, split over kernel messages and reassembled. */
 export const MQUEUE_MAX_MESSAGE = 1024 * 1024;
@@ -59,6 +59,8 @@ export interface MqueueListenOptions extends ListenOptions {
   messageSize?: number;
   /** mode — mq_open(3). Permission bits, applied exactly (default 0o600). */
   mode?: number;
+  /** Busy-read before the event loop sleeps, when a caller waits and nothing is queued (µs; default 50, 0 on a one-CPU machine; 0 never spins). Adapts down when spinning does not pay, so an idle channel soon only sleeps. */
+  spinUs?: number;
 }
 
 // ---- sender --------------------------------------------------------------------
@@ -197,12 +199,13 @@ export class MqueueReceiver extends PacketReceiver {
   constructor(
     override readonly address: MqueueAddress,
     private readonly queue: MqHandle,
-    private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; cleanup: () => void },
+    private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; spinUs?: number | undefined; cleanup: () => void },
   ) {
     const peers = new PeerSlotWatcher(queue.mqd);
     super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
+      spinner: spinnerFor(options.spinUs),
       noun: "message queue",
       describe: `message queue ${queue.name}`,
       resource: queue.name,
@@ -313,6 +316,7 @@ async function listen(options: MqueueListenOptions = {}): Promise<Receiver> {
   return new MqueueReceiver(address, queue, {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
+    spinUs: options.spinUs,
     cleanup: () => {
       try {
         mqUnlink(name);

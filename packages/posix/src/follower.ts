@@ -144,8 +144,14 @@ export class AdaptiveSpin {
  * (default 50); undefined when it would never spin (0, or one CPU).
  */
 export function readSpin(maxUs?: number): SpinRead | undefined {
+  const spinner = spinnerFor(maxUs);
+  return spinner ? { tryRead: readNonBlocking, spinner } : undefined;
+}
+
+/** An AdaptiveSpin of `maxUs` (default 50) for a receiver's `spinner` option; undefined when it would never spin. */
+export function spinnerFor(maxUs?: number): AdaptiveSpin | undefined {
   const spinner = new AdaptiveSpin(maxUs);
-  return spinner.max > 0 ? { tryRead: readNonBlocking, spinner } : undefined;
+  return spinner.max > 0 ? spinner : undefined;
 }
 
 /**

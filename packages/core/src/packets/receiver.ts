@@ -1,6 +1,6 @@
 import { ChannelError } from "../errors.js";
 import type { Address, Admission } from "../interface.js";
-import { CoreReceiver, ReceiverCore } from "../receiver-core.js";
+import { CoreReceiver, ReceiverCore, type Spinner } from "../receiver-core.js";
 import { PacketReader, type PacketReaderOptions } from "./reader.js";
 
 /** Reads per readiness callback before yielding to the event loop (readiness is level-triggered: it calls again). */
@@ -19,6 +19,12 @@ export interface PacketReceiverOptions {
   capacity: number;
   /** See PacketReaderOptions.watchPeer (a PeerSlotWatcher from @ipc-sampler/posix). */
   watchPeer: PacketReaderOptions["watchPeer"];
+  /**
+   * Bounded busy-reading: when a caller waits and nothing is queued,
+   * `readSome` is called until something arrives or the spinner gives up,
+   * so a reply that comes within the window skips the event loop's sleep.
+   */
+  spinner?: Spinner | undefined;
 }
 
 /**
@@ -34,16 +40,21 @@ export abstract class PacketReceiver extends CoreReceiver {
   protected readonly reader: PacketReader;
   private readonly describe: string;
   private paused = false;
+  private readonly spinner: Spinner | undefined;
+  /** When the last spin gave up (performance.now()), until the next readiness callback; 0 otherwise. */
+  private spunAt = 0;
   /** Why the kernel object failed; set once by breakAll(). */
   protected broken: ChannelError | undefined;
 
   protected constructor(readonly address: Address, options: PacketReceiverOptions) {
     super();
     this.describe = options.describe;
+    this.spinner = options.spinner;
     this.core = new ReceiverCore({
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
       onPressure: (high) => this.setPaused(high),
+      ...(options.spinner ? { spin: () => this.spin() } : {}),
       close: () => {
         this.reader.close();
         return this.release();
@@ -86,8 +97,22 @@ export abstract class PacketReceiver extends CoreReceiver {
     }
   }
 
+  /** A caller waits on an empty queue: read now, within the spinner's window. */
+  private spin(): void {
+    if (this.paused || this.broken || this.core.closed) return;
+    const ready = () => {
+      this.readSome();
+      return !this.core.waiting || this.broken !== undefined || this.core.closed;
+    };
+    if (!this.spinner!.spin(ready) && this.core.waiting) this.spunAt = performance.now();
+  }
+
   /** Reads what the kernel object holds (a few reads at most), then settles exited producers. */
   protected pump(): void {
+    if (this.spunAt !== 0) {
+      this.spinner!.slept(performance.now() - this.spunAt);
+      this.spunAt = 0;
+    }
     if (this.core.closed || this.broken) return;
     for (let i = 0; i < READS_PER_TURN && !this.paused; i++) {
       const more = this.readSome();

@@ -129,9 +129,15 @@ export abstract class PacketSender extends SenderBase {
       this.scheduled = true;
       // The first message of a run goes out now, so a lone message or a
       // reply waits for nothing; the messages written after it in the same
-      // loop turn share packets, sent at the next turn.
-      if (first) this.flush();
-      setImmediate(this.flushSoon);
+      // run share packets, sent when it yields (a microtask: a receiver that
+      // reads while its caller waits must not hold the next reply back for
+      // a loop turn). A busy channel waits a loop turn so more join.
+      if (first) {
+        this.flush();
+        queueMicrotask(this.flushSoon);
+      } else {
+        setImmediate(this.flushSoon);
+      }
     }
     return this.queued + this.fill <= this.highWater;
   }
