@@ -94,6 +94,11 @@ export class AdaptiveSpin {
     this.budget = this.max;
   }
 
+  /** The window the next spin gets (µs): `max` after a spin that paid, less after each that did not. */
+  get window(): number {
+    return this.budget;
+  }
+
   /** Spins for `ready()` within the current budget; true when it came. */
   spin(ready: () => boolean): boolean {
     if (this.budget <= 0) return false;

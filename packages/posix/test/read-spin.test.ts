@@ -79,6 +79,32 @@ describe("readSpin", () => {
     expect([...last.data.subarray(last.offsets[0]!, last.offsets[0]! + 1)]).toEqual([8]);
   });
 
+  it("learns only from spins that waited, and counts one answered after a preemption as failed", () => {
+    const spin = new AdaptiveSpin(20_000);
+    let calls = 0;
+    // There at the first look: no spin happened, the window stays.
+    expect(spin.spin(() => true)).toBe(true);
+    expect(spin.window).toBe(20_000);
+    // Came on the third look, no gap: it paid, the window stays whole.
+    calls = 0;
+    expect(spin.spin(() => ++calls >= 3)).toBe(true);
+    expect(spin.window).toBe(20_000);
+    // Came only after a 0.2 ms gap in the loop (as when the scheduler ran the peer on our CPU): failed.
+    calls = 0;
+    const gap = () => {
+      if (++calls === 5) {
+        const until = performance.now() + 0.2;
+        while (performance.now() < until);
+      }
+      return calls > 9;
+    };
+    expect(spin.spin(gap)).toBe(true);
+    expect(spin.window).toBe(10_000);
+    // Never came: halves again.
+    expect(spin.spin(() => false)).toBe(false);
+    expect(spin.window).toBe(5000);
+  });
+
   it("is off where it could never pay", () => {
     expect(readSpin(0)).toBeUndefined();
     expect(new AdaptiveSpin(0).max).toBe(0);
