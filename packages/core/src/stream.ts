@@ -180,6 +180,28 @@ export class StreamSender extends SenderBase {
   /** Hands the chunk from byte `from` on to the socket, and starts a fresh one. */
   private flushChunk(from = 0): void {
     if (this.pos === 0 || this.failure) return;
+    if (from === 0) {
+      // Nothing queued before it: write(2) now, and a chunk the kernel took
+      // whole is reused at once. Through socket.write its recycling waits
+      // for a callback that a producer writing in a loop, never blocked by a
+      // roomy kernel buffer (TCP), lets run only at its end: a fresh chunk,
+      // and its page faults, every 256 KiB.
+      const fd = this.descriptor();
+      if (fd >= 0) {
+        try {
+          from = writeSync(fd, this.chunk, 0, this.pos);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EAGAIN") {
+            this.fail(fromSystemError(err, "send to", this.target));
+            return;
+          }
+        }
+        if (from === this.pos) {
+          this.pos = 0;
+          return;
+        }
+      }
+    }
     const full = this.chunk;
     const used = this.pos;
     this.chunk = this.pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);

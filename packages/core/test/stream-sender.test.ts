@@ -69,4 +69,20 @@ describe("StreamSender", () => {
     const rest = Buffer.concat(Array.from({ length: 99 }, (_, i) => frame(i + 1)));
     expect(pending(peerFd)).toEqual(rest);
   });
+
+  it("ends a run with write(2) when the kernel has room, so the chunk is reused at once, not through socket.write", async () => {
+    const { sender, peerFd } = await socketPair();
+    const socket = (sender as unknown as { socket: Socket }).socket;
+    let viaSocket = 0;
+    const write = socket.write.bind(socket);
+    socket.write = ((...args: Parameters<Socket["write"]>) => (viaSocket++, write(...args))) as Socket["write"];
+    const message = Buffer.alloc(1024, 7);
+    // A run of 7 frames, 7 KiB: the first goes out in write(), the rest at the run's end.
+    for (let i = 0; i < 7; i++) sender.write(message);
+    await turn();
+    let got = 0;
+    for (let part = pending(peerFd); part.length > 0; part = pending(peerFd)) got += part.length;
+    expect(got).toBe(7 * (4 + message.length));
+    expect(viaSocket).toBe(0);
+  });
 });
