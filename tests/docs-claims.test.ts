@@ -42,7 +42,7 @@ describe("orderings on the site come from the results", () => {
     temps.push(dir);
     mkdirSync(path.join(dir, "mechanisms"));
     writeFileSync(path.join(dir, "index.md"), 'TCP is slow <Ordering id="mqueue" than="tcp" size="1048576" /> and <Ordering id="shm" than="uds" size="1024" />.\n');
-    writeFileSync(path.join(dir, "mechanisms", "x.md"), 'Last: <Ordering id="shm" place="last" />. Two CPUs win: <Ordering metric="roundtrip" id="pipe" placement="split-cpu" />.\n');
+    writeFileSync(path.join(dir, "mechanisms", "x.md"), 'Last: <Ordering id="shm" place="last" />. Two CPUs win: <Ordering metric="roundtrip" id="c-pipe" placement="split-cpu" />.\n');
     const wrong = contradictions(dir, shipped);
     expect(wrong).toHaveLength(3);
     expect(wrong.join("\n")).toMatch(/index\.md: .*mqueue.*tcp/);
