@@ -224,12 +224,29 @@ export function fileNodeKind(spec: FileNodeKindSpec): NamedKind<NodeHandle, File
     remove: (name, o = {}) => unmake(fileOf(name, o)),
     list,
     ownerAlive: (name, o = {}) => held(fileOf(name, o)) === true,
+    // A lock file whose node is gone (its owner died between unlinking the node and dropping the lock) is offered too, under the node's name.
     removeStale: (o = {}) =>
-      sweepStale(spec.kind, list(o), o, {
-        pathOf: (file) => file,
+      sweepStale(spec.kind, [...list(o), ...orphanLocks(o)], o, {
+        pathOf: (file) => (existsSync(file) ? file : file + LOCK_SUFFIX),
         held,
         remove: unmake,
       }),
+  };
+  /** Nodes named by a `<node>.lock` beside which no node is left (kinds locked beside the node only). */
+  const orphanLocks = (o: NamedListOptions & { directory?: string }): string[] => {
+    if (!spec.lockBeside) return [];
+    const prefix = validatePrefix(o.prefix ?? DEFAULT_PREFIX);
+    const dir = dirOf(o);
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return [];
+    }
+    return entries
+      .filter((n) => n.startsWith(prefix) && n.endsWith(suffix + LOCK_SUFFIX))
+      .map((n) => path.join(dir, n.slice(0, -LOCK_SUFFIX.length)))
+      .filter((file) => !existsSync(file));
   };
   return kind;
 }
