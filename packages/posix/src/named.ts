@@ -167,16 +167,19 @@ export function fileNodeKind(spec: FileNodeKindSpec): NamedKind<NodeHandle, File
     }
     rmSync(file + LOCK_SUFFIX, { force: true });
   };
-  const list = (o: NamedListOptions & { directory?: string } = {}) => {
+  /** Names in the kind's directory that start with the prefix (none when the directory cannot be read). */
+  const entries = (o: NamedListOptions & { directory?: string }): { dir: string; names: string[] } => {
     const prefix = validatePrefix(o.prefix ?? DEFAULT_PREFIX);
     const dir = dirOf(o);
-    let entries: string[];
     try {
-      entries = readdirSync(dir);
+      return { dir, names: readdirSync(dir).filter((n) => n.startsWith(prefix)) };
     } catch {
-      return [];
+      return { dir, names: [] };
     }
-    return entries.filter((n) => n.startsWith(prefix) && n.endsWith(suffix) && !n.endsWith(LOCK_SUFFIX) && spec.isNode(path.join(dir, n))).map((n) => path.join(dir, n));
+  };
+  const list = (o: NamedListOptions & { directory?: string } = {}) => {
+    const { dir, names } = entries(o);
+    return names.filter((n) => n.endsWith(suffix) && !n.endsWith(LOCK_SUFFIX) && spec.isNode(path.join(dir, n))).map((n) => path.join(dir, n));
   };
   const kind: NamedKind<NodeHandle, FileNodeOptions> = {
     kind: spec.kind,
@@ -235,16 +238,9 @@ export function fileNodeKind(spec: FileNodeKindSpec): NamedKind<NodeHandle, File
   /** Nodes named by a `<node>.lock` beside which no node is left (kinds locked beside the node only). */
   const orphanLocks = (o: NamedListOptions & { directory?: string }): string[] => {
     if (!spec.lockBeside) return [];
-    const prefix = validatePrefix(o.prefix ?? DEFAULT_PREFIX);
-    const dir = dirOf(o);
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return [];
-    }
-    return entries
-      .filter((n) => n.startsWith(prefix) && n.endsWith(suffix + LOCK_SUFFIX))
+    const { dir, names } = entries(o);
+    return names
+      .filter((n) => n.endsWith(suffix + LOCK_SUFFIX))
       .map((n) => path.join(dir, n.slice(0, -LOCK_SUFFIX.length)))
       .filter((file) => !existsSync(file));
   };
