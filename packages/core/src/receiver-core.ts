@@ -30,8 +30,8 @@ function spanOf(batch: MessageBatch): number {
 /** A bounded, adaptive busy-wait (posix's AdaptiveSpin): spin(ready) true when ready() came in time. */
 export interface Spinner {
   spin(ready: () => boolean): boolean;
-  /** A wait that the spin gave up on ended after `ms` (a short one re-arms the spin). */
-  slept(ms: number): void;
+  /** The wait a spin gave up to has ended (the event loop delivered): a short one re-arms the spin. */
+  woke(): void;
 }
 
 export interface ReceiverCoreOptions {

@@ -37,8 +37,6 @@ export class StreamReceiver extends CoreReceiver {
   /** Descriptors read in place (attachFd, attachSocketFd), which a waiting caller's spin reads too. */
   private readonly fdReaders = new Set<FdReader>();
   private readonly spinRead: SpinRead | undefined;
-  /** When the last spin gave up (performance.now()), until the next read lands; 0 otherwise. */
-  private spunAt = 0;
   /** Where spin reads land (never the event loop's read buffer, which a spin must not move). */
   private spinBuffer: Buffer | undefined;
 
@@ -130,13 +128,13 @@ export class StreamReceiver extends CoreReceiver {
 
   private readWith(reader: ReturnType<StreamReceiver["reader"]>, fd: number, writable: boolean): { producer: number; socket: Socket } {
     const entry: FdReader = { fd, reader };
-    const landed = (n: number, buf: Buffer): void => {
-      if (this.spunAt !== 0) {
-        this.spinRead!.spinner.slept(performance.now() - this.spunAt);
-        this.spunAt = 0;
-      }
-      reader.landed(n, buf);
-    };
+    const spinner = this.spinRead?.spinner;
+    const landed = spinner
+      ? (n: number, buf: Buffer): void => {
+          spinner.woke();
+          reader.landed(n, buf);
+        }
+      : reader.landed;
     // onread is a net.Socket constructor option since Node 12 (typed here only for net.connect).
     const options = { fd, readable: true, writable, onread: { buffer: reader.target, callback: landed } };
     const socket = new Socket(options as SocketConstructorOpts);
@@ -152,27 +150,30 @@ export class StreamReceiver extends CoreReceiver {
    * or an error stops the spin and is left to the event loop to report.
    */
   private spin(): void {
-    const s = this.spinRead!;
     if (this.paused || this.fdReaders.size === 0) return;
-    const buf = (this.spinBuffer ??= Buffer.allocUnsafeSlow(REUSED_READ_BYTES));
-    let stop = false;
-    const ready = (): boolean => {
-      for (const r of this.fdReaders) {
-        // The event loop's next read lands in the rest of a large frame: leave that descriptor to it.
-        if (!r.reader.spinnable()) continue;
-        let n: number;
-        try {
-          n = s.tryRead(r.fd, buf, 0, buf.length);
-        } catch {
-          n = 0;
-        }
-        if (n > 0) r.reader.chunk(buf.subarray(0, n), true);
-        else if (n === 0) stop = true;
-      }
-      return stop || !this.core.waiting;
-    };
-    if (!s.spinner.spin(ready) && this.core.waiting) this.spunAt = performance.now();
+    this.spinStop = false;
+    this.spinRead!.spinner.spin(this.spinReady);
   }
+
+  private spinStop = false;
+  /** One look of the spin: every descriptor read once; true when the caller has its batch (or a descriptor ended). */
+  private readonly spinReady = (): boolean => {
+    const tryRead = this.spinRead!.tryRead;
+    const buf = (this.spinBuffer ??= Buffer.allocUnsafeSlow(REUSED_READ_BYTES));
+    for (const r of this.fdReaders) {
+      // The event loop's next read lands in the rest of a large frame: leave that descriptor to it.
+      if (!r.reader.spinnable()) continue;
+      let n: number;
+      try {
+        n = tryRead(r.fd, buf, 0, buf.length);
+      } catch {
+        n = 0;
+      }
+      if (n > 0) r.reader.chunk(buf.subarray(0, n), true);
+      else if (n === 0) this.spinStop = true;
+    }
+    return this.spinStop || !this.core.waiting;
+  };
 
   /**
    * One producer's frame parser: the state of a partial frame, fed by chunks

@@ -88,6 +88,8 @@ export class AdaptiveSpin {
   /** Quick wakes to let pass before spinning again; doubles each time a whole window fails. */
   private backoff = 1;
   private untilSpin = 0;
+  /** When the last spin gave up (performance.now()), until woke(); 0 otherwise. */
+  private gaveUpAt = 0;
 
   constructor(maxUs?: number) {
     this.max = maxUs ?? (CAN_SPIN ? 50 : 0);
@@ -101,7 +103,10 @@ export class AdaptiveSpin {
 
   /** Spins for `ready()` within the current budget; true when it came. */
   spin(ready: () => boolean): boolean {
-    if (this.budget <= 0) return false;
+    if (this.budget <= 0) {
+      this.gaveUpAt = performance.now();
+      return false;
+    }
     const deadline = performance.now() + this.budget / 1000;
     let came = false;
     let preempted = false;
@@ -127,7 +132,15 @@ export class AdaptiveSpin {
     // A whole window that failed, or one that only "paid" because the peer ran on our CPU meanwhile.
     if (this.budget === this.max) this.backoff = Math.min(MAX_BACKOFF, this.backoff * 2);
     this.budget = this.budget >= 4 ? this.budget / 2 : 0;
+    if (!came) this.gaveUpAt = performance.now();
     return came;
+  }
+
+  /** The wait the last failed spin gave up to has ended: slept() with its length. */
+  woke(): void {
+    if (this.gaveUpAt === 0) return;
+    this.slept(performance.now() - this.gaveUpAt);
+    this.gaveUpAt = 0;
   }
 
   /**

@@ -105,6 +105,16 @@ describe("readSpin", () => {
     expect(spin.window).toBe(5000);
   });
 
+  it("re-arms a spun-out window when the wait it gave up to was short (woke)", () => {
+    // A wait under twice the window counts as short: 5 ms, so a loaded machine still makes it.
+    const spin = new AdaptiveSpin(2500);
+    for (let i = 0; i < 20 && spin.window > 0; i++) spin.window >= 4 ? (spin as unknown as { budget: number }).budget /= 2 : spin.spin(() => false);
+    expect(spin.window).toBe(0);
+    expect(spin.spin(() => false)).toBe(false); // no window: gives up at once
+    spin.woke(); // delivered at once: a short wait
+    expect(spin.window).toBe(2500);
+  });
+
   it("is off where it could never pay", () => {
     expect(readSpin(0)).toBeUndefined();
     expect(new AdaptiveSpin(0).max).toBe(0);

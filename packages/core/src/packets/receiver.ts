@@ -41,8 +41,6 @@ export abstract class PacketReceiver extends CoreReceiver {
   private readonly describe: string;
   private paused = false;
   private readonly spinner: Spinner | undefined;
-  /** When the last spin gave up (performance.now()), until the next readiness callback; 0 otherwise. */
-  private spunAt = 0;
   /** Why the kernel object failed; set once by breakAll(). */
   protected broken: ChannelError | undefined;
 
@@ -100,19 +98,18 @@ export abstract class PacketReceiver extends CoreReceiver {
   /** A caller waits on an empty queue: read now, within the spinner's window. */
   private spin(): void {
     if (this.paused || this.broken || this.core.closed) return;
-    const ready = () => {
-      this.readSome();
-      return !this.core.waiting || this.broken !== undefined || this.core.closed;
-    };
-    if (!this.spinner!.spin(ready) && this.core.waiting) this.spunAt = performance.now();
+    this.spinner!.spin(this.spinReady);
   }
+
+  /** One look of the spin: one read; true when the caller has its batch (or the channel ended). */
+  private readonly spinReady = (): boolean => {
+    this.readSome();
+    return !this.core.waiting || this.broken !== undefined || this.core.closed;
+  };
 
   /** Reads what the kernel object holds (a few reads at most), then settles exited producers. */
   protected pump(): void {
-    if (this.spunAt !== 0) {
-      this.spinner!.slept(performance.now() - this.spunAt);
-      this.spunAt = 0;
-    }
+    this.spinner?.woke();
     if (this.core.closed || this.broken) return;
     for (let i = 0; i < READS_PER_TURN && !this.paused; i++) {
       const more = this.readSome();
