@@ -170,11 +170,16 @@ describe("Pool", () => {
     ["maxRssBytes", { maxRssBytes: 1 }],
   ])("%s recycles a worker, its successor started ahead", async (_, limit) => {
     const p = await Pool.create<T>({ module: tasks, processes: 1, ...limit });
+    const exited: Array<number | undefined> = [];
+    p.on("workerExit", ({ pid }) => exited.push(pid));
     try {
       const first = await p.apply("pid", []);
       const second = await p.apply("pid", []);
       [first, second].forEach(track);
       expect(second).not.toBe(first);
+      // A retired worker counts as recycled once it has exited, which its started-ahead successor may answer before.
+      for (let t = 0; t < 100 && !exited.includes(first as number); t++) await new Promise((r) => setTimeout(r, 20));
+      expect(exited).toContain(first);
       expect(p.stats().recycled).toBeGreaterThanOrEqual(1);
     } finally {
       await p.terminate();
