@@ -40,6 +40,8 @@ async function main(): Promise<void> {
 
   const lost: ChannelError[] = [];
   const receiver: Receiver = await transport.listen({
+    // The verifier reads each batch before it asks for the next: large-message memory may be reused.
+    reuseBatches: true,
     ...s.entry.listenOptions,
     expectedProducers: s.producers,
     onPeerLost: (e) => lost.push(e),

@@ -212,6 +212,16 @@ export interface ListenOptions {
   maxMessageSize?: number;
   /** Prefix for named resources, so stale ones can be found (default `ipcs-`). */
   prefix?: string;
+  /**
+   * A batch from `batches()` need only stay valid until the next batch is
+   * requested (the MessageBatch minimum), so a receiver that copies
+   * messages out of the kernel may reuse that memory for later batches
+   * instead of fresh allocations, whose pages fault on first touch (256
+   * faults per MiB). Messages the message iterator hands out are never
+   * reused. Default false: a byte stream's batches outlive their batch. The
+   * shared-memory transports' batches are views of their ring either way.
+   */
+  reuseBatches?: boolean;
 }
 
 export interface ConnectOptions {

@@ -48,6 +48,13 @@ export interface ReceiverCoreOptions {
    * over at once, and `waiting` turns false).
    */
   spin?: () => void;
+  /**
+   * Called with the batch `batches()` handed out last when its caller asks
+   * for the next one (or stops): no one reads its bytes any more, so the
+   * transport may reuse them (ListenOptions.reuseBatches). Never called for
+   * batches the message iterator took: its messages are the caller's.
+   */
+  release?: (batch: MessageBatch) => void;
 }
 
 /**
@@ -66,6 +73,8 @@ export class ReceiverCore {
   private bytes = 0;
   private isClosed = false;
   private closing: Promise<void> | undefined;
+  /** The batch `batches()` handed out last, released when its caller asks for the next (only with options.release). */
+  private lent: MessageBatch | undefined;
 
   constructor(private readonly options: ReceiverCoreOptions) {
     this.tally = new ProducerTally(options.expectedProducers);
@@ -147,6 +156,7 @@ export class ReceiverCore {
     this.waiter = undefined;
     if (!this.high && this.head < this.queue.length && !(this.queue[this.head] instanceof ChannelError)) {
       const batch = this.take() as MessageBatch;
+      if (w.result) this.lend(batch);
       w.resolve(w.result ? { value: batch, done: false } : batch);
     } else {
       void Promise.resolve().then(() => this.settle(w));
@@ -162,7 +172,22 @@ export class ReceiverCore {
       return w.reject(err);
     }
     if (item === WAIT) this.waiter = w;
-    else w.resolve(w.result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
+    else {
+      if (w.result && item) this.lend(item);
+      w.resolve(w.result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
+    }
+  }
+
+  private lend(batch: MessageBatch): void {
+    if (this.options.release) this.lent = batch;
+  }
+
+  /** The caller of `batches()` is done with the batch it has. */
+  private giveBack(): void {
+    const batch = this.lent;
+    if (!batch) return;
+    this.lent = undefined;
+    this.options.release!(batch);
   }
 
   /**
@@ -214,12 +239,14 @@ export class ReceiverCore {
   }
 
   private request(result: boolean): Promise<unknown> {
+    if (result) this.giveBack();
     let item: MessageBatch | undefined | typeof WAIT;
     try {
       item = this.take();
     } catch (err) {
       return Promise.reject(err);
     }
+    if (result && item && item !== WAIT) this.lend(item);
     if (item !== WAIT) return Promise.resolve(result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
     const waiting = new Promise((resolve, reject) => (this.waiter = { resolve, reject, result }));
     this.options.spin?.();
@@ -227,7 +254,7 @@ export class ReceiverCore {
   }
 
   batches(): AsyncIterableIterator<MessageBatch> {
-    return resultIterator(this.nextResultBound);
+    return resultIterator(this.nextResultBound, this.giveBackBound);
   }
 
   /** The simple path: one Uint8Array per message (a view the caller may keep). */
@@ -237,10 +264,12 @@ export class ReceiverCore {
 
   private readonly nextBatch = () => this.next();
   private readonly nextResultBound = () => this.nextResult();
+  private readonly giveBackBound = () => this.giveBack();
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
+    this.lent = undefined;
     this.queue = [];
     this.head = 0;
     this.bytes = 0;

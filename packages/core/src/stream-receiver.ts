@@ -1,4 +1,5 @@
 import { Socket, type SocketConstructorOpts } from "node:net";
+import { BatchBuffers, POOLED_MIN_BYTES, type Lease, type PooledBatch } from "./batch-buffers.js";
 import { ChannelError, fromSystemError } from "./errors.js";
 import { FRAME_HEADER_BYTES, GOODBYE, parseFrames, readFrameHeader, type ParsedFrames } from "./framing.js";
 import type { Address, Admission } from "./interface.js";
@@ -39,6 +40,8 @@ export class StreamReceiver extends CoreReceiver {
   private readonly spinRead: SpinRead | undefined;
   /** Where spin reads land (never the event loop's read buffer, which a spin must not move). */
   private spinBuffer: Buffer | undefined;
+  /** Large frames' and copied-out reads' buffers, reused once their batch is released (reuseBatches). */
+  private readonly buffers: BatchBuffers | undefined;
 
   constructor(
     readonly address: Address,
@@ -55,9 +58,12 @@ export class StreamReceiver extends CoreReceiver {
        * window skips the sleep and wake-up of the event loop.
        */
       spin?: SpinRead | undefined;
+      /** ListenOptions.reuseBatches: a large frame's or a copied-out read's buffer is reused once `batches()` moves past its batch. */
+      reuseBatches?: boolean | undefined;
     },
   ) {
     super();
+    this.buffers = options.reuseBatches ? new BatchBuffers() : undefined;
     this.admitImpl = options.admit;
     this.spinRead = options.spin;
     this.describe = options.describe;
@@ -66,6 +72,7 @@ export class StreamReceiver extends CoreReceiver {
       onPeerLost: options.onPeerLost,
       onPressure: (high) => this.setPaused(high),
       ...(options.spin ? { spin: () => this.spin() } : {}),
+      ...(this.buffers ? { release: this.buffers.release } : {}),
       close: async () => {
         for (const s of this.sockets) s.destroy();
         this.sockets.clear();
@@ -186,12 +193,43 @@ export class StreamReceiver extends CoreReceiver {
     let socket: Socket | undefined;
     let carry: Buffer | undefined; // a partial frame, header included
     let carryFill = 0;
+    let carryLease: Lease | undefined; // the pooled buffer carry is a view of
+    const buffers = this.buffers;
+    /** A buffer for a frame of `bytes`, header included: pooled when large and reuse is on. */
+    const frameBuffer = (bytes: number): Buffer => {
+      if (!buffers || bytes < POOLED_MIN_BYTES) {
+        carryLease = undefined;
+        return Buffer.allocUnsafe(bytes);
+      }
+      carryLease = buffers.lease(bytes);
+      return carryLease.buffer.subarray(0, bytes);
+    };
+    /** Pushes the frames `batch` points at in `data`; `lease`: the pooled buffer `data` is in, held once more by the batch. */
+    const pushBatch = (data: Buffer, batch: Int32Array, lease: Lease | undefined): void => {
+      if (lease) lease.holders++;
+      const b: PooledBatch = { count: batch.length >>> 1, data, offsets: batch, producer, lease };
+      this.core.push(b);
+    };
+    /** Frames a read carried, copied out of a buffer the next read overwrites (one buffer per batch), and pushed. */
+    const copyOut = (from: Buffer, batch: Int32Array): void => {
+      const first = batch[0]!;
+      const last = batch.length - 2;
+      const bytes = batch[last]! + batch[last + 1]! - first;
+      const lease = buffers && bytes >= POOLED_MIN_BYTES ? buffers.lease(bytes) : undefined;
+      const data = lease ? lease.buffer : Buffer.allocUnsafe(bytes);
+      from.copy(data, 0, first, first + bytes);
+      for (let i = 0; i < batch.length; i += 2) batch[i]! -= first;
+      pushBatch(data, batch, lease);
+      if (lease) buffers!.drop(lease); // the batch is its only holder
+    };
     let goodbye = false;
     let finished = false;
     const parsed: ParsedFrames = { count: 0, consumed: 0, goodbye: false, oversized: 0 };
     const offsets = new Int32Array(2048);
     const what = this.describe(producer);
-    let arena = Buffer.allocUnsafeSlow(reused ? REUSED_READ_BYTES : ARENA_BYTES);
+    // attachFd's arena, leased when reuse is on: the reader holds it while it reads into it, each batch from it too.
+    let arenaLease = !reused && buffers ? buffers.lease(ARENA_BYTES) : undefined;
+    let arena = arenaLease ? arenaLease.buffer : Buffer.allocUnsafeSlow(reused ? REUSED_READ_BYTES : ARENA_BYTES);
     let arenaAt = 0;
     let intoCarry = false;
 
@@ -216,13 +254,18 @@ export class StreamReceiver extends CoreReceiver {
       const one = new Int32Array(2);
       one[0] = FRAME_HEADER_BYTES;
       one[1] = carry!.length - FRAME_HEADER_BYTES;
-      this.core.push({ count: 1, data: carry!, offsets: one, producer });
+      const batch: PooledBatch = { count: 1, data: carry!, offsets: one, producer, lease: carryLease };
+      this.core.push(batch);
       carry = undefined;
+      carryLease = undefined;
       carryFill = 0;
     };
 
-    /** Bytes read; `copy`: they sit in a buffer the next read overwrites, so batches take a copy. */
-    const chunk = (chunk: Buffer, copy = reused) => {
+    /**
+     * Bytes read; `copy`: they sit in a buffer the next read overwrites, so
+     * batches take a copy; `lease`: they sit in this pooled buffer (the arena).
+     */
+    const chunk = (chunk: Buffer, copy = reused, lease?: Lease) => {
       if (finished) return;
       if (goodbye) return finish(new ChannelError("EPROTO", `${what} sent bytes after its goodbye`, { producer }));
       let start = 0;
@@ -241,7 +284,7 @@ export class StreamReceiver extends CoreReceiver {
             return;
           }
           if (len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
-          const grown = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+          const grown = frameBuffer(FRAME_HEADER_BYTES + len);
           carry.copy(grown, 0, 0, FRAME_HEADER_BYTES);
           carry = grown;
         }
@@ -258,7 +301,8 @@ export class StreamReceiver extends CoreReceiver {
         // (a read of one small message no longer costs an 8 KiB allocation).
         if (parsed.count > 0) {
           const batch = offsets.slice(0, 2 * parsed.count);
-          this.core.push({ count: parsed.count, data: copy ? copyOut(chunk, batch) : chunk, offsets: batch, producer });
+          if (copy) copyOut(chunk, batch);
+          else pushBatch(chunk, batch, lease);
         }
         if (parsed.oversized) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${parsed.oversized} bytes, over the ${max}-byte limit`, { producer }));
         start = parsed.consumed;
@@ -275,8 +319,9 @@ export class StreamReceiver extends CoreReceiver {
         if (rest >= FRAME_HEADER_BYTES) {
           const len = readFrameHeader(chunk, start);
           if (len !== GOODBYE && len > max) return finish(new ChannelError("EPROTO", `${what} sent a frame of ${len} bytes, over the ${max}-byte limit`, { producer }));
-          carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+          carry = len === GOODBYE ? Buffer.allocUnsafe(FRAME_HEADER_BYTES) : frameBuffer(FRAME_HEADER_BYTES + len);
         } else {
+          carryLease = undefined;
           carry = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
         }
         chunk.copy(carry, 0, start);
@@ -286,14 +331,18 @@ export class StreamReceiver extends CoreReceiver {
 
     /** Where the next read lands: the reused buffer; else the rest of a large frame in its own buffer, else the arena. */
     const target = (): Buffer => {
-      if (reused) return arena;
       if (carry && carryFill >= FRAME_HEADER_BYTES && carry.length - carryFill >= DIRECT_READ_MIN) {
         intoCarry = true;
         return carry.subarray(carryFill);
       }
       intoCarry = false;
+      if (reused) return arena;
       if (ARENA_BYTES - arenaAt < MIN_READ) {
-        arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+        if (arenaLease) {
+          buffers!.drop(arenaLease);
+          arenaLease = buffers!.lease(ARENA_BYTES);
+        }
+        arena = arenaLease ? arenaLease.buffer : Buffer.allocUnsafeSlow(ARENA_BYTES);
         arenaAt = 0;
       }
       return arena.subarray(arenaAt);
@@ -308,7 +357,7 @@ export class StreamReceiver extends CoreReceiver {
         return;
       }
       if (!reused) arenaAt = (arenaAt + n + 7) & ~7;
-      chunk(buf.subarray(0, n));
+      chunk(buf.subarray(0, n), reused, arenaLease);
     };
 
     const watch = (s: Socket): number => {
@@ -330,19 +379,3 @@ export class StreamReceiver extends CoreReceiver {
 
 /** Bytes one read into a reused buffer may bring: what a Unix socket holds at the default SO_SNDBUF, with room. */
 const REUSED_READ_BYTES = 256 * 1024;
-
-/**
- * The frames `offsets` points at in a buffer the next read overwrites, copied
- * to a buffer of their own (one per batch: the span from the first message
- * to the end of the last, headers between included); `offsets` is rebased to
- * it in place.
- */
-function copyOut(from: Buffer, offsets: Int32Array): Buffer {
-  const first = offsets[0]!;
-  const last = offsets.length - 2;
-  const end = offsets[last]! + offsets[last + 1]!;
-  const data = Buffer.allocUnsafe(end - first);
-  from.copy(data, 0, first, end);
-  for (let i = 0; i < offsets.length; i += 2) offsets[i]! -= first;
-  return data;
-}

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, rmSync, write } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
@@ -80,4 +84,94 @@ describe("StreamReceiver framing", () => {
     expect(got).toEqual([]);
     expect(lost[0]!.code).toBe("EPROTO");
   });
+});
+
+// reuseBatches over a real pipe (a FIFO's two ends in this process), read in
+// place by attachFd: the arena and large frames come from the pool, and the
+// writer runs on libuv's thread pool so a full pipe never blocks this loop.
+describe("StreamReceiver reuseBatches", () => {
+  /** Message i: `lengths[i]` bytes of a pattern that differs per message. */
+  const pattern = (i: number, length: number) => Buffer.from(Uint8Array.from({ length }, (_, j) => (i * 131 + j * 7) & 0xff));
+  const lengths = [100 * 1024, 5, 1024 * 1024 + 3, 70 * 1024, 3, 200 * 1024, 1024 * 1024 + 3, 64 * 1024, 9, 300 * 1024, 1024 * 1024 + 3, 100 * 1024];
+  const sizes = [...lengths, ...lengths, ...lengths];
+
+  async function overPipe(reuseBatches: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), "ipcs-reuse-"));
+    const path = join(dir, "fifo");
+    execFileSync("mkfifo", [path]);
+    const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writeFd = openSync(path, constants.O_WRONLY);
+    const address: Address = { transport: "test", maxMessageSize: 2 << 20 };
+    const r = new StreamReceiver(address, {
+      expectedProducers: 1,
+      reuseBatches,
+      admit: async () => ({ address, inherit: [], release() {} }),
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      describe: (p) => `producer ${p}`,
+    });
+    r.attachFd(readFd);
+    const writing = (async () => {
+      for (const [i, n] of sizes.entries()) {
+        const head = Buffer.alloc(4);
+        writeFrameHeader(head, 0, n);
+        await writeAll(writeFd, Buffer.concat([head, pattern(i, n)]));
+      }
+      const bye = Buffer.alloc(4);
+      writeFrameHeader(bye, 0, GOODBYE);
+      await writeAll(writeFd, bye);
+      closeSync(writeFd);
+    })();
+    return { r, writing };
+  }
+
+  function writeAll(fd: number, b: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const step = (at: number) => {
+        if (at === b.length) return resolve();
+        write(fd, b, at, b.length - at, null, (err, n) => (err ? reject(err) : step(at + n)));
+      };
+      step(0);
+    });
+  }
+
+  it.each([
+    ["read as they come", false],
+    ["all queued before the first is read", true],
+  ])("reuses a large message's memory once batches() moves past it, each message whole when its batch is read (%s)", async (_, queued) => {
+    const { r, writing } = await overPipe(true);
+    // All of it (under 12 MiB) fits below the receiver's high-water mark: nothing is given back while it waits.
+    if (queued) await writing;
+    const buffers = new Set<ArrayBufferLike>();
+    let i = 0;
+    let large = 0;
+    for await (const b of r.batches()) {
+      for (let k = 0; k < b.count; k++, i++) {
+        const m = Buffer.from(b.data.buffer, b.data.byteOffset + b.offsets[2 * k]!, b.offsets[2 * k + 1]!);
+        expect(m.equals(pattern(i, sizes[i]!)), `message ${i}`).toBe(true);
+        if (sizes[i]! >= 64 * 1024) {
+          large++;
+          buffers.add(b.data.buffer);
+        }
+      }
+    }
+    await writing;
+    await r.close();
+    expect(i).toBe(sizes.length);
+    // Without reuse every large message (and every arena) is memory of its own; queued, none could be reused.
+    if (queued) expect(buffers.size).toBeGreaterThanOrEqual(large / 2);
+    else expect(buffers.size).toBeLessThan(large / 2);
+  }, 30_000);
+
+  it("never reuses what the message iterator handed out, nor batches without the option", async () => {
+    for (const [reuse, how] of [[true, "messages"], [false, "batches"]] as const) {
+      const { r, writing } = await overPipe(reuse);
+      const kept: Uint8Array[] = [];
+      if (how === "messages") for await (const m of r) kept.push(m);
+      else for await (const b of r.batches()) for (let k = 0; k < b.count; k++) kept.push(b.data.subarray(b.offsets[2 * k]!, b.offsets[2 * k]! + b.offsets[2 * k + 1]!));
+      await writing;
+      await r.close();
+      expect(kept.map((m) => m.length)).toEqual(sizes);
+      kept.forEach((m, i) => expect(Buffer.from(m).equals(pattern(i, sizes[i]!)), `${how}: message ${i}`).toBe(true));
+    }
+  }, 30_000);
 });

@@ -93,6 +93,7 @@ async function listen(options: PipeListenOptions = {}): Promise<Receiver> {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spin: readSpin(options.spinUs),
+    reuseBatches: options.reuseBatches,
     describe: (p) => `pipe producer ${p}`,
     admit: async () => {
       if (receiver.closed) throw new ChannelError("ECLOSED", "cannot admit a producer: the pipe receiver is closed");
@@ -151,12 +152,13 @@ async function openToChild(options: PipeToChildOptions = {}): Promise<PipeToChil
 }
 
 /** The child's end of `openToChild`: a receiver of the one parent that writes to the inherited read end. */
-async function receiveFromParent(address: Address, options: Pick<PipeListenOptions, "onPeerLost" | "spinUs"> = {}): Promise<Receiver> {
+async function receiveFromParent(address: Address, options: Pick<PipeListenOptions, "onPeerLost" | "spinUs" | "reuseBatches"> = {}): Promise<Receiver> {
   const a = inheritedPipe(address, "to-child");
   const receiver: StreamReceiver = new StreamReceiver(a, {
     expectedProducers: 1,
     onPeerLost: options.onPeerLost,
     spin: readSpin(options.spinUs),
+    reuseBatches: options.reuseBatches,
     describe: () => "the parent writing to this pipe",
     admit: async () => {
       throw new ChannelError("EPERM", `cannot admit a producer to pipe fd ${a.fd}: its only producer is the parent that opened it`);
@@ -169,7 +171,7 @@ async function receiveFromParent(address: Address, options: Pick<PipeListenOptio
 
 export interface PipeTransport extends Transport<PipeListenOptions> {
   openToChild(options?: PipeToChildOptions): Promise<PipeToChild>;
-  receiveFromParent(address: Address, options?: Pick<PipeListenOptions, "onPeerLost" | "spinUs">): Promise<Receiver>;
+  receiveFromParent(address: Address, options?: Pick<PipeListenOptions, "onPeerLost" | "spinUs" | "reuseBatches">): Promise<Receiver>;
 }
 
 export const pipeTransport: PipeTransport = { descriptor: pipeDescriptor, listen, connect, openToChild, receiveFromParent };

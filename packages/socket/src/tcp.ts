@@ -76,6 +76,7 @@ async function listen(options: TcpListenOptions = {}, hooks: ListenHooks = {}): 
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spin: readSpin(options.spinUs),
+    reuseBatches: options.reuseBatches,
     describe: (i) => `TCP producer ${i} on ${host}:${actualPort}`,
     admit: async () => ({ address, inherit: [], release: () => {} }),
     cleanup: async () => {

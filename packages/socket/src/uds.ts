@@ -132,6 +132,7 @@ async function listen(options: UdsListenOptions = {}, hooks: ListenHooks = {}): 
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spin: readSpin(options.spinUs),
+    reuseBatches: options.reuseBatches,
     describe: (i) => `Unix socket producer ${i} on ${p}`,
     admit: async () => ({ address, inherit: [], release: () => {} }),
     cleanup: async () => {

@@ -38,7 +38,7 @@ const turn = () => new Promise((resolve) => setTimeout(resolve, 1));
 
 type Kind = "uds" | "tcp";
 
-async function listen(kind: Kind, options: { expectedProducers: number; maxMessageSize?: number; maxConnections?: number }) {
+async function listen(kind: Kind, options: { expectedProducers: number; maxMessageSize?: number; maxConnections?: number; reuseBatches?: boolean }) {
   const lost: ChannelError[] = [];
   const settings = { ...options, onPeerLost: (e: ChannelError) => lost.push(e) };
   const r: Receiver = kind === "uds" ? await udsTransport.listen(settings) : await tcpTransport.listen(settings);
@@ -100,6 +100,31 @@ describe.each<Kind>(["uds", "tcp"])("%s: reads of an accepted connection", (kind
 
   it("reassembles frames larger than one read, cut at their header, inside it, and at the read buffer's size", async () => {
     await deliversWhole([300 * 1024, 1, (1 << 20) + 3, 64 * 1024, 256 * 1024 - 4, 5], [4, 100_000, 3, 256 * 1024, 64 * 1024 + 1, 2]);
+  }, 30_000);
+
+  it("with reuseBatches, frames larger than one read arrive whole, each read before the next batch is asked for, and their memory is reused", async () => {
+    const lengths = [300 * 1024, 1, (1 << 20) + 3, 64 * 1024, 256 * 1024 - 4, 5, (1 << 20) + 3, 300 * 1024, (1 << 20) + 3];
+    const { r, lost } = await listen(kind, { expectedProducers: 1, reuseBatches: true });
+    const seen: number[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const done = (async () => {
+      for await (const b of r.batches()) {
+        for (let i = 0; i < b.count; i++) {
+          const n = seen.length;
+          const bytes = Buffer.from(b.data.buffer, b.data.byteOffset + b.offsets[2 * i]!, b.offsets[2 * i + 1]!);
+          seen.push(bytes.length);
+          expect(bytes.equals(message(n, lengths[n]!)), `message ${n}`).toBe(true);
+          if (bytes.length >= 64 * 1024) buffers.add(b.data.buffer);
+        }
+      }
+    })();
+    const s = await rawProducer(r);
+    await writeInPieces(s, wire(lengths), [4, 100_000, 3, 256 * 1024, 64 * 1024 + 1, 2]);
+    s.end();
+    await done;
+    expect(seen).toEqual(lengths);
+    expect(lost).toEqual([]);
+    expect(buffers.size).toBeLessThan(lengths.filter((n) => n >= 64 * 1024).length);
   }, 30_000);
 
   it("a peer that dies inside a frame is EPEERGONE; the partial frame is discarded and what came before is kept", async () => {
