@@ -38,7 +38,7 @@ import { checksum32 } from "@ipc-sampler/core";
 export const CTL_FILE = "journal.ctl";
 export const CTL_MAGIC = 0x314c544a; // "JTL1"
 export const SEG_MAGIC = 0x3247534a; // "JSG2"
-export const VERSION = 2;
+export const VERSION = 3;
 
 export const C_MAGIC = 0;
 export const C_VERSION = 1;
@@ -55,6 +55,8 @@ const SLOT_WORDS = 16;
 export const SL_STATE = 0;
 export const SL_PID = 1;
 export const SL_STREAM = 2;
+/** With retention: how many of this slot's stream's segments the consumer has retired (it writes, and wakes a producer waiting on it). */
+export const SL_RETIRED = 3;
 export function ctlBytes(slots: number): number {
   return CTL_HEADER_BYTES + slots * SLOT_WORDS * 4;
 }

@@ -2,13 +2,15 @@ import { renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, FollowingReceiver, type FollowingReceiverOptions, type MessageBatch, type MutableBatch } from "@ipc-sampler/core";
 import { FutexFollower, futexWake, openSegment, removeSegment, truncatedError, type FollowedProducers, type MappedSegment } from "@ipc-sampler/posix";
-import { ACTIVE, CLAIMED, CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, FREE, KIND_BYE, KIND_DATA, KIND_NEXT, POOL_FILES, RECORD_HEADER, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SL_PID, SL_STATE, SL_STREAM, commitFor, freeFile, segmentFile, slotWord } from "./layout.js";
+import { ACTIVE, CLAIMED, CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, FREE, KIND_BYE, KIND_DATA, KIND_NEXT, POOL_FILES, RECORD_HEADER, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SL_PID, SL_RETIRED, SL_STATE, SL_STREAM, commitFor, freeFile, segmentFile, slotWord } from "./layout.js";
 import type { MmapAddress } from "./index.js";
 
 const MAX_BATCH = 8192;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 interface StreamState {
+  /** The producer slot this stream came through. */
+  slot: number;
   attached: boolean;
   producer: number;
   pid: number;
@@ -66,7 +68,7 @@ export class JournalReceiver extends FollowingReceiver {
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     const empty = new Int32Array(0);
     for (let s = 0; s < address.slots; s++) {
-      this.streams.push({ attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, poisoned: false, nextSeq: 0 });
+      this.streams.push({ slot: this.streams.length, attached: false, producer: -1, pid: 0, stream: -1, index: 0, seg: undefined, words: empty, bytes: new Uint8Array(0), off: 0, marker: commitFor(0), maps: new Map(), bye: false, poisoned: false, nextSeq: 0 });
     }
     this.batch = { count: 0, data: new Uint8Array(0), offsets: new Int32Array(2 * MAX_BATCH), producer: 0, stream: 0 };
     const followed: FollowedProducers<MessageBatch> = {
@@ -119,19 +121,24 @@ export class JournalReceiver extends FollowingReceiver {
         st.maps.delete(k);
       }
       const drop = prev + 1 - keep;
-      if (index > 0 && drop >= 0) this.retire(st.stream, drop);
+      if (index > 0 && drop >= 0) this.retire(st, drop);
     }
   }
 
   /** Hands segment `index` (the consumer is past it) back to its producer for reuse; keeps at most POOL_FILES waiting. */
-  private retire(stream: number, index: number): void {
+  private retire(st: StreamState, index: number): void {
     const directory = this.address.directory;
+    const stream = st.stream;
     try {
       renameSync(path.join(directory, segmentFile(stream, index)), path.join(directory, freeFile(stream, index)));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
     if (index >= POOL_FILES) removeSegment(freeFile(stream, index - POOL_FILES), { directory });
+    // A producer that ran too far ahead waits for this (JournalSender.drain).
+    const w = slotWord(st.slot, SL_RETIRED);
+    Atomics.store(this.ctlWords, w, index + 1);
+    futexWake(this.ctlWords, w);
   }
 
   /** Removes the retired files a stream's producer will not claim any more (it closed or died). */

@@ -1,10 +1,17 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, openSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
 import path from "node:path";
 import { ChannelError, SenderBase, fromSystemError, nothingReserved, reservationOpen, type ReservingSender } from "@ipc-sampler/core";
-import { createSegment, futexWake, openSegment, publishSoon, ringDoorbell, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
-import { CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_STATE, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
+import { FutexWaiter, createSegment, futexWake, openSegment, publishSoon, ringDoorbell, truncatedError, type MappedSegment } from "@ipc-sampler/posix";
+import { CLOSED, C_CLOSED, C_DOORBELL, C_SLEEPING, G_BYTES, G_INDEX, G_MAGIC, G_REUSED, G_SEQ_HI, G_SEQ_LO, G_STREAM, KIND_BYE, KIND_DATA, KIND_NEXT, RECORD_HEADER, R_CHECKSUM, R_KIND, R_LENGTH, R_MARKER, R_SEQ_HI, R_SEQ_LO, SEGMENT_HEADER, SEG_MAGIC, SL_RETIRED, SL_STATE, SUM_MIX32, SUM_NONE, commitFor, freeFile, segmentFile, slotWord, sumOf } from "./layout.js";
 
 const OWNER_CHECK_MS = 200;
+/**
+ * With retention, write() asks the producer to wait (false, then drain())
+ * once it is this many segments past the last one its consumer retired.
+ * Running further ahead creates segment files instead of recycling them:
+ * fresh pages, and a working set the copy into the journal pays for.
+ */
+const AHEAD_BEYOND_RETAINED = 1;
 /** statfs(2) f_type of file systems whose pages MAP_POPULATE maps writable (tmpfs, ramfs). */
 const POPULATE_FS = new Set([0x01021994, 0x858458f6]);
 
@@ -53,6 +60,13 @@ export class JournalSender extends SenderBase implements ReservingSender {
    */
   private readonly populate: boolean;
   private seq = 0;
+  /** Segments past the last retired one at which write() returns false (retention only; Infinity without). */
+  private readonly aheadLimit: number;
+  /** This slot's SL_RETIRED word in the control file. */
+  private readonly retiredWord: number;
+  /** write() returns false: the producer is aheadLimit segments ahead, until its consumer retires one more. */
+  private ahead = false;
+  private retiredWaiter: FutexWaiter | undefined;
   /** Length of the record reserve() handed out and commit() has not appended yet; -1 when none. */
   private reserved = -1;
   private unsynced = 0;
@@ -82,6 +96,9 @@ export class JournalSender extends SenderBase implements ReservingSender {
     super({ maxMessageSize: options.maxMessageSize, target: `journal ${directory}`, resource: directory, verb: "append" });
     this.ctlWords = new Int32Array(ctl.buffer.buffer, ctl.buffer.byteOffset, ctl.buffer.length >>> 2);
     this.maxMapped = Math.min((options.retainSegments ?? 0) + 2, 16);
+    this.aheadLimit = options.retainSegments === undefined ? Infinity : options.retainSegments + AHEAD_BEYOND_RETAINED;
+    this.retiredWord = slotWord(slot, SL_RETIRED);
+    Atomics.store(this.ctlWords, this.retiredWord, 0); // a slot used before holds an earlier stream's count
     this.populate = POPULATE_FS.has(Number(statfsSync(directory).type));
     this.openNext();
   }
@@ -150,6 +167,12 @@ export class JournalSender extends SenderBase implements ReservingSender {
     this.syncedTo = SEGMENT_HEADER;
     this.index = next;
     this.marker = commitFor(next);
+    this.ahead = this.tooFarAhead();
+  }
+
+  /** This producer is aheadLimit segments or more past the last one its consumer retired. */
+  private tooFarAhead(): boolean {
+    return this.index - Atomics.load(this.ctlWords, this.retiredWord) >= this.aheadLimit;
   }
 
   /**
@@ -195,7 +218,8 @@ export class JournalSender extends SenderBase implements ReservingSender {
     this.makeRoom(len);
     if (len > 0) this.bytes.set(message, this.off + RECORD_HEADER);
     this.append(len);
-    return true;
+    if (this.ahead) this.ahead = this.tooFarAhead();
+    return !this.ahead;
   }
 
   /** The current segment has room for a `len`-byte record at `off` (a new one if needed). */
@@ -323,19 +347,40 @@ export class JournalSender extends SenderBase implements ReservingSender {
     this.fail(new ChannelError("EPEERGONE", `cannot append to journal ${this.directory}: the receiver went away`, { resource: this.directory }));
   }
 
-  /** The journal is the buffer: nothing to wait for, except a failure to report. */
+  /**
+   * Resolves when this producer may write on: at once when every file is
+   * kept (the journal is the buffer), else once its consumer has retired
+   * segments enough. Rejects when the channel failed (the receiver went away).
+   */
   override drain(): Promise<void> {
     this.flush();
-    return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ahead) this.ahead = this.tooFarAhead();
+    return this.ahead ? this.waitForRetired() : Promise.resolve();
+  }
+
+  private async waitForRetired(): Promise<void> {
+    const words = this.ctlWords;
+    this.retiredWaiter ??= new FutexWaiter(words, this.retiredWord);
+    for (;;) {
+      const seen = Atomics.load(words, this.retiredWord);
+      this.ahead = this.index - seen >= this.aheadLimit;
+      if (!this.ahead) return;
+      // The consumer wakes this word when it retires a segment; the timeout notices a receiver that died meanwhile.
+      await this.retiredWaiter.wait(seen, OWNER_CHECK_MS);
+      if (this.failure) throw this.failure;
+      if (this.closeStarted) return; // nothing more will be written
+      this.flush();
+      if (this.failure) throw this.failure;
+    }
   }
 
   override send(message: Uint8Array): Promise<void> {
     try {
-      this.write(message);
+      return this.write(message) ? (this.failure ? Promise.reject(this.failure) : Promise.resolve()) : this.drain();
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.failure ? Promise.reject(this.failure) : Promise.resolve();
   }
 
   protected async finish(): Promise<void> {
@@ -350,7 +395,12 @@ export class JournalSender extends SenderBase implements ReservingSender {
     futexWake(c, C_DOORBELL);
   }
 
+  protected override onFailure(): void {
+    this.retiredWaiter?.cancel();
+  }
+
   protected override release(): void {
+    this.retiredWaiter?.close();
     this.held.length = 0;
     this.ctl.unlockSlot(this.slot); // after BYE and CLOSED: a receiver that finds the lock free sees them
     this.ctl.close();

@@ -14,9 +14,10 @@ import { cpuTicks, killAll, settledCpu, start } from "./helpers.js";
 
 /**
  * 200,000 per producer locally, bounded in CI; STRESS_N overrides. A journal
- * keeps what producers append until the consumer passes it (no backpressure,
- * by design), so 2 x 1,000,000 records averaging 32 KiB can need up to 64 GB
- * of /dev/shm when the consumer falls behind: STRESS_N=1000000 wants that room.
+ * that keeps every file (a `directory` without retainSegments) keeps what
+ * producers append until the consumer passes it, so 2 x 1,000,000 records
+ * averaging 32 KiB can need up to 64 GB of disk when the consumer falls
+ * behind: STRESS_N=1000000 wants that room.
  */
 const STRESS_N = Number(process.env.STRESS_N ?? (process.env.CI ? 10_000 : 200_000));
 
@@ -165,6 +166,23 @@ describe("mmap journal", () => {
     expect(recs.length).toBeGreaterThan(0);
     expect(recs.at(-1)!.seq).toBe(299);
     expect(journal.streams()[0]!.closed).toBe(true);
+  });
+
+  it("with retention, a producer waits for its consumer: write() false a segment past the retained ones, drain() resolves as the consumer retires files", async () => {
+    const directory = freshDir();
+    const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, retainSegments: 2 });
+    const p = start("random", { address: r.address, id: 0, count: 300, seed: 3 }); // ~10 MB: 40 segments
+    // Nobody reads for a while: the producer must stop after retain + 1 segments (and the one it writes),
+    // where it used to append the whole run in new files.
+    await sleep(700);
+    expect(newestSegment(directory)).toBeGreaterThanOrEqual(2);
+    expect(newestSegment(directory)).toBeLessThanOrEqual(3);
+    const v = new RandomVerifier();
+    for await (const b of r.batches()) v.verify(b);
+    expect(await p.exit).toBe(0);
+    expect(v.bad).toEqual([]);
+    expect(v.count).toBe(300);
+    expect(newestSegment(directory)).toBeGreaterThan(30);
   });
 
   it("recycles retired segment files: after a kill, only this generation's committed records are delivered and replayed, each once", async () => {
