@@ -135,6 +135,11 @@ export function maxMessageFor(segmentBytes: number): number {
   return segmentBytes - SEGMENT_HEADER - 2 * RECORD_HEADER - 8;
 }
 
+/** The smallest segment (a multiple of 4096) that carries a `maxMessage`-byte payload. */
+export function segmentFor(maxMessage: number): number {
+  return Math.ceil((maxMessage + SEGMENT_HEADER + 2 * RECORD_HEADER + 8) / 4096) * 4096;
+}
+
 export function sumOf(bytes: Uint8Array, offset: number, length: number, algo: number): number {
   if (algo === SUM_CRC32) return crc32(bytes.subarray(offset, offset + length)) | 0;
   if (algo === SUM_MIX32) return checksum32(bytes, offset, length) | 0;

@@ -168,6 +168,19 @@ describe("mmap journal", () => {
     expect(journal.streams()[0]!.closed).toBe(true);
   });
 
+  it("sizes a temporary journal's segments for its largest message: 8 MiB by default, larger when maxMessageSize asks; a named journal keeps 32 MiB", async () => {
+    const plain = (await listen()).address as MmapAddress;
+    expect(plain.segmentBytes).toBe(8 * 1024 * 1024);
+    expect(plain.maxMessageSize).toBe(mmapTransport.descriptor.maxMessageSize);
+    const big = (await listen({ maxMessageSize: 20 * 1024 * 1024 })).address as MmapAddress;
+    expect(big.maxMessageSize).toBe(20 * 1024 * 1024);
+    expect(big.segmentBytes % 4096).toBe(0);
+    expect(big.segmentBytes - 20 * 1024 * 1024).toBeGreaterThan(0);
+    expect(big.segmentBytes - 20 * 1024 * 1024).toBeLessThanOrEqual(4096 + 120);
+    const named = (await listen({ directory: freshDir() })).address as MmapAddress;
+    expect(named.segmentBytes).toBe(32 * 1024 * 1024);
+  });
+
   it("with retention, a producer waits for its consumer: write() false a segment past the retained ones, drain() resolves as the consumer retires files", async () => {
     const directory = freshDir();
     const r = await listen({ expectedProducers: 1, directory, segmentBytes: 256 * 1024, retainSegments: 2 });
