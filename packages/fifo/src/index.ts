@@ -113,6 +113,7 @@ async function listen(options: FifoListenOptions = {}): Promise<Receiver> {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spinUs: options.spinUs,
+    reuseBatches: options.reuseBatches,
     cleanup: () => {
       try {
         unlinkSync(p);

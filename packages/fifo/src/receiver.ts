@@ -1,5 +1,5 @@
 import { closeSync } from "node:fs";
-import { ChannelError, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReceiver, type Address } from "@ipc-sampler/core";
+import { ChannelError, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReceiver, type Address, type Lease } from "@ipc-sampler/core";
 import { FdWatcher, PeerSlotWatcher, READABLE, readNonBlocking, spinnerFor } from "@ipc-sampler/posix";
 import { BODY_MAX } from "./protocol.js";
 
@@ -16,6 +16,8 @@ export interface FifoReceiverOptions {
   onPeerLost?: ((e: ChannelError) => void) | undefined;
   /** See FifoListenOptions.spinUs. */
   spinUs?: number | undefined;
+  /** See ListenOptions.reuseBatches. */
+  reuseBatches?: boolean | undefined;
   cleanup: () => void;
 }
 
@@ -33,7 +35,9 @@ export class FifoReceiver extends PacketReceiver {
   private readonly writeFd: number;
   private readonly pipeSize: number;
   private readonly watcher: FdWatcher;
-  private arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private arena: Buffer;
+  /** With reuseBatches, the arena is pooled: this process holds it while it reads into it, each batch in it too. */
+  private arenaLease: Lease | undefined;
   /** End of the bytes read into the arena. */
   private pos = 0;
   /** Start of the first packet not yet parsed. */
@@ -47,6 +51,7 @@ export class FifoReceiver extends PacketReceiver {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
       spinner: spinnerFor(options.spinUs),
+      reuseBatches: options.reuseBatches,
       noun: "FIFO",
       describe: options.path,
       resource: options.path,
@@ -59,6 +64,8 @@ export class FifoReceiver extends PacketReceiver {
     this.readFd = options.readFd;
     this.writeFd = options.writeFd;
     this.pipeSize = options.pipeSize;
+    this.arenaLease = this.buffers?.lease(ARENA_BYTES);
+    this.arena = this.arenaLease ? this.arenaLease.buffer : Buffer.allocUnsafeSlow(ARENA_BYTES);
     this.watcher = new FdWatcher(this.readFd, (err) => (err ? this.breakAll(err) : this.pump()), this.path);
     this.watcher.start(READABLE);
   }
@@ -96,9 +103,12 @@ export class FifoReceiver extends PacketReceiver {
   /** Moves the unparsed tail (less than one packet) to a fresh arena. */
   private newArena(): void {
     const old = this.arena;
+    const oldLease = this.arenaLease;
     const tail = this.pos - this.parsed;
-    this.arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+    this.arenaLease = this.buffers?.lease(ARENA_BYTES);
+    this.arena = this.arenaLease ? this.arenaLease.buffer : Buffer.allocUnsafeSlow(ARENA_BYTES);
     old.copy(this.arena, 0, this.parsed, this.pos);
+    if (oldLease) this.buffers!.drop(oldLease);
     this.pos = tail;
     this.parsed = 0;
   }
@@ -118,7 +128,7 @@ export class FifoReceiver extends PacketReceiver {
       }
       const next = p + PACKET_HEADER_BYTES + body;
       if (next > end) break;
-      this.reader.packet(buf, p, kind, next);
+      this.reader.packet(buf, p, kind, next, this.arenaLease);
       p = next;
     }
     this.parsed = p;

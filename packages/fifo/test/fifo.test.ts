@@ -222,3 +222,55 @@ describe("fifo: a waiting reader reads before it sleeps", () => {
     await s.close();
   });
 });
+
+describe("fifo: reuseBatches", () => {
+  // Sender and receiver in one process: the reuse is the receiver's, and it is observed through batches' buffers.
+  const pattern = (i: number, length: number) => Buffer.from(Uint8Array.from({ length }, (_, j) => (i * 131 + j * 7) & 0xff));
+  const lengths = [100 * 1024, 5, 1024 * 1024 + 3, 70 * 1024, 3, 200 * 1024, 1024 * 1024 + 3, 64 * 1024, 9, 300 * 1024];
+  const sizes = [...lengths, ...lengths, ...lengths];
+
+  it.each([
+    ["read as they come", false],
+    ["all queued before the first is read", true],
+  ])("reassembles large messages in memory that released batches gave back, each whole when its batch is read (%s)", async (_, queued) => {
+    const r = await listen({ expectedProducers: 1, reuseBatches: true });
+    const s = await fifoTransport.connect(r.address);
+    // All of it (under 12 MiB) fits below the receiver's high-water mark: nothing is given back while it waits.
+    const sending = (async () => {
+      for (const [i, n] of sizes.entries()) await s.send(pattern(i, n));
+      await s.close();
+    })();
+    if (queued) await sending;
+    const buffers = new Set<ArrayBufferLike>();
+    let i = 0;
+    let large = 0;
+    for await (const b of r.batches()) {
+      for (let k = 0; k < b.count; k++, i++) {
+        const m = Buffer.from(b.data.buffer, b.data.byteOffset + b.offsets[2 * k]!, b.offsets[2 * k + 1]!);
+        expect(m.equals(pattern(i, sizes[i]!)), `message ${i}`).toBe(true);
+        if (sizes[i]! >= 64 * 1024) {
+          large++;
+          buffers.add(b.data.buffer);
+        }
+      }
+    }
+    await sending;
+    expect(i).toBe(sizes.length);
+    if (queued) expect(buffers.size).toBe(large);
+    else expect(buffers.size).toBeLessThan(large / 2);
+  }, 30_000);
+
+  it("never reuses what the message iterator handed out", async () => {
+    const r = await listen({ expectedProducers: 1, reuseBatches: true });
+    const s = await fifoTransport.connect(r.address);
+    const sending = (async () => {
+      for (const [i, n] of sizes.entries()) await s.send(pattern(i, n));
+      await s.close();
+    })();
+    const kept: Uint8Array[] = [];
+    for await (const m of r) kept.push(m);
+    await sending;
+    expect(kept.map((m) => m.length)).toEqual(sizes);
+    kept.forEach((m, i) => expect(Buffer.from(m).equals(pattern(i, sizes[i]!)), `message ${i}`).toBe(true));
+  }, 30_000);
+});

@@ -199,13 +199,14 @@ export class MqueueReceiver extends PacketReceiver {
   constructor(
     override readonly address: MqueueAddress,
     private readonly queue: MqHandle,
-    private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; spinUs?: number | undefined; cleanup: () => void },
+    private readonly options: { expectedProducers?: number | undefined; onPeerLost?: ((e: ChannelError) => void) | undefined; spinUs?: number | undefined; reuseBatches?: boolean | undefined; cleanup: () => void },
   ) {
     const peers = new PeerSlotWatcher(queue.mqd);
     super(address, {
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
       spinner: spinnerFor(options.spinUs),
+      reuseBatches: options.reuseBatches,
       noun: "message queue",
       describe: `message queue ${queue.name}`,
       resource: queue.name,
@@ -317,6 +318,7 @@ async function listen(options: MqueueListenOptions = {}): Promise<Receiver> {
     expectedProducers: options.expectedProducers,
     onPeerLost: options.onPeerLost,
     spinUs: options.spinUs,
+    reuseBatches: options.reuseBatches,
     cleanup: () => {
       try {
         mqUnlink(name);

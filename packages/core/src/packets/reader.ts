@@ -1,3 +1,4 @@
+import { POOLED_MIN_BYTES, type BatchBuffers, type Lease, type PooledBatch } from "../batch-buffers.js";
 import { ChannelError } from "../errors.js";
 import { FRAME_HEADER_BYTES as FRAME_BYTES, readFrameHeader as readU32 } from "../framing.js";
 import type { ReceiverCore } from "../receiver-core.js";
@@ -33,6 +34,8 @@ export interface PacketReaderOptions {
   watchPeer: (number: number, onGone: () => void) => PeerWatch;
   /** A producer's lock was dropped: read what the kernel object holds, then `settle()`. */
   onExit: () => void;
+  /** ListenOptions.reuseBatches: large messages are reassembled in buffers that released batches gave back. */
+  buffers?: BatchBuffers | undefined;
 }
 
 class Producer {
@@ -40,6 +43,8 @@ class Producer {
   count = 0;
   /** A large message being reassembled. */
   fragment: Buffer | undefined = undefined;
+  /** The pooled buffer `fragment` is a view of (reuseBatches). */
+  fragmentLease: Lease | undefined = undefined;
   fragmentFill = 0;
   exit: PeerWatch | undefined = undefined;
   /** Set when its lock was dropped: what had been read, and how often the object was found empty, then. */
@@ -78,6 +83,8 @@ export class PacketReader {
   private readonly dying: Producer[] = [];
   /** The buffer the collected offsets point into. */
   private data: Buffer = NO_DATA;
+  /** The pooled buffer `data` is (the transport's read arena, with reuseBatches): each batch in it holds it too. */
+  private dataLease: Lease | undefined;
   private progress = 0;
   private drains = 0;
 
@@ -100,13 +107,16 @@ export class PacketReader {
 
   /**
    * One packet: its header at `at` in `buf`, its body up to `end`. `kind` is
-   * one of HELLO..GOODBYE. Packets of unknown or finished producers are dropped.
+   * one of HELLO..GOODBYE. Packets of unknown or finished producers are
+   * dropped. `lease`: `buf` is this pooled buffer, which the batches that
+   * point into it hold until they are released.
    */
-  packet(buf: Buffer, at: number, kind: number, end: number): void {
+  packet(buf: Buffer, at: number, kind: number, end: number, lease?: Lease): void {
     if (buf !== this.data) {
       // Collected offsets point into the previous buffer: hand them out first.
       this.flush();
       this.data = buf;
+      this.dataLease = lease;
     }
     const key = packetProducerKey(buf, at);
     const producer = this.byKey.get(key);
@@ -149,7 +159,7 @@ export class PacketReader {
 
   private gone(p: Producer, why: string): ChannelError {
     const partial = p.fragment ? ` (a partial ${p.fragmentFill}-of-${p.fragment.length}-byte message was discarded)` : "";
-    p.fragment = undefined;
+    this.dropFragment(p);
     const { noun, resource } = this.options;
     return new ChannelError("EPEERGONE", `${noun} producer ${p.index} (number ${p.number}) on ${resource} went away without closing${why}${partial}`, { producer: p.index, resource });
   }
@@ -222,7 +232,13 @@ export class PacketReader {
     if (kind === PACKET_FRAGMENT_FIRST) {
       const total = end - start >= FRAME_BYTES ? readU32(buf, start) : -1;
       if (producer.fragment || total < 0 || total > this.options.maxMessageSize) return this.lose(producer, this.protocolError(producer, "a malformed fragment"));
-      producer.fragment = Buffer.allocUnsafe(total);
+      const buffers = this.options.buffers;
+      if (buffers && total >= POOLED_MIN_BYTES) {
+        producer.fragmentLease = buffers.lease(total);
+        producer.fragment = producer.fragmentLease.buffer.subarray(0, total);
+      } else {
+        producer.fragment = Buffer.allocUnsafe(total);
+      }
       producer.fragmentFill = 0;
       start += FRAME_BYTES;
     } else if (!producer.fragment) {
@@ -233,24 +249,39 @@ export class PacketReader {
     buf.copy(frag, producer.fragmentFill, start, end);
     producer.fragmentFill += end - start;
     if (producer.fragmentFill === frag.length) {
+      const lease = producer.fragmentLease;
       producer.fragment = undefined;
+      producer.fragmentLease = undefined;
       this.flushOne(producer); // earlier messages first
-      this.options.core.push({ count: 1, data: frag, offsets: Int32Array.of(0, frag.length), producer: producer.index });
+      const batch: PooledBatch = { count: 1, data: frag, offsets: Int32Array.of(0, frag.length), producer: producer.index, lease };
+      this.options.core.push(batch);
     }
+  }
+
+  /** A partial message is discarded: its pooled buffer goes back. */
+  private dropFragment(p: Producer): void {
+    if (p.fragmentLease) this.options.buffers!.drop(p.fragmentLease);
+    p.fragment = undefined;
+    p.fragmentLease = undefined;
   }
 
   private flushOne(producer: Producer): void {
     const n = producer.count;
     if (n === 0) return;
     producer.count = 0;
-    this.options.core.push({ count: n, data: this.data, offsets: producer.offsets.slice(0, 2 * n), producer: producer.index });
+    const lease = this.dataLease;
+    if (lease) lease.holders++;
+    const batch: PooledBatch = { count: n, data: this.data, offsets: producer.offsets.slice(0, 2 * n), producer: producer.index, lease };
+    this.options.core.push(batch);
   }
 
   private goodbye(producer: Producer): void {
     this.flushOne(producer);
     this.forget(producer);
-    if (producer.fragment) this.options.core.producerLost(producer.index, this.protocolError(producer, "a goodbye inside a message"));
-    else this.options.core.producerClosed(producer.index);
+    if (producer.fragment) {
+      this.dropFragment(producer);
+      this.options.core.producerLost(producer.index, this.protocolError(producer, "a goodbye inside a message"));
+    } else this.options.core.producerClosed(producer.index);
   }
 
   private lose(producer: Producer, error: ChannelError): void {

@@ -1,3 +1,4 @@
+import { BatchBuffers } from "../batch-buffers.js";
 import { ChannelError } from "../errors.js";
 import type { Address, Admission } from "../interface.js";
 import { CoreReceiver, ReceiverCore, type Spinner } from "../receiver-core.js";
@@ -25,6 +26,8 @@ export interface PacketReceiverOptions {
    * so a reply that comes within the window skips the event loop's sleep.
    */
   spinner?: Spinner | undefined;
+  /** ListenOptions.reuseBatches: large messages, and the transport's read arenas, reuse what released batches gave back. */
+  reuseBatches?: boolean | undefined;
 }
 
 /**
@@ -43,16 +46,20 @@ export abstract class PacketReceiver extends CoreReceiver {
   private readonly spinner: Spinner | undefined;
   /** Why the kernel object failed; set once by breakAll(). */
   protected broken: ChannelError | undefined;
+  /** With reuseBatches: buffers released batches gave back (the transport leases its read arenas here too). */
+  protected readonly buffers: BatchBuffers | undefined;
 
   protected constructor(readonly address: Address, options: PacketReceiverOptions) {
     super();
     this.describe = options.describe;
     this.spinner = options.spinner;
+    const buffers = (this.buffers = options.reuseBatches ? new BatchBuffers() : undefined);
     this.core = new ReceiverCore({
       expectedProducers: options.expectedProducers,
       onPeerLost: options.onPeerLost,
       onPressure: (high) => this.setPaused(high),
       ...(options.spinner ? { spin: () => this.spin() } : {}),
+      ...(buffers ? { release: buffers.release } : {}),
       close: () => {
         this.reader.close();
         return this.release();
@@ -66,6 +73,7 @@ export abstract class PacketReceiver extends CoreReceiver {
       capacity: options.capacity,
       watchPeer: options.watchPeer,
       onExit: () => this.pump(),
+      buffers,
     });
   }
 
