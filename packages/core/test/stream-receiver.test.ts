@@ -6,6 +6,7 @@ import { PassThrough } from "node:stream";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ChannelError, GOODBYE, writeFrameHeader, type Address } from "../src/index.js";
+import { readInPlace, reusePattern } from "../src/conformance/reuse.js";
 import { StreamReceiver } from "../src/stream.js";
 
 // Frames parsed from arbitrary chunk boundaries: the parser alone, fed by an
@@ -90,8 +91,6 @@ describe("StreamReceiver framing", () => {
 // place by attachFd: the arena and large frames come from the pool, and the
 // writer runs on libuv's thread pool so a full pipe never blocks this loop.
 describe("StreamReceiver reuseBatches", () => {
-  /** Message i: `lengths[i]` bytes of a pattern that differs per message. */
-  const pattern = (i: number, length: number) => Buffer.from(Uint8Array.from({ length }, (_, j) => (i * 131 + j * 7) & 0xff));
   const lengths = [100 * 1024, 5, 1024 * 1024 + 3, 70 * 1024, 3, 200 * 1024, 1024 * 1024 + 3, 64 * 1024, 9, 300 * 1024, 1024 * 1024 + 3, 100 * 1024];
   const sizes = [...lengths, ...lengths, ...lengths];
 
@@ -114,7 +113,7 @@ describe("StreamReceiver reuseBatches", () => {
       for (const [i, n] of sizes.entries()) {
         const head = Buffer.alloc(4);
         writeFrameHeader(head, 0, n);
-        await writeAll(writeFd, Buffer.concat([head, pattern(i, n)]));
+        await writeAll(writeFd, Buffer.concat([head, reusePattern(i, n)]));
       }
       const bye = Buffer.alloc(4);
       writeFrameHeader(bye, 0, GOODBYE);
@@ -141,25 +140,14 @@ describe("StreamReceiver reuseBatches", () => {
     const { r, writing } = await overPipe(true);
     // All of it (under 12 MiB) fits below the receiver's high-water mark: nothing is given back while it waits.
     if (queued) await writing;
-    const buffers = new Set<ArrayBufferLike>();
-    let i = 0;
-    let large = 0;
-    for await (const b of r.batches()) {
-      for (let k = 0; k < b.count; k++, i++) {
-        const m = Buffer.from(b.data.buffer, b.data.byteOffset + b.offsets[2 * k]!, b.offsets[2 * k + 1]!);
-        expect(m.equals(pattern(i, sizes[i]!)), `message ${i}`).toBe(true);
-        if (sizes[i]! >= 64 * 1024) {
-          large++;
-          buffers.add(b.data.buffer);
-        }
-      }
-    }
+    const got = await readInPlace(r.batches(), sizes);
     await writing;
     await r.close();
-    expect(i).toBe(sizes.length);
+    expect(got.wrong).toEqual([]);
+    expect(got.count).toBe(sizes.length);
     // Without reuse every large message (and every arena) is memory of its own; queued, none could be reused.
-    if (queued) expect(buffers.size).toBeGreaterThanOrEqual(large / 2);
-    else expect(buffers.size).toBeLessThan(large / 2);
+    if (queued) expect(got.buffers).toBeGreaterThanOrEqual(got.large / 2);
+    else expect(got.buffers).toBeLessThan(got.large / 2);
   }, 30_000);
 
   it("never reuses what the message iterator handed out, nor batches without the option", async () => {
@@ -171,7 +159,7 @@ describe("StreamReceiver reuseBatches", () => {
       await writing;
       await r.close();
       expect(kept.map((m) => m.length)).toEqual(sizes);
-      kept.forEach((m, i) => expect(Buffer.from(m).equals(pattern(i, sizes[i]!)), `${how}: message ${i}`).toBe(true));
+      kept.forEach((m, i) => expect(Buffer.from(m).equals(reusePattern(i, sizes[i]!)), `${how}: message ${i}`).toBe(true));
     }
   }, 30_000);
 });
