@@ -117,7 +117,10 @@ export async function faultRun(id, seed, options = {}) {
     process.kill(target, "SIGKILL");
     // Everyone else must end by itself.
     const ended = await Promise.race([outputEnded.then(() => receiverExit).then(() => true), sleep(RUN_TIMEOUT_MS).then(() => false)]);
-    const stuck = [child.pid, ...pids].filter((p) => p !== target && alive(p));
+    // A process whose output ended may still be exiting (its descriptors close before it is a zombie): give it a second.
+    const others = [child.pid, ...pids].filter((p) => p !== target);
+    for (let i = 0; ended && i < 50 && others.some(alive); i++) await sleep(20);
+    const stuck = others.filter(alive);
     if (!ended || stuck.length) findings.push(`hang: ${stuck.length ? `pids ${stuck.join(",")} still running` : "output never ended"} after the kill`);
     const produced = lines.filter((l) => l.role === "producer");
     const received = lines.find((l) => l.role === "receiver" && l.done);

@@ -198,19 +198,39 @@ function fromRecord(r: RunRecord | Record<string, unknown>): Measured {
   };
 }
 
+/**
+ * A measured run should last at least this long: a row whose warm-up moved
+ * its messages faster runs more of them (at most RUN_SCALE_MAX times), so a
+ * mechanism that moves GB/s is not measured over the tens of milliseconds in
+ * which its process compiles its hot loop and first touches its buffers.
+ */
+const MIN_RUN_MS = 400;
+const RUN_SCALE_MAX = 20;
+
+/** Messages for the measured runs, from what the warm-up took for `messages`. */
+function runLength(messages: number, warm: Measured): number {
+  if (!(warm.msgsPerSec > 0)) return messages;
+  const ms = (messages / warm.msgsPerSec) * 1000;
+  if (ms >= MIN_RUN_MS) return messages;
+  return Math.min(messages * RUN_SCALE_MAX, Math.ceil((messages * MIN_RUN_MS) / Math.max(ms, 1e-3)));
+}
+
 async function measure(
   plan: Plan,
   base: { transport: string; kind: RowKind; mechanism: string; producers: number; size: number; messages: number },
-  once: () => Promise<Measured>,
+  once: (messages: number) => Promise<Measured>,
 ): Promise<ThroughputRow> {
+  let messages = base.messages;
   for (let i = 0; i < plan.warmups; i++) {
-    const w = await once();
+    const w = await once(messages);
     if (w.skipped) return { ...base, skipped: w.skipped, ok: true, repetitions: 0 };
     if (!w.ok) return { ...base, ok: false, error: w.error ?? "failed", repetitions: 0 };
+    if (i === plan.warmups - 1) messages = runLength(base.messages, w);
   }
+  base = { ...base, messages };
   const runs: Measured[] = [];
   for (let i = 0; i < plan.repetitions; i++) {
-    const m = await once();
+    const m = await once(messages);
     if (m.skipped) return { ...base, skipped: m.skipped, ok: true, repetitions: 0 };
     runs.push(m);
     if (!m.ok) break;
@@ -293,16 +313,16 @@ export async function main(argv: string[]): Promise<number> {
           throughput.push({ ...base, ok: true, repetitions: 0, skipped: refusal.short });
           continue;
         }
-        const row = await measure(plan, base, async () =>
-          fromRecord(await runScenario(entry, { producers, messages, size, timeoutMs: 120_000 })),
+        const row = await measure(plan, base, async (n) =>
+          fromRecord(await runScenario(entry, { producers, messages: n, size, timeoutMs: 120_000 })),
         );
         // Small messages: ten times as many, so the figure is not the process's first milliseconds (JIT, first page faults).
         const bareMessages = size <= 1024 ? messages * 10 : messages;
-        const bare = await measure(plan, { ...base, messages: bareMessages }, async () =>
-          fromRecord(await runScenario(entry, { producers, messages: bareMessages, size, timeoutMs: 120_000, transportOnly: true })),
+        const bare = await measure(plan, { ...base, messages: bareMessages }, async (n) =>
+          fromRecord(await runScenario(entry, { producers, messages: n, size, timeoutMs: 120_000, transportOnly: true })),
         );
         row.transportOnly = {
-          messages: bareMessages,
+          messages: bare.messages,
           ok: bare.ok,
           ...(bare.error !== undefined ? { error: bare.error } : {}),
           repetitions: bare.repetitions,
@@ -349,7 +369,9 @@ export async function main(argv: string[]): Promise<number> {
             if (seen.has(key)) continue;
             seen.add(key);
             const base = { transport: cmd.transport, kind: cmd.kind, mechanism: cmd.mechanism, producers, size, messages };
-            const row = await measure(plan, base, async () => fromRecord(await run(cmd)));
+            // The same reference with another message count, for the runs the warm-up sized.
+            const sized = (n: number) => (n === messages ? cmd : refs.referenceCommands({ mechanism, producers, messages: n, size, timeoutS: 110 }).find((c) => c.transport === cmd.transport) ?? cmd);
+            const row = await measure(plan, base, async (n) => fromRecord(await run(sized(n))));
             throughput.push(row);
             log(`  ${cmd.transport.padEnd(18)} P=${producers} ${String(size).padStart(7)} B  ${row.skipped ? "skipped" : row.ok ? `${Math.round(row.msgsPerSec?.median ?? 0).toLocaleString("en-US")} msg/s` : `FAILED ${row.error}`}`);
           }
