@@ -112,18 +112,26 @@ export class StreamSender extends SenderBase {
    * call. What the kernel did not take goes through the socket as before.
    */
   private writeNow(): void {
-    const fd = this.descriptor();
-    if (fd < 0) return;
-    let n: number;
-    try {
-      n = writeSync(fd, this.chunk, 0, this.pos);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return;
-      this.fail(fromSystemError(err, "send to", this.target));
-      throw this.failure;
-    }
+    const n = this.writeChunk();
+    if (this.failure) throw this.failure;
     if (n === this.pos) this.pos = 0;
     else if (n > 0) this.flushChunk(n);
+  }
+
+  /**
+   * write(2) of the chunk's bytes on the socket's descriptor when nothing is
+   * queued before them: how many the kernel took, 0 when none (EAGAIN, or no
+   * descriptor to write on now). Any other error fails the sender.
+   */
+  private writeChunk(): number {
+    const fd = this.descriptor();
+    if (fd < 0) return 0;
+    try {
+      return writeSync(fd, this.chunk, 0, this.pos);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") this.fail(fromSystemError(err, "send to", this.target));
+      return 0;
+    }
   }
 
   /** The socket's descriptor when a write(2) on it may go before the socket's own queue (it is empty), else -1. */
@@ -186,20 +194,11 @@ export class StreamSender extends SenderBase {
       // for a callback that a producer writing in a loop, never blocked by a
       // roomy kernel buffer (TCP), lets run only at its end: a fresh chunk,
       // and its page faults, every 256 KiB.
-      const fd = this.descriptor();
-      if (fd >= 0) {
-        try {
-          from = writeSync(fd, this.chunk, 0, this.pos);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EAGAIN") {
-            this.fail(fromSystemError(err, "send to", this.target));
-            return;
-          }
-        }
-        if (from === this.pos) {
-          this.pos = 0;
-          return;
-        }
+      from = this.writeChunk();
+      if (this.failure) return;
+      if (from === this.pos) {
+        this.pos = 0;
+        return;
       }
     }
     const full = this.chunk;

@@ -170,9 +170,9 @@ export class JournalSender extends SenderBase implements ReservingSender {
     this.ahead = this.tooFarAhead();
   }
 
-  /** This producer is aheadLimit segments or more past the last one its consumer retired. */
-  private tooFarAhead(): boolean {
-    return this.index - Atomics.load(this.ctlWords, this.retiredWord) >= this.aheadLimit;
+  /** This producer is aheadLimit segments or more past the last one its consumer retired (`retired`: the count it published). */
+  private tooFarAhead(retired = Atomics.load(this.ctlWords, this.retiredWord)): boolean {
+    return this.index - retired >= this.aheadLimit;
   }
 
   /**
@@ -355,7 +355,6 @@ export class JournalSender extends SenderBase implements ReservingSender {
   override drain(): Promise<void> {
     this.flush();
     if (this.failure) return Promise.reject(this.failure);
-    if (this.ahead) this.ahead = this.tooFarAhead();
     return this.ahead ? this.waitForRetired() : Promise.resolve();
   }
 
@@ -364,7 +363,7 @@ export class JournalSender extends SenderBase implements ReservingSender {
     this.retiredWaiter ??= new FutexWaiter(words, this.retiredWord);
     for (;;) {
       const seen = Atomics.load(words, this.retiredWord);
-      this.ahead = this.index - seen >= this.aheadLimit;
+      this.ahead = this.tooFarAhead(seen);
       if (!this.ahead) return;
       // The consumer wakes this word when it retires a segment; the timeout notices a receiver that died meanwhile.
       await this.retiredWaiter.wait(seen, OWNER_CHECK_MS);
