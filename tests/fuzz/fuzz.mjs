@@ -81,7 +81,8 @@ async function streamRound(r, address) {
 /** A packet (FIFO and message queue): pid, stream, header word, body. */
 function packet(r, own, streamBytes) {
   const kind = r.int(7);
-  const body = r.next() < 0.5 ? frame(r, 4096) : r.bytes(r.int(64));
+  // Lengths up to 16 MiB too: a first fragment that announces a large message (pooled with reuseBatches).
+  const body = r.next() < 0.5 ? frame(r, r.next() < 0.3 ? 16 << 20 : 4096) : r.bytes(r.int(64));
   const b = Buffer.alloc(8 + body.length);
   b.writeUInt32LE(r.pick([own, own, own, 0, 0x80000000, 0xffffffff, r.int(0x100000000)]), 0);
   b.writeUInt16LE(r.int(4), 4);
@@ -255,7 +256,8 @@ function goodProducer(spec, address) {
 
 export async function fuzzTransport(id, { seconds, seed }) {
   const spec = TRANSPORTS[id];
-  const recv = startReceiver(spec);
+  // Odd seeds read with reuseBatches (the receiver reads each batch in place): pooled buffers and leased arenas get the same hostile peers.
+  const recv = startReceiver({ ...spec, listen: { ...spec.listen, reuseBatches: (seed & 1) === 1 } });
   const findings = [];
   let rounds = 0;
   try {
