@@ -5,17 +5,8 @@ import type { ListenOptions, Receiver } from "../interface.js";
 import { ScenarioVerifier, monotonicNs } from "../scenario.js";
 import { pidNamespaceUnavailable } from "./lifecycle.js";
 import { fillPattern, type ProducerPlan } from "./plan.js";
+import { isProcessAlive } from "../names.js";
 import { isZombie, type WatchedProcess } from "./processes.js";
-
-/** kill(pid, 0) finds the process: alive, exiting, or a zombie not yet reaped. */
-function pidFound(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** What the liveness checks need from the conformance suite that registers them. */
 export interface LivenessContext {
@@ -43,7 +34,7 @@ export function registerPidLivenessChecks(ctx: LivenessContext): void {
     it.skipIf(c.skip !== undefined)(`${c.what} deliver, and the one killed with SIGKILL is reported EPEERGONE within 1 s${c.skip ? ` — skipped: ${c.skip}` : ""}`, async () => {
       const lost: Array<{ error: ChannelError; at: number; zombie: boolean }> = [];
       let victimPid = 0;
-      const r = await ctx.listen({ expectedProducers: 2, onPeerLost: (error) => lost.push({ error, at: Date.now(), zombie: c.zombie && pidFound(victimPid) }) });
+      const r = await ctx.listen({ expectedProducers: 2, onPeerLost: (error) => lost.push({ error, at: Date.now(), zombie: c.zombie && isProcessAlive(victimPid) }) });
       const bigSize = Math.min(r.maxMessageSize, 64 * 1024);
       const bigSum = checksum32(fillPattern(new Uint8Array(bigSize), 7));
       const verifier = new ScenarioVerifier(2, 200, 64);
