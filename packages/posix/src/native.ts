@@ -203,6 +203,8 @@ export interface PeerCredentials {
 export interface PeerCredNative {
   /** getsockopt(SO_PEERCRED) on a connected Unix socket: the peer's pid, uid and gid at connect(2). */
   peerCredentials(fd: number): PeerCredentials;
+  /** setsockopt(SO_SNDBUF) when `bytes` > 0, then getsockopt(SO_SNDBUF): the send buffer the kernel granted. */
+  socketSendBuffer(fd: number, bytes: number): number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
