@@ -6,8 +6,10 @@ import { PACKET_BYTES } from "./protocol.js";
 /**
  * The producing end of a shared FIFO. Core's `PacketSender` copies messages
  * into packets of at most PIPE_BUF bytes; they are written up to 64 per native
- * call, each with its own write(2) so it is atomic. When the FIFO is full the
- * sender waits for POLLOUT; it never spins.
+ * call, each short packet in its own write(2) (atomic), each run of adjacent
+ * full ones (a large message's fragments) in one: Linux cuts such a write only
+ * between pages, and a full packet is one page (posix `writeEach`, pageRun).
+ * When the FIFO is full the sender waits for POLLOUT; it never spins.
  */
 export class FifoSender extends PacketSender {
   private fdOpen = true;
@@ -22,7 +24,7 @@ export class FifoSender extends PacketSender {
 
   protected sendPackets(buf: Buffer, pairs: Int32Array, from: number, count: number): number {
     try {
-      return writeEach(this.fd, buf, pairs, from, count);
+      return writeEach(this.fd, buf, pairs, from, count, PACKET_BYTES);
     } catch (err) {
       const e = err as ChannelError;
       if (e.errno === "EPIPE") {

@@ -130,7 +130,7 @@ export interface PollNative {
    * many were written whole, stopping at EAGAIN. Slices of at most PIPE_BUF
    * bytes are atomic on a pipe or FIFO; a short write throws EIO.
    */
-  writeEach(fd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number): number;
+  writeEach(fd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number, pageRun?: number): number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly UV_DISCONNECT: number;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { closeFd, pipe2 } from "./pipe.js";
 import { FdWatcher, READABLE, WRITABLE, readNonBlocking, watchProcessExit, writeEach, writeNonBlocking } from "./poll.js";
@@ -61,6 +62,33 @@ describe("FdWatcher", () => {
     expect(await writable).toBe(WRITABLE);
   });
 
+  it("writeEach with pageRun writes adjacent full slices in one write(2) each run, and reports whole slices when the pipe fills", () => {
+    const [r, w] = pipe();
+    const buf = Buffer.allocUnsafe(64 * 4096);
+    for (let i = 0; i < 64; i++) buf.fill(i + 1, i * 4096, (i + 1) * 4096);
+    const pairs = new Int32Array(2 * 64);
+    for (let i = 0; i < 64; i++) pairs.set([i * 4096, i === 5 ? 100 : 4096], 2 * i);
+    // write(2) calls this thread made (proc(5) /proc/thread-self/io, syscw).
+    const writes = () => Number(/syscw: (\d+)/.exec(readFileSync("/proc/thread-self/io", "utf8"))![1]);
+    const before = writes();
+    const done = writeEach(w, buf, pairs, 0, 64, 4096);
+    const calls = writes() - before;
+    // Slices 0-4 in one write, the short slice 5 alone, then 6.. until the 64 KiB pipe is full (whole pages only).
+    expect(done).toBe(16);
+    expect(calls).toBe(3);
+    const sink = Buffer.alloc(65536);
+    const n = readNonBlocking(r, sink, 0, sink.length);
+    const expected = Buffer.concat(Array.from({ length: 16 }, (_, i) => buf.subarray(i * 4096, i * 4096 + (i === 5 ? 100 : 4096))));
+    expect(sink.subarray(0, n).equals(expected)).toBe(true);
+    // The next call goes on from slice 16.
+    expect(writeEach(w, buf, pairs, 16, 48, 4096)).toBeGreaterThan(0);
+    expect(readNonBlocking(r, sink, 0, 4096)).toBe(4096);
+    expect(sink[0]).toBe(17);
+    const unjoined = writes();
+    writeEach(w, buf, pairs, 0, 2);
+    expect(writes() - unjoined).toBe(2);
+  });
+
   it("watchProcessExit calls back when a process exits, at once for one that is gone", async () => {
     const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 200)"], { stdio: "ignore" });
     const started = Date.now();
@@ -102,6 +130,8 @@ describe("argument checks shared by the buffer calls", () => {
     expect(() => writeEach(w, buf, new Int32Array([-1, 2]), 0, 1)).toThrow(/a slice lies outside the buffer/);
     expect(() => writeEach(w, buf, new Int32Array([0, 2]), 1, 1)).toThrow(/from and count must lie inside pairs/);
     expect(() => writeEach(w, buf, new Uint32Array([0, 2]) as unknown as Int32Array, 0, 1)).toThrow(/Int32Array/);
+    expect(() => writeEach(w, buf, new Int32Array([0, 2]), 0, 1, 3000)).toThrow(/pageRun must be 0 or a power of two/);
+    expect(() => writeEach(w, buf, new Int32Array([0, 2]), 0, 1, 8192)).toThrow(/pageRun must be an integer from 0 to 4096/);
     expect(() => readNonBlocking(r, buf, 10, 7)).toThrow(/offset and length must lie inside the buffer/);
     expect(() => writeNonBlocking(w, buf, -1, 1)).toThrow(/offset must be an integer from 0/);
     expect(() => readNonBlocking(r, new Uint16Array(4) as unknown as Uint8Array, 0, 1)).toThrow(/expected a Uint8Array/);

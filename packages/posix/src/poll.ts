@@ -212,10 +212,15 @@ export function writeNonBlocking(fd: number, buffer: Uint8Array, offset: number,
  * them, in one native call: returns how many went out whole before the
  * descriptor was full. Slices of at most PIPE_BUF bytes are atomic on a pipe
  * or FIFO, so several writers' slices never interleave.
+ *
+ * `pageRun` (0, or a power of two up to PIPE_BUF): adjacent slices of exactly
+ * that many bytes share one write(2). On Linux a pipe write whose length is a
+ * multiple of the page size fills whole pages of its own, and another writer
+ * gets in only between pages, so such a run is never cut inside a slice.
  */
-export function writeEach(fd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number): number {
+export function writeEach(fd: number, buffer: Uint8Array, pairs: Int32Array, from: number, count: number, pageRun = 0): number {
   try {
-    return native().writeEach(fd, buffer, pairs, from, count);
+    return native().writeEach(fd, buffer, pairs, from, count, pageRun);
   } catch (err) {
     throw fromSystemError(err, "write to", `fd ${fd}`);
   }

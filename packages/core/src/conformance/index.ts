@@ -167,6 +167,32 @@ export function runConformance(target: ConformanceTarget): void {
       expect(r.producers).toMatchObject({ closed: 3, lost: 0 });
     });
 
+    it("keeps large messages whole and in order with several producers writing at once into a full channel", async () => {
+      const r = await listen({ expectedProducers: 3 });
+      const big = Math.min(r.maxMessageSize, 300 * 1024);
+      // Producer k's sizes are ≡ k (mod 3), so a message's size says whose it is; a small one after every two large.
+      const spread = Math.max(1, Math.min(97, Math.floor(big / 6)));
+      const sizeOf = (k: number, i: number) => (i % 3 === 2 ? 30 + 3 * i + k : big - 3 * ((i * 37) % spread) - ((big - k) % 3));
+      const plans = [0, 1, 2].map((k) => Array.from({ length: 18 }, (_, i) => sizeOf(k, i)));
+      const ps = [];
+      for (let k = 0; k < 3; k++) ps.push(await startProducer(r, target, { kind: "raw", sizes: plans[k]!, seed: 40 + k }));
+      // Nobody reads for a while: the channel fills and the producers wait for room at once.
+      await new Promise((res) => setTimeout(res, 300));
+      const got = await collect(r, 60_000);
+      const next = [0, 0, 0];
+      const wrong: string[] = [];
+      for (const m of got) {
+        const k = m.length % 3;
+        const want = plans[k]![next[k]!];
+        if (m.length !== want) wrong.push(`producer ${k}: message ${next[k]} is ${m.length} bytes, expected ${want}`);
+        else if (!Buffer.from(m).equals(fillPattern(new Uint8Array(m.length), 40 + k))) wrong.push(`producer ${k}: message ${next[k]} (${m.length} bytes) is not what was sent`);
+        next[k]!++;
+      }
+      expect(wrong).toEqual([]);
+      expect(next).toEqual(plans.map((p) => p.length));
+      for (const p of ps) expect((await p.exit).code).toBe(0);
+    }, 90_000);
+
     it("ends iteration when every producer has closed", async () => {
       const r = await listen();
       const p = await startProducer(r, target, { kind: "scenario", producerId: 0, count: 500, size: 64 });
