@@ -70,6 +70,10 @@ export class StreamSender extends SenderBase {
     if (need * 4 > this.highWater) this.highWater = need * 4;
     if (need > CHUNK - this.pos) {
       this.flushChunk();
+      // The flush's write(2) can be the one that finds the peer gone (TCP
+      // accepts a write after the peer closed, then resets): the chunk was
+      // not emptied, so this message must not be appended to it.
+      if (this.failure) throw this.failure;
       if (need > CHUNK) {
         // Larger than a chunk: straight from the caller's buffer to the
         // kernel while nothing waits before it; what the kernel does not

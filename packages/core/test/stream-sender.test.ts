@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { StreamSender } from "../src/stream.js";
+import { ChannelError } from "../src/errors.js";
 
 // A StreamSender on a real Unix socket. The receiving end is read with
 // read(2) on its descriptor, before the event loop runs, to see what the
@@ -84,5 +85,43 @@ describe("StreamSender", () => {
     for (let part = pending(peerFd); part.length > 0; part = pending(peerFd)) got += part.length;
     expect(got).toBe(7 * (4 + message.length));
     expect(viaSocket).toBe(0);
+  });
+});
+
+describe("StreamSender when the peer goes away inside a run of writes", () => {
+  it("write() throws the channel's ChannelError (never a RangeError) when flushing the full chunk fails", async () => {
+    // TCP: after the peer closed, the first write still goes through (the
+    // peer's kernel answers it with a reset); a later write(2) fails. Here
+    // that later write(2) is the flush of a full chunk inside write().
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+    const client = connect(port, "127.0.0.1");
+    client.on("error", () => {});
+    await new Promise<void>((resolve) => client.once("connect", resolve));
+    const peer = await accepted;
+    cleanup.push(() => {
+      client.destroy();
+      server.close();
+    });
+    const sender = new StreamSender(client, { maxMessageSize: 1 << 20, resource: "tcp test" });
+    peer.destroy();
+    // The kernel has the peer's FIN; this process has not run its 'end' yet
+    // (as a producer writing in a loop has not when its receiver is killed).
+    const until = Date.now() + 20;
+    while (Date.now() < until);
+    const message = new Uint8Array(1000);
+    let thrown: unknown;
+    try {
+      // One synchronous run: the first write(2) is accepted, the reset comes
+      // back, and the chunk (256 KiB) fills and is flushed inside a write().
+      for (let i = 0; i < 1000; i++) sender.write(message);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ChannelError);
+    expect((thrown as ChannelError).code).toMatch(/^(EPEERGONE|ESYSCALL)$/);
+    await sender.close().catch(() => {});
   });
 });
