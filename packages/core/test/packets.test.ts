@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { BatchBuffers, type Lease } from "../src/batch-buffers.js";
 import { ChannelError, MAX_PACKET_PRODUCERS, PACKET_FRAGMENT_FIRST, PACKET_FRAGMENT_MORE, PACKET_FRAMES, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, type Address, type MessageBatch, type PacketSenderOptions } from "../src/index.js";
 
 // The packet protocol without a kernel object: a sender whose "kernel" is an
@@ -44,7 +45,7 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 type Event = { batch: number[][] } | { closed: number } | { lost: number; error: ChannelError };
 
-function harness(capacity = 4) {
+function harness(capacity = 4, buffers?: BatchBuffers) {
   const events: Event[] = [];
   const exits = new Map<number, () => void>();
   let attached = 0;
@@ -61,7 +62,7 @@ function harness(capacity = 4) {
   let pumps = 0;
   const reader = new PacketReader({
     core,
-    maxMessageSize: 10_000,
+    maxMessageSize: buffers ? 1 << 20 : 10_000,
     noun: "test",
     resource: "/test",
     capacity,
@@ -70,6 +71,7 @@ function harness(capacity = 4) {
       return { close: () => exits.delete(n) };
     },
     onExit: () => pumps++,
+    buffers,
   });
   /** One read: the packets back to back in one buffer, as a transport receives them. */
   const read = (packets: Buffer[]) => {
@@ -261,6 +263,41 @@ describe("PacketReader", () => {
       h.read([packet(10, 0, PACKET_HELLO), packet(10, 0, PACKET_FRAMES, [...u32(1), 9]), bad, packet(10, 0, PACKET_FRAMES, [...u32(1), 8])]);
       // Messages before the bad packet are delivered; the producer is gone after it.
       expect(h.events).toEqual([{ batch: [[9]] }, { lost: 0, error: expect.objectContaining({ code: "EPROTO" }) }]);
+    }
+  });
+
+  it("with reuseBatches, the pooled buffer of a partial message goes back however its producer ends (EPROTO, GOODBYE inside it, death)", () => {
+    class CountingBuffers extends BatchBuffers {
+      leased = 0;
+      given = 0;
+      override lease(bytes: number): Lease {
+        this.leased++;
+        return super.lease(bytes);
+      }
+      override drop(lease: Lease): void {
+        if (lease.holders === 1) this.given++;
+        super.drop(lease);
+      }
+    }
+    const start = (n: number) => packet(n, 0, PACKET_FRAGMENT_FIRST, [...u32(100_000), 1, 2, 3]);
+    const endings: Array<[string, (h: ReturnType<typeof harness>, n: number) => void]> = [
+      ["a second FRAGMENT_FIRST", (h, n) => h.read([start(n)])],
+      ["more bytes than announced", (h, n) => h.read([packet(n, 0, PACKET_FRAGMENT_MORE, new Array(3000).fill(7)), ...new Array(40).fill(packet(n, 0, PACKET_FRAGMENT_MORE, new Array(3000).fill(7)))])],
+      ["a GOODBYE inside it", (h, n) => h.read([packet(n, 0, PACKET_GOODBYE)])],
+      ["its process died", (h, n) => {
+        h.exits.get(n)!();
+        h.reader.empty();
+        h.reader.settle();
+      }],
+    ];
+    for (const [what, end] of endings) {
+      const buffers = new CountingBuffers();
+      const h = harness(4, buffers);
+      h.read([packet(10, 0, PACKET_HELLO), start(10)]);
+      end(h, 10);
+      expect(h.events, what).toHaveLength(1);
+      expect(h.events[0], what).toMatchObject({ lost: 0 });
+      expect([buffers.leased, buffers.given], what).toEqual([1, 1]);
     }
   });
 

@@ -159,7 +159,6 @@ export class PacketReader {
 
   private gone(p: Producer, why: string): ChannelError {
     const partial = p.fragment ? ` (a partial ${p.fragmentFill}-of-${p.fragment.length}-byte message was discarded)` : "";
-    this.dropFragment(p);
     const { noun, resource } = this.options;
     return new ChannelError("EPEERGONE", `${noun} producer ${p.index} (number ${p.number}) on ${resource} went away without closing${why}${partial}`, { producer: p.index, resource });
   }
@@ -276,12 +275,11 @@ export class PacketReader {
   }
 
   private goodbye(producer: Producer): void {
+    const inside = producer.fragment !== undefined;
     this.flushOne(producer);
     this.forget(producer);
-    if (producer.fragment) {
-      this.dropFragment(producer);
-      this.options.core.producerLost(producer.index, this.protocolError(producer, "a goodbye inside a message"));
-    } else this.options.core.producerClosed(producer.index);
+    if (inside) this.options.core.producerLost(producer.index, this.protocolError(producer, "a goodbye inside a message"));
+    else this.options.core.producerClosed(producer.index);
   }
 
   private lose(producer: Producer, error: ChannelError): void {
@@ -290,7 +288,9 @@ export class PacketReader {
     this.options.core.producerLost(producer.index, error);
   }
 
+  /** The producer is done (closed or lost, however): unwatched, and its partial message, if any, discarded. */
   private forget(producer: Producer): void {
+    this.dropFragment(producer);
     this.byKey.delete(producer.key);
     producer.exit?.close();
     producer.exit = undefined;
