@@ -140,8 +140,8 @@ export class StreamSender extends SenderBase {
 
   /** The socket's descriptor when a write(2) on it may go before the socket's own queue (it is empty), else -1. */
   private descriptor(): number {
-    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-    if (fd === undefined || fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return -1;
+    const fd = socketFd(this.socket);
+    if (fd < 0 || this.socket.writableLength !== 0 || this.socket.connecting) return -1;
     return fd;
   }
 
@@ -227,6 +227,17 @@ export class StreamSender extends SenderBase {
       this.socket.once("error", reject);
     });
   }
+}
+
+/**
+ * The descriptor under a net.Socket (its libuv handle's), or -1 when it has
+ * none (closed, or not yet connected). Node does not document it; every
+ * descriptor-level call on a socket (write(2) before its queue, SO_PEERCRED,
+ * SO_SNDBUF, the hand-over of an accepted connection) goes through here.
+ */
+export function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : -1;
 }
 
 export { StreamReceiver, type SpinRead } from "./stream-receiver.js";

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { StreamReceiver } from "@ipc-sampler/core/stream";
+import { socketFd, type StreamReceiver } from "@ipc-sampler/core/stream";
 import { dupDescriptor } from "@ipc-sampler/posix";
 
 /**
@@ -16,11 +16,11 @@ import { dupDescriptor } from "@ipc-sampler/posix";
  * reader holds the connection.
  */
 export function attachAdmitted(receiver: StreamReceiver, socket: Socket): Socket {
-  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  const fd = socketFd(socket);
   // Bytes already read past the handshake (only a peer that did not wait for
   // the proof sends them) or a reply not yet written live in this socket's
   // buffers: keep reading through it, so neither is lost.
-  if (typeof fd !== "number" || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) {
+  if (fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) {
     socket.resume();
     receiver.attach(socket);
     return socket;

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SOCKET_LIMITS, ChannelError, DEFAULT_PREFIX, UNIX_PATH_MAX, fromSystemError, namedResources, removeOnExit, removedNames, uniqueName, validateName, validatePrefix, type Address, type ConnectOptions, type DuplexCapability, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
-import { StreamReceiver, StreamSender } from "@ipc-sampler/core/stream";
+import { StreamReceiver, StreamSender, socketFd } from "@ipc-sampler/core/stream";
 import { BIND_DIR_EXTRA, LOCK_SUFFIX, bindSocketFileWithMode, holdOwnerLock, peerCredentials, readSpin, socketSendBuffer, socketFileKind } from "@ipc-sampler/posix";
 import { attachAdmitted } from "./admit.js";
 import { connectWithRetry } from "./connect.js";
@@ -106,8 +106,8 @@ async function bindSocketFile(server: Server, p: string, mode: number): Promise<
 function vetPeer(allowed: readonly number[] | "any"): ((socket: Socket) => string | undefined) | undefined {
   if (allowed === "any") return undefined;
   return (socket) => {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd !== "number" || fd < 0) return "its credentials cannot be read";
+    const fd = socketFd(socket);
+    if (fd < 0) return "its credentials cannot be read";
     const cred = peerCredentials(fd);
     return allowed.includes(cred.uid) ? undefined : `its user (uid ${cred.uid}, pid ${cred.pid}) is not in allowedUids`;
   };
@@ -180,8 +180,8 @@ async function connectSocket(address: Address, options: UdsConnectOptions, resum
   const sendBuffer = options.sendBufferBytes ?? DEFAULT_SEND_BUFFER_BYTES;
   if (!Number.isSafeInteger(sendBuffer) || sendBuffer < 0 || sendBuffer > 2 ** 30) throw new RangeError(`sendBufferBytes must be an integer from 0 to ${2 ** 30}, got ${sendBuffer}`);
   const socket = await connectWithRetry({ path: a.path }, a.path, options.timeoutMs ?? 10_000);
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (sendBuffer > 0 && typeof fd === "number" && fd >= 0) {
+  const fd = socketFd(socket);
+  if (sendBuffer > 0 && fd >= 0) {
     try {
       socketSendBuffer(fd, sendBuffer);
     } catch (err) {
