@@ -193,7 +193,7 @@ static bool PageRunArg(const Napi::CallbackInfo& info, size_t index, int32_t* ou
   if (info.Length() <= index || info[index].IsUndefined()) return true;
   if (!Int32Arg(info, index, "pageRun", 0, PIPE_BUF, out)) return false;
   if (*out & (*out - 1)) return ArgRangeError(info, "pageRun must be 0 or a power of two");
-  long page = sysconf(_SC_PAGESIZE);
+  static const long page = sysconf(_SC_PAGESIZE);
   if (*out != 0 && (page <= 0 || page % *out != 0)) *out = 0;  // pages not made of whole runs: one write per slice
   return true;
 }
