@@ -6,6 +6,7 @@ export * from "./framing.js";
 export * from "./checksum.js";
 export * from "./scenario.js";
 export * from "./receiver-core.js";
+export * from "./turn.js";
 export { BatchBuffers, POOLED_MIN_BYTES, type Lease, type PooledBatch } from "./batch-buffers.js";
 export * from "./cleanup.js";
 export * from "./packets/index.js";

@@ -2,6 +2,7 @@ import { ChannelError } from "./errors.js";
 import type { Address, Admission, MessageBatch, ProducerCounts, Receiver } from "./interface.js";
 import { messageIterator, resultIterator } from "./iterate.js";
 import { ProducerTally } from "./producer-tally.js";
+import { TURN_MS } from "./turn.js";
 
 // The consumer is behind when more than HIGH_BATCHES batches or HIGH_BYTES
 // bytes wait, and has caught up at LOW_BATCHES and LOW_BYTES. Batches bound
@@ -67,6 +68,8 @@ export class ReceiverCore {
   private head = 0;
   /** The caller waiting for the next batch, if any. */
   private waiter: Waiter | undefined;
+  /** When the current run of requests answered by spin alone began (-1: none); see turn.ts. */
+  private spinRunSince = -1;
   private readonly tally: ProducerTally;
   private high = false;
   /** Bytes spanned by the batches waiting in the queue. */
@@ -249,7 +252,17 @@ export class ReceiverCore {
     if (result && item && item !== WAIT) this.lend(item);
     if (item !== WAIT) return Promise.resolve(result ? (item ? { value: item, done: false } : { value: undefined, done: true }) : item);
     const waiting = new Promise((resolve, reject) => (this.waiter = { resolve, reject, result }));
-    this.options.spin?.();
+    if (this.options.spin) {
+      // A spin that keeps finding data would deliver in microtasks for ever: past TURN_MS of
+      // answers by spin alone, the caller waits for the readiness callback and the event loop turns.
+      const now = performance.now();
+      if (this.spinRunSince < 0) this.spinRunSince = now;
+      if (now - this.spinRunSince < TURN_MS) {
+        this.options.spin();
+        if (this.waiter === undefined) return waiting;
+      }
+      this.spinRunSince = -1;
+    }
     return waiting;
   }
 

@@ -1,5 +1,5 @@
 import { cpus } from "node:os";
-import { ChannelError, ProducerTally, type ProducerCounts } from "@ipc-sampler/core";
+import { ChannelError, ProducerTally, TURN_MS, nextTurn, type ProducerCounts } from "@ipc-sampler/core";
 import type { SpinRead } from "@ipc-sampler/core/stream";
 import { FutexWaiter, futexWake } from "./futex.js";
 import { readNonBlocking } from "./poll.js";
@@ -242,6 +242,8 @@ export class FutexFollower<B> {
   private readonly spin: AdaptiveSpin;
   private readonly busyPollMs: number;
   private lastBatch = 0;
+  /** When the event loop last turned under this follower (it awaited a wake-up or an immediate); see core turn.ts. */
+  private turnedAt = 0;
   private readonly livenessMs: number;
   private lastLiveness = 0;
   private waiter: FutexWaiter | undefined;
@@ -316,6 +318,12 @@ export class FutexFollower<B> {
     try {
       for (;;) {
         if (this.isClosed) return undefined;
+        // A ring its producers refill as fast as it is read would keep this loop in microtasks for ever.
+        if (performance.now() - this.turnedAt >= TURN_MS) {
+          await nextTurn();
+          this.turnedAt = performance.now();
+          if (this.isClosed) return undefined;
+        }
         const b = producers.tryBatch();
         this.checkIntact();
         if (b) {
@@ -378,7 +386,9 @@ export class FutexFollower<B> {
     publishOwed();
     if (this.busyPollMs > 0 && performance.now() - this.lastBatch < this.busyPollMs) {
       if (spinUntil(this.probe, this.spin.max)) return;
-      return new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
+      this.turnedAt = performance.now();
+      return;
     }
     // Spin first: a sleeping wake-up costs tens of microseconds on this kind of machine.
     if (this.spin.spin(this.probe)) return;
@@ -393,6 +403,7 @@ export class FutexFollower<B> {
     this.waiter ??= new FutexWaiter(words, doorbellIndex);
     const started = performance.now();
     await this.waiter.wait(seq, this.producers.watching() ? this.livenessMs : -1);
+    this.turnedAt = performance.now();
     Atomics.store(words, sleepingIndex, 0);
     this.spin.slept(performance.now() - started);
     this.scan(true);

@@ -1,4 +1,4 @@
-import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, TURN_MS, nextTurn, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
 import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, truncatedError, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
@@ -22,6 +22,8 @@ class SemaphoreReceiver extends CoreReceiver {
   private paused = false;
   private resume: (() => void) | undefined;
   private lastCheck = 0;
+  /** When the event loop last turned under run() (it awaited a wake-up or an immediate); see core turn.ts. */
+  private turnedAt = 0;
   private scratch: Int32Array;
   private readonly unregister: () => void;
   private readonly spin = new AdaptiveSpin();
@@ -70,6 +72,12 @@ class SemaphoreReceiver extends CoreReceiver {
 
   private async run(): Promise<void> {
     while (!this.core.closed) {
+      // A producer that commits as fast as this loop reads never lets it reach a wait: give the event loop a turn.
+      if (performance.now() - this.turnedAt >= TURN_MS) {
+        await nextTurn();
+        this.turnedAt = performance.now();
+        if (this.core.closed) return;
+      }
       this.drain();
       this.scan(false);
       if (this.core.finished) return;
@@ -84,7 +92,8 @@ class SemaphoreReceiver extends CoreReceiver {
           // Batches are pushed to the consumer: let it run (and answer) before spinning, so a
           // reply goes out first; then a bounded spin on the commit word, cheaper than a
           // sleeping wake-up when the peer is quick.
-          await new Promise<void>((r) => setImmediate(r));
+          await nextTurn();
+          this.turnedAt = performance.now();
           if (this.core.closed) return;
           publishOwed();
           if (this.committed() || this.spin.spin(this.committed)) continue;
@@ -92,7 +101,8 @@ class SemaphoreReceiver extends CoreReceiver {
         if (!woke) {
           const started = performance.now();
           woke = await this.full.wait(CHECK_MS);
-          this.spin.slept(performance.now() - started);
+          this.turnedAt = performance.now();
+          this.spin.slept(this.turnedAt - started);
         }
       } catch (err) {
         if (this.core.closed) return;
@@ -103,12 +113,12 @@ class SemaphoreReceiver extends CoreReceiver {
     }
   }
 
-  /** Reads every committed slot; one batch per slot. */
+  /** Reads the committed slots, at most one ring's worth (a producer may refill as fast as this reads); one batch per slot. */
   private drain(): void {
     const w = this.w;
     const buf = this.seg.buffer;
     let n = 0;
-    for (;;) {
+    for (; n < this.slots; ) {
       const inSeq = Atomics.load(w, H_IN);
       // Shrunk by a peer: the slots now read as zeros here, and H_IN would never catch up with `out`.
       if (this.seg.truncated()) throw truncatedError(this.seg.path);

@@ -233,6 +233,43 @@ export function runConformance(target: ConformanceTarget): void {
       expect(r.producers).toMatchObject({ lost: 1 });
     });
 
+    it("keeps the receiving process's event loop turning while a producer sends without a pause", async () => {
+      // A receiver that finds a message ready every time it looks must still
+      // hand the event loop back now and then: the process it lives in has
+      // timers, sockets and child processes to serve too.
+      const r = await listen({ expectedProducers: 1 });
+      const size = Math.min(r.maxMessageSize, 64 * 1024);
+      const sum = checksum32(fillPattern(new Uint8Array(size), 7));
+      let received = 0;
+      let torn = 0;
+      const receiving = (async () => {
+        for await (const m of r) {
+          received++;
+          if (m.length !== size || (received & 63) === 0 && checksum32(m) !== sum) torn++;
+        }
+      })();
+      const p = await startProducer(r, target, { kind: "flood", size, ms: 2000 });
+      await withTimeout(p.waitFor((l) => l.ready === true), 20_000, "producer start");
+      let last = performance.now();
+      let worst = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        worst = Math.max(worst, now - last);
+        last = now;
+      }, 5);
+      try {
+        const done = await withTimeout(p.waitFor((l) => l.done === true || "fatal" in l), 20_000, "the flood");
+        await withTimeout(receiving, 10_000, "receiving after the flood");
+        expect(done.sent).toBe(received);
+      } finally {
+        clearInterval(timer);
+      }
+      expect(torn).toBe(0);
+      expect(received).toBeGreaterThan(16);
+      // Starved, the timer would wait for the whole flood (2 s).
+      expect(worst).toBeLessThan(500);
+    });
+
     registerPidLivenessChecks({ name: target.name, listen, startProducer: (r, plan, wrap) => startProducer(r, target, plan, wrap), withTimeout });
 
     it("throws the lost producer's error from iteration when no handler is set", async () => {

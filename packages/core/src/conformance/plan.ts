@@ -10,6 +10,8 @@ export type ProducerPlan =
   | { kind: "oversize" }
   /** `count` scenario messages, print "ready", then large messages until killed. */
   | { kind: "kill-mid"; count: number; size: number; bigSize: number }
+  /** Report "ready", send `size`-byte messages back to back (never pausing but in drain()) for `ms`, report how many, close. */
+  | { kind: "flood"; size: number; ms: number }
   /** Report "connected", then scenario messages until sending fails; report the error and exit 0. */
   | { kind: "until-gone"; size: number }
   /** `count` scenario messages (at most maxMessageSize bytes each) with write() alone, never drain(); report how many write()s returned false, then stay attached until killed. */

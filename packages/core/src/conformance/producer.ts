@@ -80,6 +80,18 @@ async function main(): Promise<void> {
       const big = fillPattern(new Uint8Array(plan.bigSize), 7);
       for (;;) await sender.send(big);
     }
+    case "flood": {
+      const big = fillPattern(new Uint8Array(plan.size), 7);
+      report({ ready: true });
+      const until = Date.now() + plan.ms;
+      let sent = 0;
+      while (Date.now() < until) {
+        for (let i = 0; i < 16; i++, sent++) if (!sender.write(big)) await sender.drain();
+      }
+      await sender.close();
+      report({ done: true, sent });
+      return;
+    }
     case "ignore-false": {
       // A write() that returned false has still queued its message: it must arrive with no drain() or close().
       const enc = new ScenarioEncoder(0, Math.min(plan.size, sender.maxMessageSize));
