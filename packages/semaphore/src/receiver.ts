@@ -205,7 +205,8 @@ class SemaphoreReceiver extends CoreReceiver {
       if (pid === 0) continue;
       const seat = this.seatOf(i, pid);
       if (!seat || !doProbe || this.seg.slotHeld(i)) continue;
-      // Dead: deliver what it committed first, then recover what it held.
+      // Dead: deliver what it committed first, then recover what it held. One drain() reads
+      // them all: at most K slots are ever committed and unread, and it reads K.
       this.drain();
       if (this.seats[i] !== seat) continue; // its goodbye was in there
       if (Atomics.compareExchange(w, e + E_HOLDS_EMPTY, 1, 0) === 1) this.empty.post();
