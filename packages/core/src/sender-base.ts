@@ -1,6 +1,7 @@
 import type { ChannelError } from "./errors.js";
 import type { Sender } from "./interface.js";
-import { messageTooLarge, senderClosed, writeOrDrain } from "./send.js";
+import { messageTooLarge, senderClosed } from "./send.js";
+import { TURN_MS, nextTurn } from "./turn.js";
 
 interface Waiter {
   resolve: () => void;
@@ -42,6 +43,8 @@ export abstract class SenderBase implements Sender {
   private isClosed = false;
   private released = false;
   private waiters: Waiter[] = [];
+  /** When this sender last let the event loop turn in send()/drain(); see turn.ts. */
+  private turnedAt = performance.now();
 
   protected constructor(options: SenderBaseOptions) {
     this.maxMessageSize = options.maxMessageSize;
@@ -129,12 +132,30 @@ export abstract class SenderBase implements Sender {
     if (this.failure) return Promise.reject(this.failure);
     this.flushPending();
     if (this.failure) return Promise.reject(this.failure);
-    if (this.belowHighWater()) return Promise.resolve();
+    if (this.belowHighWater()) return this.settled();
     return this.nextWake();
   }
 
   send(message: Uint8Array): Promise<void> {
-    return writeOrDrain(this, message);
+    try {
+      return this.write(message) ? this.settled() : this.drain();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * What a send() or drain() that need not wait returns: resolved, or after
+   * one turn of the event loop once TURN_MS passed without one. A caller that
+   * awaits every send() of a channel that keeps taking messages (a queue
+   * another thread empties, a ring another CPU reads) would otherwise loop in
+   * microtasks and stop its process's timers and I/O.
+   */
+  protected settled(): Promise<void> {
+    const now = performance.now();
+    if (now - this.turnedAt < TURN_MS) return Promise.resolve();
+    this.turnedAt = now;
+    return nextTurn();
   }
 
   close(): Promise<void> {

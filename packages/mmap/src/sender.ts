@@ -376,7 +376,7 @@ export class JournalSender extends SenderBase implements ReservingSender {
 
   override send(message: Uint8Array): Promise<void> {
     try {
-      return this.write(message) ? (this.failure ? Promise.reject(this.failure) : Promise.resolve()) : this.drain();
+      return this.write(message) ? (this.failure ? Promise.reject(this.failure) : this.settled()) : this.drain();
     } catch (err) {
       return Promise.reject(err);
     }
