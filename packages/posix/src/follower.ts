@@ -243,7 +243,7 @@ export class FutexFollower<B> {
   private readonly busyPollMs: number;
   private lastBatch = 0;
   /** When the event loop last turned under this follower (it awaited a wake-up or an immediate); see core turn.ts. */
-  private turnedAt = 0;
+  private turnedAt = performance.now();
   private readonly livenessMs: number;
   private lastLiveness = 0;
   private waiter: FutexWaiter | undefined;

@@ -23,7 +23,7 @@ class SemaphoreReceiver extends CoreReceiver {
   private resume: (() => void) | undefined;
   private lastCheck = 0;
   /** When the event loop last turned under run() (it awaited a wake-up or an immediate); see core turn.ts. */
-  private turnedAt = 0;
+  private turnedAt = performance.now();
   private scratch: Int32Array;
   private readonly unregister: () => void;
   private readonly spin = new AdaptiveSpin();

@@ -28,3 +28,24 @@ export function fillPattern(target: Uint8Array, seed: number): Uint8Array {
   }
   return target;
 }
+
+/**
+ * Times this process's event loop: a timer every `periodMs`; `stop()` ends it
+ * and returns the longest gap between two of its ticks (ms), which is how
+ * long something held the loop.
+ */
+export function watchLoopGaps(periodMs = 5): { stop(): number } {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, periodMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return worst;
+    },
+  };
+}

@@ -7,7 +7,7 @@
 import { ChannelError } from "../errors.js";
 import type { Address, Sender, Transport } from "../interface.js";
 import { ScenarioEncoder } from "../scenario.js";
-import { fillPattern, type ProducerPlan } from "./plan.js";
+import { fillPattern, watchLoopGaps, type ProducerPlan } from "./plan.js";
 
 function report(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + "\n");
@@ -83,14 +83,8 @@ async function main(): Promise<void> {
     case "flood": {
       const big = fillPattern(new Uint8Array(plan.size), 7);
       report({ ready: true });
-      // This process's event loop must keep turning too: a timer every 5 ms measures its longest stall.
-      let last = performance.now();
-      let worstGapMs = 0;
-      const timer = setInterval(() => {
-        const now = performance.now();
-        worstGapMs = Math.max(worstGapMs, now - last);
-        last = now;
-      }, 5);
+      // This process's event loop must keep turning too.
+      const gaps = watchLoopGaps();
       const until = Date.now() + plan.ms;
       let sent = 0;
       while (Date.now() < until) {
@@ -99,7 +93,7 @@ async function main(): Promise<void> {
           else if (!sender.write(big)) await sender.drain();
         }
       }
-      clearInterval(timer);
+      const worstGapMs = gaps.stop();
       await sender.close();
       report({ done: true, sent, worstGapMs });
       return;
