@@ -1,7 +1,7 @@
 // The receiving process of the fuzzer: node receiver.mjs <module> <export> <listen options JSON>
 // Prints {"address": …}, then iterates forever, counting messages, good
 // messages ("GOOD" + u32 seq, 8 bytes) and producer losses by code. A line
-// "report" on stdin prints {"messages", "good", "lost", "rss"}.
+// "report" on stdin prints {"messages", "good", "lost", "rss", "failure", "producers"}.
 const [mod, exportName, json] = process.argv.slice(2);
 const transport = (await import(mod))[exportName];
 const lost = {};
@@ -12,7 +12,7 @@ let good = 0;
 let failure;
 process.stdin.setEncoding("utf8").on("data", (t) => {
   for (const line of t.split("\n")) {
-    if (line === "report") process.stdout.write(JSON.stringify({ messages, good, lost, rss: process.memoryUsage().rss, failure }) + "\n");
+    if (line === "report") process.stdout.write(JSON.stringify({ messages, good, lost, rss: process.memoryUsage().rss, failure, producers: r.producers }) + "\n");
     if (line === "close") void r.close().then(() => process.exit(0));
   }
 });

@@ -137,6 +137,17 @@ export class ReceiverCore {
     this.afterPush();
   }
 
+  /**
+   * A peer this channel cannot name broke the protocol (on a ring every
+   * producer shares, a record in no attached producer's name): its error is
+   * reported where a lost producer's is, and no producer is counted as gone.
+   */
+  peerRejected(error: ChannelError): void {
+    if (this.isClosed) return;
+    this.queue.push(error);
+    this.afterPush();
+  }
+
   private afterPush(): void {
     if (!this.high && (this.queue.length - this.head > HIGH_BATCHES || this.bytes > HIGH_BYTES)) {
       this.high = true;

@@ -123,6 +123,11 @@ class SemaphoreReceiver extends CoreReceiver {
       // Shrunk by a peer: the slots now read as zeros here, and H_IN would never catch up with `out`.
       if (this.seg.truncated()) throw truncatedError(this.seg.path);
       if (inSeq === this.out) break;
+      // At most `slots` are ever committed and unread. A counter further ahead was moved outside the
+      // protocol, by a producer this receiver cannot name: the shared ring is no longer trustworthy.
+      if ((inSeq - this.out) >>> 0 > this.slots) {
+        throw new ChannelError("EPROTO", `the semaphore channel ${this.names.segment} is broken: its commit counter is ${(inSeq - this.out) >>> 0} slots ahead of the receiver, and the ring holds ${this.slots}`, { resource: this.names.segment });
+      }
       const off = HEADER_BYTES + (this.out & (this.slots - 1)) * this.slotSize;
       const o4 = off >>> 2;
       const index = w[o4]!;
@@ -148,10 +153,21 @@ class SemaphoreReceiver extends CoreReceiver {
     if (this.credits < 0) this.credits = 0;
   }
 
+  /**
+   * The producer behind table entry `index`, if that entry is registered to
+   * `pid`. Only the receiver clears an entry, after its producer's goodbye or
+   * death, so an honest slot always names an entry that still holds its pid.
+   */
   private seatOf(index: number, pid: number): ProducerSeat | undefined {
-    if (index < 0 || index >= MAX_PRODUCERS) return undefined;
+    if (index < 0 || index >= MAX_PRODUCERS || pid === 0 || Atomics.load(this.w, TABLE_WORD + index * 4 + E_PID) !== pid) return undefined;
     let seat = this.seats[index];
-    if (!seat || seat.pid !== pid) {
+    if (seat && seat.pid !== pid) {
+      // The entry's pid changed under a live producer: a peer wrote the table outside the protocol. Drop
+      // that seat, so every producer this receiver counted ends (closed or lost) and iteration can finish.
+      this.core.producerLost(seat.id, new ChannelError("EPROTO", `semaphore producer ${seat.id} (pid ${seat.pid}) on ${this.names.segment} lost its table entry to pid ${pid}`, { producer: seat.id, resource: this.names.segment }));
+      seat = undefined;
+    }
+    if (!seat) {
       seat = { pid, id: this.core.attach() };
       this.seats[index] = seat;
     }
@@ -160,7 +176,11 @@ class SemaphoreReceiver extends CoreReceiver {
 
   private deliver(index: number, pid: number, used: number, flags: number, data: Buffer | undefined): void {
     const seat = this.seatOf(index, pid);
-    if (!seat) return;
+    if (!seat) {
+      // Forged, or sent by a producer this receiver already dropped: reported, never delivered.
+      this.core.peerRejected(new ChannelError("EPROTO", `a slot on ${this.names.segment} named table entry ${index} and pid ${pid}, which no attached producer holds: its ${used} bytes were dropped`, { resource: this.names.segment }));
+      return;
+    }
     const max = this.address.maxMessageSize;
     if (used > 0 && !data) return this.lose(index, seat, `sent a slot of ${used} bytes, more than a slot holds`, "EPROTO");
     if (data) {
