@@ -3,9 +3,9 @@
 // random and mutated frames, packets, ring frames or journal records for a
 // while. Then a well-behaved producer (another process) sends GOOD_COUNT
 // messages. A transport passes when the receiver is still up, answers, got
-// every good message, reported only ChannelError codes, stayed under
-// RSS_BOUND, ended every producer it counted, and uses no CPU while idle
-// afterwards.
+// every good message and none over maxMessageSize, reported only ChannelError
+// codes, stayed under RSS_BOUND, ended every producer it counted, and uses no
+// CPU while idle afterwards.
 //
 //   node tests/fuzz/fuzz.mjs [--seconds N] [--transports a,b] [--seed N]
 //   (default: 30 s per transport; CI=true: 2 s; FUZZ_SECONDS overrides)
@@ -166,6 +166,47 @@ async function mmapRound(r, address, transport, posix) {
   await sender.close().catch(() => {});
 }
 
+/** The write end of a new pipe into the receiver, opened through /proc (as a child would inherit it); null once the receiver refuses. */
+async function admitPipe(recv) {
+  recv.child.stdin.write("admit\n");
+  const msg = await recv.line();
+  if (!msg?.admitted) return null;
+  try {
+    return { fd: openSync(`/proc/${recv.child.pid}/fd/${msg.admitted.fd}`, constants.O_WRONLY | constants.O_NONBLOCK), address: msg.admitted.address };
+  } finally {
+    recv.child.stdin.write("release\n");
+  }
+}
+
+/** pipe: one pipe per round, written with mutated frames, junk, goodbyes, and large frames cut short. */
+async function pipeRound(r, address, recv) {
+  const pipe = await admitPipe(recv);
+  if (!pipe) return;
+  try {
+    const n = r.int(30);
+    for (let i = 0; i < n; i++) {
+      let b;
+      const kind = r.int(10);
+      if (kind === 0) b = r.bytes(r.int(64));
+      else if (kind === 1) b = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+      else if (kind === 2) {
+        // A large frame (read in place, in a buffer of its own): announced whole, sent in part or whole.
+        const len = r.pick([65536, 65537, 300_000, address.maxMessageSize, address.maxMessageSize + 1]);
+        b = Buffer.alloc(4 + Math.min(len, r.pick([0, 100, 70_000, len])));
+        b.writeUInt32LE(len >>> 0, 0);
+      } else b = r.mutate(frame(r, address.maxMessageSize));
+      try {
+        writeSync(pipe.fd, b);
+      } catch {
+        await sleep(2); // full, or the receiver closed its end
+      }
+    }
+  } finally {
+    closeSync(pipe.fd);
+  }
+  await sleep(r.int(5));
+}
+
 /**
  * semaphore: attach properly (a table entry), then commit forged slots under
  * the protocol (empty, then the lock, then the commit counter, then full):
@@ -246,6 +287,8 @@ async function zeromqRound(r, address, zmq) {
 // ---- the run ------------------------------------------------------------------
 
 const TRANSPORTS = {
+  // A producer reaches a pipe only by inheriting its write end: the peer and the good producer open it through /proc.
+  pipe: { pkg: "pipe", exportName: "pipeTransport", listen: { maxMessageSize: 262144 }, round: (r, a, recv) => pipeRound(r, a, recv), viaPipe: true },
   uds: { pkg: "socket", exportName: "udsTransport", listen: {}, round: (r, a) => streamRound(r, a) },
   tcp: { pkg: "socket", exportName: "tcpTransport", listen: { handshakeTimeoutMs: 200 }, round: (r, a) => streamRound(r, a) },
   // One byte stream shared by every writer: a packet with a false length desynchronises it, and the
@@ -293,13 +336,21 @@ function cpuTicks(pid) {
 }
 
 /** Sends GOOD_COUNT good messages from a separate process; resolves with its output. */
-function goodProducer(spec, address) {
+async function goodProducer(spec, address, recv) {
+  let pipe;
+  if (spec.viaPipe) {
+    pipe = await admitPipe(recv);
+    if (!pipe) return "no pipe admitted";
+    address = pipe.address;
+  }
   const src = `const t = (await import(${JSON.stringify(dist(spec.pkg))})).${spec.exportName};
     const s = await t.connect(${JSON.stringify(address)});
     const m = Buffer.alloc(8); m.write("GOOD");
     for (let i = 0; i < ${GOOD_COUNT}; i++) { m.writeUInt32LE(i, 4); await s.send(m); }
     await s.close(); console.log("sent");`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "pipe"] });
+  // The pipe's write end is the child's descriptor 3, as an admission hands it over.
+  const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "pipe", ...(pipe ? [pipe.fd] : [])] });
+  if (pipe) closeSync(pipe.fd);
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -321,7 +372,7 @@ export async function fuzzTransport(id, { seconds, seed }) {
     const until = Date.now() + seconds * 1000;
     while (Date.now() < until && rounds < (spec.rounds ?? Infinity)) {
       try {
-        await spec.round(r, address);
+        await spec.round(r, address, recv);
       } catch (err) {
         // The hostile side's own failures (ELIMIT when every slot is taken, a full queue) are not findings.
         if (!(err && typeof err.code === "string")) findings.push(`peer round ${rounds}: ${err}`);
@@ -329,7 +380,7 @@ export async function fuzzTransport(id, { seconds, seed }) {
       rounds++;
       if (recv.child.exitCode !== null || recv.child.signalCode) break;
     }
-    const sent = await goodProducer(spec, address);
+    const sent = await goodProducer(spec, address, recv);
     await sleep(500);
     const t0 = recv.child.exitCode === null ? cpuTicks(recv.child.pid) : 0;
     await sleep(1000);
@@ -357,6 +408,7 @@ export async function fuzzTransport(id, { seconds, seed }) {
     // Every peer has gone by now: a producer the receiver counted but never ended would keep iteration from finishing.
     const { attached, closed, lost: gone } = report.producers;
     if (!report.failure && attached !== closed + gone) findings.push(`${attached - closed - gone} of ${attached} producers never ended (closed ${closed}, lost ${gone})`);
+    if (report.oversized > 0) findings.push(`${report.oversized} messages over the ${address.maxMessageSize}-byte limit were delivered`);
     if (report.rss > RSS_BOUND) findings.push(`rss ${report.rss} over the ${RSS_BOUND}-byte bound`);
     if (idleTicks > 20) findings.push(`busy while idle: ${idleTicks} ticks in 1 s`);
     return { id, rounds, findings, lost: report.lost, messages: report.messages, rss: report.rss, idleTicks, ended: report.failure };
