@@ -113,6 +113,17 @@ describe("bench references", () => {
       const r = await run("node-net-uds", { producers: 2, messages: 50, size: 262144 });
       expectStreamShape(r, { producers: 2, messages: 50, size: 262144 });
     });
+
+    it("round trip, 200 x 64 B, each side pinned where it was asked to run", async () => {
+      const cmds = referenceCommands({ mechanism: "node-net-uds", roundtrip: 200, size: 64, pingerCpu: 0, pongerCpu: 0, timeoutS: 12 });
+      expect(cmds).toHaveLength(1);
+      const r = (await runReference(cmds[0], { timeoutMs: RUN_TIMEOUT_MS })) as Rec;
+      if (!r.ok) throw new Error(`${r.transport}: ${r.error}`);
+      expect(r).toMatchObject({ transport: "node-net-uds", kind: "node-net", mode: "roundtrip", size: 64, roundTrips: 200, warmup: 20, pingerCpu: 0, pongerCpu: 0, cpus: { pinger: [0], ponger: [0] } });
+      for (const k of ["p50Us", "p99Us", "p999Us"]) expect(r[k], k).toBeGreaterThan(0);
+      expect(r.p50Us).toBeLessThanOrEqual(r.p99Us);
+      expect(r.p99Us).toBeLessThanOrEqual(r.p999Us);
+    });
   });
 
   const py = findPython();

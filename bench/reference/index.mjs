@@ -33,7 +33,7 @@ export const references = Object.freeze([
     limits: { mqueue: "message size up to /proc/sys/fs/mqueue/msgsize_max (larger: a skipped record)" },
   },
   { kind: "node-ipc", transports: ["node-ipc-json", "node-ipc-advanced"], mechanisms: ["node-ipc-json", "node-ipc-advanced"], roundtrip: false },
-  { kind: "node-net", transports: ["node-net-uds"], mechanisms: ["node-net-uds"], roundtrip: false },
+  { kind: "node-net", transports: ["node-net-uds"], mechanisms: ["node-net-uds"], roundtrip: true },
   {
     kind: "python",
     transports: ["python-queue", "python-pipe", "python-shm-blocking", "python-shm-spin"],
@@ -69,11 +69,11 @@ function matches(ref, mechanism) {
  * per reference that supports `mechanism` ("pipe" → the C pipe reference;
  * "node-ipc-json", "node-net-uds", "python-pipe", "python-shm-spin", "c-shm" → that one; "all" or undefined → every one).
  * argv[0] is the program. With `roundtrip` (a count of round trips, 64 B by
- * default), only the C references answer (ping-pong); `pingerCpu` and
- * `pongerCpu` pin the pinging parent and the echoing child to one CPU each
- * (the C program calls sched_setaffinity on each side, so the child does not
- * just inherit the parent's CPU) and its record lists in `cpus` the CPUs each
- * side was seen on. An entry with `skip` cannot run here; `skip.record` is
+ * default), only the C references and plain Node net answer (ping-pong);
+ * `pingerCpu` and `pongerCpu` pin the pinging parent and the echoing child to
+ * one CPU each (the C program calls sched_setaffinity on each side, the Node
+ * one runs taskset, so the child does not just inherit the parent's CPU) and
+ * the record lists in `cpus` the CPUs each side was seen on. An entry with `skip` cannot run here; `skip.record` is
  * the JSON record to report instead.
  */
 export function referenceCommands({ mechanism, producers = 1, messages = 100_000, size = 64, roundtrip, pingerCpu, pongerCpu, timeoutS } = {}) {
@@ -97,7 +97,8 @@ export function referenceCommands({ mechanism, producers = 1, messages = 100_000
       } else if (ref.kind === "node-ipc") {
         out.push({ kind: ref.kind, transport: m, mechanism: m, argv: [process.execPath, NODE_IPC_SCRIPT, m.slice("node-ipc-".length), ...common, ...t] });
       } else if (ref.kind === "node-net") {
-        out.push({ kind: ref.kind, transport: m, mechanism: m, argv: [process.execPath, NODE_NET_SCRIPT, ...common, ...t] });
+        const args = roundtrip ? ["--roundtrip", String(roundtrip), "--size", String(size), ...pins] : common;
+        out.push({ kind: ref.kind, transport: m, mechanism: m, argv: [process.execPath, NODE_NET_SCRIPT, ...args, ...t] });
       } else {
         const py = findPython();
         const entry = { kind: ref.kind, transport: m, mechanism: m, argv: [py.python || "python3", PYTHON_SCRIPT, m.slice("python-".length), ...common, ...t] };

@@ -55,6 +55,11 @@ function rttFor(results: BenchResults, row: RoundTripRow): RoundTripRow | undefi
   return results.roundTrip.find((r) => r.kind === "reference-c" && r.mechanism === row.mechanism && r.placement === row.placement && r.ok && !r.skipped);
 }
 
+/** Plain Node net's round trip at the row's placement: what a user would otherwise write. */
+function nodeNetRttFor(results: BenchResults, row: RoundTripRow): RoundTripRow | undefined {
+  return results.roundTrip.find((r) => r.kind === "node-net" && r.placement === row.placement && r.ok && !r.skipped);
+}
+
 /** The markdown table written beside each results file. */
 export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
@@ -121,13 +126,22 @@ export function renderMarkdown(results: BenchResults): string {
     out.push("");
     out.push(
       table(
-        ["transport", "kind", "placement", "p50 µs", "p99 µs", "p99.9 µs", "p50 vs C"],
+        ["transport", "kind", "placement", "p50 µs", "p99 µs", "p99.9 µs", "p50 vs C", "p50 vs Node net"],
         results.roundTrip.map((r) =>
           r.skipped
-            ? [r.transport, r.kind, r.placement, `skipped: ${r.skipped}`, "", "", ""]
+            ? [r.transport, r.kind, r.placement, `skipped: ${r.skipped}`, "", "", "", ""]
             : !r.ok
-              ? [r.transport, r.kind, r.placement, `FAILED: ${r.error ?? ""}`, "", "", ""]
-              : [r.transport, r.kind, r.placement, String(r.p50Us), String(r.p99Us), String(r.p999Us), r.kind === "transport" ? ratio(r.p50Us, rttFor(results, r)?.p50Us) : ""],
+              ? [r.transport, r.kind, r.placement, `FAILED: ${r.error ?? ""}`, "", "", "", ""]
+              : [
+                  r.transport,
+                  r.kind,
+                  r.placement,
+                  String(r.p50Us),
+                  String(r.p99Us),
+                  String(r.p999Us),
+                  r.kind === "transport" ? ratio(r.p50Us, rttFor(results, r)?.p50Us) : "",
+                  r.kind === "transport" ? ratio(r.p50Us, nodeNetRttFor(results, r)?.p50Us) : "",
+                ],
         ),
       ),
     );

@@ -380,11 +380,11 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       for (const placement of placements) {
-        // The C program forks its echo process, which would inherit a taskset around the parent:
-        // it pins each side itself (--pinger-cpu/--ponger-cpu) and reports the CPUs each side ran on.
+        // The C program forks its echo process, which would inherit a taskset around the parent: it pins
+        // each side itself (--pinger-cpu/--ponger-cpu) and reports the CPUs each side ran on; so does plain Node net.
         const where = referencePlacement(placement);
         for (const cmd of refs.referenceCommands({ mechanism, producers: 1, messages: 0, size: 64, roundtrip: plan.roundTrips, ...where, timeoutS: 110 })) {
-          if (cmd.kind !== "reference-c") continue;
+          if (cmd.kind !== "reference-c" && cmd.kind !== "node-net") continue;
           const rec = await run(cmd);
           const misplaced = placementProblem(placement, rec);
           const res = misplaced ? { ...rec, ok: false, error: misplaced } : rec;
