@@ -247,7 +247,7 @@ describe.skipIf(!!skipReason)("docs site in Chromium", () => {
     expect(await rttBars.count(), "round-trip bars").toBeGreaterThanOrEqual(transports.length - 1);
     // Plain Node net's ping-pong beside ours, where the results have it (the fixture does).
     const results = JSON.parse(readFileSync(useFixture ? fixtureResults : realResults, "utf8")) as { roundTrip: Array<{ kind: string; ok: boolean; skipped?: string }> };
-    if (results.roundTrip.some((r) => r.kind === "node-net" && r.ok && !r.skipped)) await expect(page.locator('[data-testid^="chart-roundtrip-"]').first()).toContainText("Node net (Unix socket)");
+    if (results.roundTrip.some((r) => r.kind === "node-net" && r.ok && !r.skipped)) expect(await page.locator('[data-testid^="chart-roundtrip-"]').first().textContent()).toContain("Node net (Unix socket)");
     const chart = page.locator('[data-testid="chart-throughput-msgs"]');
     const before = await chart.locator("circle.point").count();
     await chart.locator('input[type="checkbox"]').first().check();
