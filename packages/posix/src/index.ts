@@ -5,6 +5,7 @@ export * from "./pipe.js";
 export * from "./mq.js";
 export * from "./sem.js";
 export * from "./futex.js";
+export * from "./sem-futex.js";
 export * from "./follower.js";
 export * from "./segment.js";
 export * from "./poll.js";

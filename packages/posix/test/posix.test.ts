@@ -22,6 +22,7 @@ import {
   segmentExists,
   semExists,
   semOpen,
+  semaphoreFutexWait,
   semUnlink,
 } from "../src/index.js";
 
@@ -268,6 +269,34 @@ describe("futex across processes", () => {
 });
 
 describe("semaphore waits", () => {
+  it("semaphoreFutexWait sleeps on the semaphore's own futex word: another process's sem_post wakes it and the unit is taken; a timeout resolves false; close() ends a pending wait", async () => {
+    const name = `/${unique("semf")}`;
+    const s = semOpen(name, { create: true, exclusive: true, value: 0 });
+    cleanups.push(() => {
+      s.close();
+      semUnlink(name);
+    });
+    const fw = semaphoreFutexWait(s);
+    expect(fw, "glibc's 64-bit layout on x64 and arm64").toBeDefined();
+    cleanups.push(() => fw!.close());
+    expect(await fw!.wait(30)).toBe(false);
+    const pending = fw!.wait(20_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const c = child(`const s = P.semOpen(process.argv[1]); s.post(); s.close();`, name);
+    expect(await c.exited).toBe(0);
+    const posted = Date.now();
+    expect(await pending).toBe(true);
+    // Woken by the post, not by the deadline: sem_post wakes only a waiter registered in the word's high half.
+    expect(Date.now() - posted).toBeLessThan(10_000);
+    expect(s.value).toBe(0);
+    const word = openSegment(`sem.${name.slice(1)}`);
+    expect(new Int32Array(word.buffer.buffer, word.buffer.byteOffset, 2)[1], "no waiter left registered").toBe(0);
+    word.close();
+    const last = fw!.wait(20_000);
+    fw!.close();
+    expect(await last).toBe(false);
+  });
+
   it("more blocked waits than the libuv pool has threads leave the pool free; posts from another process end them", async () => {
     const name = `/${unique("sem")}`;
     const owner = semOpen(name, { create: true, exclusive: true, value: 0 });

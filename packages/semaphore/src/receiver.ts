@@ -1,5 +1,5 @@
 import { ChannelError, CoreReceiver, DEFAULT_PREFIX, FRAME_HEADER_BYTES, ReceiverCore, TURN_MS, nextTurn, parseFrames, removeOnExit, uniqueName, validateName, validatePrefix, type Admission, type ParsedFrames, type Receiver } from "@ipc-sampler/core";
-import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, truncatedError, type MappedSegment, type PosixSemaphore } from "@ipc-sampler/posix";
+import { AdaptiveSpin, createSegment, publishOwed, semOpen, semUnlink, semaphoreFutexWait, truncatedError, type MappedSegment, type PosixSemaphore, type SemaphoreFutexWait } from "@ipc-sampler/posix";
 import type { SemaphoreAddress, SemaphoreListenOptions } from "./index.js";
 import { MAGIC, VERSION, HEADER_BYTES, H_MAGIC, H_VERSION, H_SLOTS, H_SLOT_SIZE, H_RECEIVER, H_STATE, H_IN, H_OUT, H_MUTEX_OWNER, H_TABLE_CAP, H_MAX_MESSAGE, TABLE_WORD, MAX_PRODUCERS, E_PID, E_STATE, E_HOLDS_EMPTY, SLOT_HEADER_BYTES, FLAG_GOODBYE, STATE_CLOSED, CHECK_MS, CHANNEL_TAG, Names, namesOf, removeAll, words, sizing } from "./layout.js";
 
@@ -40,6 +40,8 @@ class SemaphoreReceiver extends CoreReceiver {
     private readonly slotSize: number,
     maxMessageSize: number,
     options: SemaphoreListenOptions,
+    /** Sleeps on `full` through its futex word on this thread (see posix sem-futex.ts); absent: sem_clockwait on a waiter thread. */
+    private readonly fullWait: SemaphoreFutexWait | undefined,
   ) {
     super();
     this.address = { transport: "semaphore", name: names.segment, slots, slotSize, maxMessageSize };
@@ -100,7 +102,7 @@ class SemaphoreReceiver extends CoreReceiver {
         }
         if (!woke) {
           const started = performance.now();
-          woke = await this.full.wait(CHECK_MS);
+          woke = await (this.fullWait ? this.fullWait.wait(CHECK_MS) : this.full.wait(CHECK_MS));
           this.turnedAt = performance.now();
           this.spin.slept(this.turnedAt - started);
         }
@@ -245,6 +247,7 @@ class SemaphoreReceiver extends CoreReceiver {
       this.empty.post();
       this.mutex.post();
     }
+    this.fullWait?.close();
     this.full.close();
     this.empty.close();
     this.mutex.close();
@@ -267,6 +270,7 @@ export async function listen(options: SemaphoreListenOptions = {}): Promise<Rece
   const size = HEADER_BYTES + slots * slotSize;
   const seg = createSegment(names.segment, size);
   const opened: PosixSemaphore[] = [];
+  let fullWait: SemaphoreFutexWait | undefined;
   try {
     const w = words(seg);
     w[H_VERSION] = VERSION;
@@ -278,8 +282,11 @@ export async function listen(options: SemaphoreListenOptions = {}): Promise<Rece
     opened.push(semOpen(names.empty, { create: true, exclusive: true, value: slots }));
     opened.push(semOpen(names.full, { create: true, exclusive: true, value: 0 }));
     opened.push(semOpen(names.mutex, { create: true, exclusive: true, value: 1 }));
+    // Checked before any producer can attach (the magic word below): `full` holds no unit yet.
+    fullWait = semaphoreFutexWait(opened[1]!);
     Atomics.store(w, H_MAGIC, MAGIC);
   } catch (err) {
+    fullWait?.close();
     for (const s of opened) s.close();
     // Remove only what this call created: the segment, and semaphores it opened.
     for (const s of opened) {
@@ -293,5 +300,5 @@ export async function listen(options: SemaphoreListenOptions = {}): Promise<Rece
     seg.unlink();
     throw err;
   }
-  return new SemaphoreReceiver(names, seg, opened[0]!, opened[1]!, opened[2]!, slots, slotSize, maxMessageSize, options);
+  return new SemaphoreReceiver(names, seg, opened[0]!, opened[1]!, opened[2]!, slots, slotSize, maxMessageSize, options, fullWait);
 }
