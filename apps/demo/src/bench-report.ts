@@ -126,7 +126,7 @@ export function renderMarkdown(results: BenchResults): string {
     out.push("");
     out.push(
       table(
-        ["transport", "kind", "placement", "p50 µs", "p99 µs", "p99.9 µs", "p50 vs C", "p50 vs Node net"],
+        ["transport", "kind", "placement", "p50 µs", "p99 µs", "p99.9 µs", "p50 vs C", "p50 vs Node net (Unix socket)"],
         results.roundTrip.map((r) =>
           r.skipped
             ? [r.transport, r.kind, r.placement, `skipped: ${r.skipped}`, "", "", "", ""]
