@@ -103,6 +103,8 @@ class SemaphoreReceiver extends CoreReceiver {
         if (!woke) {
           const started = performance.now();
           woke = await (this.fullWait ? this.fullWait.wait(CHECK_MS) : this.full.wait(CHECK_MS));
+          // close() ends the futex wait with false rather than ECLOSED: the segment may be unmapped now.
+          if (this.core.closed) return;
           this.turnedAt = performance.now();
           this.spin.slept(this.turnedAt - started);
         }
