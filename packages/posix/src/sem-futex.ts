@@ -17,9 +17,9 @@ import type { PosixSemaphore } from "./sem.js";
  * sem_trywait(3).
  */
 export interface SemaphoreFutexWait {
-  /** Resolves true when a unit was taken, false when `timeoutMs` passed first (or close() ended the wait). */
+  /** Resolves true when a unit was taken, false when `timeoutMs` passed first (or close() ended the wait); rejects TypeError for a timeout that is not a number. */
   wait(timeoutMs: number): Promise<boolean>;
-  /** Ends a pending wait; unmaps the word once that wait has settled. Idempotent. */
+  /** Ends a pending wait (it resolves false) and closes the mapping's descriptor. Idempotent. */
   close(): void;
 }
 
@@ -29,6 +29,9 @@ export interface SemaphoreFutexWait {
  * `sem` must hold no units and be waited on by this process alone while checked.
  */
 export function semaphoreFutexWait(sem: PosixSemaphore): SemaphoreFutexWait | undefined {
+  if (typeof sem !== "object" || sem === null || typeof sem.name !== "string" || typeof sem.tryWait !== "function") {
+    throw new TypeError("semaphoreFutexWait wants a semaphore from semOpen()");
+  }
   if ((process.arch !== "x64" && process.arch !== "arm64") || sem.value !== 0) return undefined;
   let seg: MappedSegment;
   try {
@@ -48,30 +51,25 @@ export function semaphoreFutexWait(sem: PosixSemaphore): SemaphoreFutexWait | un
     return undefined;
   }
   const waiter = new FutexWaiter(words, 0);
-  let pending: Promise<boolean> | undefined;
   let closed = false;
-  const wait = async (timeoutMs: number): Promise<boolean> => {
-    // Registered before the count is looked at: a post after the look wakes the futex.
-    Atomics.add(words, 1, 1);
-    try {
-      if (Atomics.load(words, 0) === 0) await waiter.wait(0, timeoutMs);
-    } finally {
-      Atomics.sub(words, 1, 1);
-    }
-    return !closed && sem.tryWait();
-  };
   return {
-    wait(timeoutMs) {
-      const p = wait(timeoutMs);
-      pending = p;
-      return p;
+    async wait(timeoutMs) {
+      if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs)) throw new TypeError(`timeoutMs must be a number (negative: no deadline); got ${String(timeoutMs)}`);
+      // Registered before the count is looked at: a post after the look wakes the futex.
+      Atomics.add(words, 1, 1);
+      try {
+        if (Atomics.load(words, 0) === 0) await waiter.wait(0, timeoutMs);
+      } finally {
+        // The mapping lives as long as `words` is reachable (segment.ts): safe after close() too.
+        Atomics.sub(words, 1, 1);
+      }
+      return !closed && sem.tryWait();
     },
     close() {
       if (closed) return;
       closed = true;
       waiter.close();
-      // The wait's last step touches the word: unmap only after it.
-      void (pending ?? Promise.resolve(false)).catch(() => false).then(() => seg.close());
+      seg.close();
     },
   };
 }

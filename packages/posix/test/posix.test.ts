@@ -280,6 +280,9 @@ describe("semaphore waits", () => {
     expect(fw, "glibc's 64-bit layout on x64 and arm64").toBeDefined();
     cleanups.push(() => fw!.close());
     expect(await fw!.wait(30)).toBe(false);
+    await expect(fw!.wait("soon" as never)).rejects.toThrow(TypeError);
+    await expect(fw!.wait(Number.NaN)).rejects.toThrow(TypeError);
+    expect(() => semaphoreFutexWait({} as never)).toThrow(TypeError);
     const pending = fw!.wait(20_000);
     await new Promise((r) => setTimeout(r, 50));
     const c = child(`const s = P.semOpen(process.argv[1]); s.post(); s.close();`, name);

@@ -4,6 +4,7 @@ import type { ChannelError, Receiver } from "@ipc-sampler/core";
 import { afterEach, expect, it } from "vitest";
 import { openSegment } from "@ipc-sampler/posix";
 import { semaphoreTransport, type SemaphoreAddress } from "../src/index.js";
+import { E_HOLDS_EMPTY, HEADER_BYTES, H_IN, SLOT_HEADER_BYTES, TABLE_WORD } from "../src/layout.js";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/mutex-holder.mjs", import.meta.url));
 let child: ChildProcess | undefined;
@@ -37,13 +38,19 @@ it("a producer killed while holding the mutex does not deadlock the others", asy
   expect(Date.now() - t0).toBeLessThan(2000);
 }, 10_000);
 
-it("a segment another process truncates: the receiver's iteration ends with EPROTO, the sender's next send fails with EPROTO; neither dies of SIGBUS", async () => {
+/** A receiver for one producer, that producer, and one message already read through `it`. */
+async function onePassed() {
   receiver = await semaphoreTransport.listen({ expectedProducers: 1 });
   const address = receiver.address as SemaphoreAddress;
   const sender = await semaphoreTransport.connect(address);
   const it = receiver.batches();
   await sender.send(new Uint8Array([1]));
   expect((await it.next()).value?.count).toBe(1);
+  return { address, sender, it };
+}
+
+it("a segment another process truncates: the receiver's iteration ends with EPROTO, the sender's next send fails with EPROTO; neither dies of SIGBUS", async () => {
+  const { address, sender, it } = await onePassed();
   execFileSync("truncate", ["-s", "0", `/dev/shm/${address.name}`]);
   // This send writes into the lost pages (zeros now, shared with no one) and wakes the receiver.
   await sender.send(new Uint8Array([2])).catch(() => {});
@@ -53,16 +60,11 @@ it("a segment another process truncates: the receiver's iteration ends with EPRO
 });
 
 it("a commit counter moved outside the protocol, further ahead than the ring holds: the receiver's iteration ends with EPROTO and reads no stale slots", async () => {
-  receiver = await semaphoreTransport.listen({ expectedProducers: 1 });
-  const address = receiver.address as SemaphoreAddress;
-  const sender = await semaphoreTransport.connect(address);
-  const it = receiver.batches();
-  await sender.send(new Uint8Array([1]));
-  expect((await it.next()).value?.count).toBe(1);
-  // Another mapping of the same segment, as a hostile producer has: word 6 is the commit counter.
-  const seg = openSegment(address.name, 4096 + address.slots * address.slotSize);
+  const { address, sender, it } = await onePassed();
+  // Another mapping of the same segment, as a hostile producer has.
+  const seg = openSegment(address.name, HEADER_BYTES + address.slots * address.slotSize);
   const w = new Int32Array(seg.buffer.buffer, seg.buffer.byteOffset, 16);
-  Atomics.add(w, 6, 1000);
+  Atomics.add(w, H_IN, 1000);
   seg.close();
   // The next honest commit lands 1,000 slots past what the receiver read, and wakes it.
   await sender.send(new Uint8Array([2])).catch(() => {});
@@ -84,13 +86,14 @@ it("a slot forged in another producer's name is dropped with EPROTO; that produc
   const forger = (await semaphoreTransport.connect(address)) as unknown as Internals & { close(): Promise<void> };
   const w = forger.w;
   expect(forger.empty.tryWait(forger.markEmptyHeld) && forger.mutex.tryWait(forger.markMutexOwned)).toBe(true);
-  const inSeq = Atomics.load(w, 6);
-  const off = 4096 + (inSeq & (address.slots - 1)) * address.slotSize;
-  forger.seg.buffer.writeUInt32LE(1, off + 16); // one frame of one byte
-  forger.seg.buffer[off + 20] = 99;
+  const inSeq = Atomics.load(w, H_IN);
+  const off = HEADER_BYTES + (inSeq & (address.slots - 1)) * address.slotSize;
+  forger.seg.buffer.writeUInt32LE(1, off + SLOT_HEADER_BYTES); // one frame of one byte
+  forger.seg.buffer[off + SLOT_HEADER_BYTES + 4] = 99;
+  // Slot header: table entry, bytes used, flags, pid.
   w.set([(honest as unknown as Internals).entry, 5, 0, process.pid + 1], off >>> 2);
-  Atomics.store(w, 64 + forger.entry * 4 + 2, 0);
-  Atomics.store(w, 6, inSeq + 1);
+  Atomics.store(w, TABLE_WORD + forger.entry * 4 + E_HOLDS_EMPTY, 0);
+  Atomics.store(w, H_IN, inSeq + 1);
   forger.full.post();
   forger.mutex.post(forger.markMutexFree);
   await honest.send(Uint8Array.of(2));
