@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { killStartedProcesses, readInPlace, reusePattern, runSnippet } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ChannelError, type Receiver } from "@ipc-sampler/core";
+import { ChannelError, TURN_MS, type Receiver } from "@ipc-sampler/core";
 import { fifoTransport, type FifoAddress } from "../src/index.js";
 
 const DIST = new URL("../dist/index.js", import.meta.url).href;
@@ -211,13 +211,16 @@ describe("fifo: a waiting reader reads before it sleeps", () => {
     const core = (r as unknown as { core: { next(): Promise<{ count: number } | undefined>; waiting: boolean } }).core;
     await new Promise((done) => setTimeout(done, 50)); // the producer's hello is read
     s.write(new Uint8Array([1]));
+    const started = performance.now();
     const first = core.next();
     expect(core.waiting).toBe(false);
     expect((await first)!.count).toBe(1);
     // The first message of a run went out in write(); the next run's first must too, though no loop turn passed.
     s.write(new Uint8Array([2]));
     const second = core.next();
-    expect(core.waiting).toBe(false);
+    // Spinning answers for at most TURN_MS in a row (core turn.ts); on a loaded machine the two calls can be further
+    // apart than that, and then the second rightly waits for the readiness callback.
+    if (performance.now() - started < TURN_MS) expect(core.waiting).toBe(false);
     expect((await second)!.count).toBe(1);
     await s.close();
   });
