@@ -2,8 +2,14 @@ import type { MessageBatch } from "./interface.js";
 
 /** Below this a buffer comes from Node's allocator as before: small blocks are recycled by malloc and the slab. */
 export const POOLED_MIN_BYTES = 64 * 1024;
-/** Kept per size class; past it a given-back buffer is left to the garbage collector. */
-const PER_CLASS = 8;
+/**
+ * Kept per size class: at least 8 buffers, or as many as make 16 MiB (the
+ * backlog a receiver lets build up before it stops reading: a burst of
+ * 64 KiB messages has ~256 in flight). Past it a given-back buffer is left
+ * to the garbage collector. The pool never holds more than was in use at once.
+ */
+const PER_CLASS_MIN = 8;
+const PER_CLASS_BYTES = 16 * 1024 * 1024;
 
 /** A pooled buffer and how many still read it: the batches whose bytes are in it, and the reader while it reads into it. */
 export interface Lease {
@@ -41,7 +47,7 @@ export class BatchBuffers {
     const b = lease.buffer;
     let list = this.free.get(b.length);
     if (!list) this.free.set(b.length, (list = []));
-    if (list.length < PER_CLASS) list.push(b);
+    if (list.length < Math.max(PER_CLASS_MIN, PER_CLASS_BYTES / b.length)) list.push(b);
   }
 
   /** Drops the lease of a released batch, if it has one. */

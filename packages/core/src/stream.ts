@@ -83,11 +83,11 @@ export class StreamSender extends SenderBase {
         const taken = this.writeDirect(message);
         if (taken === need) return true;
         const rest = need - taken;
-        const big = this.takeBig(rest);
+        const big = this.takeBig(rest, need);
         if (taken < FRAME_HEADER_BYTES) writeFrameHeader(this.header, 0, len);
         const headPart = taken < FRAME_HEADER_BYTES ? this.header.copy(big, 0, taken, FRAME_HEADER_BYTES) : 0;
         big.set(taken > FRAME_HEADER_BYTES ? message.subarray(taken - FRAME_HEADER_BYTES) : message, headPart);
-        this.socket.write(big.subarray(0, rest), () => this.returnBig(big));
+        this.writeThenReuse(big, rest, this.returnBig);
         return this.socket.writableLength <= this.highWater;
       }
     }
@@ -174,19 +174,44 @@ export class StreamSender extends SenderBase {
     }
   }
 
-  private takeBig(need: number): Buffer {
+  /**
+   * A buffer for `rest` bytes of a frame of `frame` bytes. A new one is sized
+   * for the whole frame, rounded up to a power of two: the next message's rest
+   * is another size, and a buffer cut to this one's would not hold it (its
+   * untouched tail costs address space, not memory).
+   */
+  private takeBig(rest: number, frame: number): Buffer {
     for (let i = this.bigPool.length - 1; i >= 0; i--) {
       const b = this.bigPool[i]!;
-      if (b.length >= need) {
+      if (b.length >= rest) {
         this.bigPool.splice(i, 1);
         return b;
       }
     }
-    return Buffer.allocUnsafeSlow(need);
+    return Buffer.allocUnsafeSlow(2 ** Math.ceil(Math.log2(frame)));
   }
 
-  private returnBig(buf: Buffer): void {
+  private readonly returnBig = (buf: Buffer): void => {
     if (this.bigPool.length < 8) this.bigPool.push(buf);
+  };
+
+  /**
+   * socket.write of `buf`'s bytes `from`..`end`, then `reuse(buf)` once the
+   * socket is done with them. A write the kernel took whole at once leaves
+   * nothing queued: the buffer is free now. Its callback would wait for the
+   * next tick, and a producer writing in a loop yields only when write()
+   * returns false: dozens of buffers, each fresh memory, before one came
+   * back. Either way `reuse` runs once.
+   */
+  private writeThenReuse(buf: Buffer, end: number, reuse: (buf: Buffer) => void, from = 0): void {
+    let done = false;
+    const give = () => {
+      if (done) return;
+      done = true;
+      reuse(buf);
+    };
+    this.socket.write(buf.subarray(from, end), give);
+    if (this.socket.writableLength === 0) give();
   }
 
   /** Hands the chunk from byte `from` on to the socket, and starts a fresh one. */
@@ -209,7 +234,7 @@ export class StreamSender extends SenderBase {
     const used = this.pos;
     this.chunk = this.pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
     this.pos = 0;
-    this.socket.write(full.subarray(from, used), () => this.recycle(full));
+    this.writeThenReuse(full, used, this.recycle, from);
   }
 
   protected finish(): Promise<void> {

@@ -7,7 +7,7 @@
  * header word (byte 6 the kind, byte 7 zero): the kernel message keeps the
  * body's length. All packets use priority 0, so the queue is FIFO.
  */
-import { ChannelError, attachWithRetry, DEFAULT_PREFIX, MAX_PACKET_PRODUCERS, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
+import { ChannelError, attachWithRetry, DEFAULT_PREFIX, MAX_PACKET_PRODUCERS, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, PacketReader, PacketReceiver, PacketSender, namedResources, removedNames, posixName, removeOnExit, uniqueName, validatePrefix, type Address, type Lease, type ConnectOptions, type ListenOptions, type MechanismDescriptor, type Receiver, type Sender, type Transport } from "@ipc-sampler/core";
 import { FdWatcher, PeerSlotWatcher, READABLE, WRITABLE, claimPeerSlot, ownerHeldOn, mqClose, mqCreate, mqExists, mqGetAttr, mqLimits, queues, mqOpen, mqReceiveBatch, mqSendBatch, mqUnlink, spinnerFor, type MqHandle } from "@ipc-sampler/posix";
 
 /** Default largest message: 1 MiB, split over kernel messages and reassembled. */
@@ -192,6 +192,8 @@ export class MqueueReceiver extends PacketReceiver {
   private readonly pairs = new Int32Array(2 * RECEIVE_BATCH);
   private readonly arenaBytes: number;
   private arena: Buffer;
+  /** With reuseBatches, the arena is pooled: this process holds it while it reads into it, each batch in it too. */
+  private arenaLease: Lease | undefined;
   private pos = 0;
 
   private readonly peers: PeerSlotWatcher;
@@ -216,7 +218,7 @@ export class MqueueReceiver extends PacketReceiver {
     });
     this.peers = peers;
     this.arenaBytes = Math.max(ARENA_MIN_BYTES, 32 * queue.messageSize);
-    this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
+    this.arena = this.newArena();
     this.watcher = new FdWatcher(queue.mqd, (err) => (err ? this.breakAll(err) : this.pump()), queue.name);
     this.watcher.start(READABLE);
   }
@@ -229,7 +231,10 @@ export class MqueueReceiver extends PacketReceiver {
   protected readSome(): boolean {
     const size = this.queue.messageSize;
     if (this.arenaBytes - this.pos < size * 8) {
-      this.arena = Buffer.allocUnsafeSlow(this.arenaBytes);
+      // Every packet in the old arena was parsed: only its batches still hold it.
+      const old = this.arenaLease;
+      this.arena = this.newArena();
+      if (old) this.buffers!.drop(old);
       this.pos = 0;
     }
     let n: number;
@@ -255,6 +260,12 @@ export class MqueueReceiver extends PacketReceiver {
     return true;
   }
 
+  /** A fresh arena: a pooled one with reuseBatches (a fresh 1 MiB faults on every page it fills). */
+  private newArena(): Buffer {
+    this.arenaLease = this.buffers?.lease(this.arenaBytes);
+    return this.arenaLease ? this.arenaLease.buffer : Buffer.allocUnsafeSlow(this.arenaBytes);
+  }
+
   /** Each kernel message is one packet; one that is not ours (someone else writes to this queue) is dropped. */
   private parse(n: number): void {
     const buf = this.arena;
@@ -264,7 +275,7 @@ export class MqueueReceiver extends PacketReceiver {
       const end = p + pairs[2 * i + 1]!;
       const kind = buf[p + 6]!;
       if (end - p < PACKET_HEADER_BYTES || kind < PACKET_HELLO || kind > PACKET_GOODBYE) continue;
-      this.reader.packet(buf, p, kind, end);
+      this.reader.packet(buf, p, kind, end, this.arenaLease);
     }
     this.reader.flush();
   }

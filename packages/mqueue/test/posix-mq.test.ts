@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { killStartedProcesses, runSnippet } from "@ipc-sampler/core/conformance";
+import { killStartedProcesses, readNumbered, runSnippet } from "@ipc-sampler/core/conformance";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Receiver } from "@ipc-sampler/core";
 import { mqExists, mqGetAttr, mqLimits, mqOpen, mqClose } from "@ipc-sampler/posix";
@@ -105,6 +105,37 @@ describe("mqueue: a real POSIX message queue", () => {
     for await (const m of r) got.push(Array.from(m));
     await sending;
     expect(got).toEqual([Array.from(small), Array.from(big), Array.from(small)]);
+  });
+
+  it("with reuseBatches, reads into a few pooled arenas, not a fresh MiB per arena filled, and every message arrives intact", async () => {
+    // 3,000 messages of 8 KiB fill a 1 MiB arena 24 times over; each is
+    // filled with its number, so an arena reused while a batch still pointed
+    // into it would show another message's bytes.
+    const r = await listen({ expectedProducers: 1, reuseBatches: true });
+    const count = 3000;
+    const size = 8000;
+    const slow = Buffer.allocUnsafeSlow;
+    let arenas = 0;
+    Buffer.allocUnsafeSlow = (n: number) => (n >= 1024 * 1024 && arenas++, slow(n));
+    try {
+      const p = run(`
+        const { mqueueTransport } = await import(${JSON.stringify(DIST)});
+        const s = await mqueueTransport.connect(${JSON.stringify(r.address)});
+        const m = Buffer.alloc(${size});
+        for (let i = 0; i < ${count}; i++) {
+          m.fill(i % 251);
+          if (!s.write(m)) await s.drain();
+        }
+        await s.close();
+        console.log("sent");
+      `);
+      const got = await readNumbered(r.batches(), size);
+      expect(await p.line).toBe("sent");
+      expect(got).toEqual({ count, intact: count });
+    } finally {
+      Buffer.allocUnsafeSlow = slow;
+    }
+    expect(arenas).toBeLessThanOrEqual(4);
   });
 
   it("makes a sender wait on a full queue without using CPU, then resume", async () => {

@@ -1,10 +1,11 @@
 // A Unix-socket producer asks the kernel for a larger send buffer (SO_SNDBUF)
 // at connect, unless told not to. Read back from the kernel: every socket
 // this process opens while connecting is found through /proc/self/fd.
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Sender } from "@ipc-sampler/core";
-import { closeAfterEach } from "@ipc-sampler/core/conformance";
+import { closeAfterEach, readNumbered, trackProcess } from "@ipc-sampler/core/conformance";
 import { socketSendBuffer } from "@ipc-sampler/posix";
 import { udsTransport } from "../src/index.js";
 
@@ -66,5 +67,46 @@ describe("uds sendBufferBytes", () => {
     for (const bad of [-1, 1.5, 2 ** 31, Number.NaN]) {
       await expect(udsTransport.connect(r.address, { sendBufferBytes: bad })).rejects.toThrow(RangeError);
     }
+  });
+});
+
+describe("uds: messages larger than a write chunk", () => {
+  // A producer in a loop hands each 1 MiB message to the kernel; what the
+  // kernel does not take at once is copied into a buffer of its own, which
+  // is reused once the socket is done with it. With a 2 MiB send buffer and
+  // a receiver reading all along, the socket often takes that rest at once:
+  // its buffer must come back then, not a tick later, or a producer that
+  // never has to wait allocates (and faults in) a fresh MiB per message.
+  it("a producer writing 1 MiB messages in a loop reuses a few buffers for what the kernel did not take at once", async () => {
+    const r = await listen("big");
+    const count = 600;
+    const size = 1024 * 1024;
+    // Each message is filled with its number: a buffer reused too early would show another's.
+    const reading = readNumbered(r.batches(), size);
+    const out = await new Promise<string>((resolve, reject) => {
+      const src = `
+        import * as S from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+        const slow = Buffer.allocUnsafeSlow;
+        let fresh = 0;
+        Buffer.allocUnsafeSlow = (n) => (n >= ${size} && fresh++, slow(n));
+        const s = await S.udsTransport.connect(${JSON.stringify(r.address)});
+        const m = Buffer.alloc(${size});
+        for (let i = 0; i < ${count}; i++) {
+          m.fill(i % 251);
+          if (!s.write(m)) await s.drain();
+        }
+        await s.close();
+        console.log(JSON.stringify({ fresh }));`;
+      const child = spawn(process.execPath, ["--input-type=module", "-e", src], { stdio: ["ignore", "pipe", "inherit"] });
+      trackProcess(child);
+      let text = "";
+      child.stdout.on("data", (d) => (text += d));
+      child.on("error", reject);
+      child.on("close", () => resolve(text.trim()));
+    });
+    expect(await reading).toEqual({ count, intact: count });
+    const { fresh } = JSON.parse(out) as { fresh: number };
+    // At most what the socket can hold queued at once (4 messages) and a few more: not one per message.
+    expect(fresh).toBeLessThanOrEqual(12);
   });
 });

@@ -16,7 +16,7 @@ export { fillPattern, type ProducerPlan } from "./plan.js";
 export * from "./processes.js";
 export * from "./fixtures.js";
 export * from "./hooks.js";
-export { readInPlace, reusePattern } from "./reuse.js";
+export { readInPlace, readNumbered, reusePattern } from "./reuse.js";
 import { killStartedProcesses, startProcess } from "./processes.js";
 import { startProducer, startReceiverProcess, withTimeout, collect, verifyScenario, openFds, moduleUrlOf, PRODUCER_SCRIPT, type ConformanceTarget } from "./target.js";
 import { registerPidLivenessChecks } from "./liveness.js";

@@ -34,3 +34,22 @@ export async function readInPlace(batches: AsyncIterable<MessageBatch>, sizes: r
   }
   return { count, large, buffers: buffers.size, wrong };
 }
+
+/**
+ * Reads every batch in place, like readInPlace, where message `i` is `size`
+ * bytes of the value `i % 251` (cheap to fill in a producer's loop: `m.fill(i % 251)`).
+ * Counts the messages and those intact: a buffer reused while a batch still
+ * pointed into it shows another message's value at one end or the other.
+ */
+export async function readNumbered(batches: AsyncIterable<MessageBatch>, size: number): Promise<{ count: number; intact: number }> {
+  let count = 0;
+  let intact = 0;
+  for await (const b of batches) {
+    for (let k = 0; k < b.count; k++, count++) {
+      const at = b.offsets[2 * k]!;
+      const len = b.offsets[2 * k + 1]!;
+      if (len === size && b.data[at] === count % 251 && b.data[at + len - 1] === count % 251) intact++;
+    }
+  }
+  return { count, intact };
+}
