@@ -41,6 +41,28 @@ async function existsElsewhere(name: string): Promise<string> {
   return p.line;
 }
 
+/**
+ * A producer process that sends `count` messages of `size` bytes, message i
+ * filled with i % 251 (see readNumbered), and closes; its line is how many
+ * buffers of 64 KiB or more it allocated (Buffer.allocUnsafeSlow) meanwhile.
+ */
+function numberedProducer(address: unknown, count: number, size: number) {
+  return run(`
+    const { mqueueTransport } = await import(${JSON.stringify(DIST)});
+    const slow = Buffer.allocUnsafeSlow;
+    let fresh = 0;
+    Buffer.allocUnsafeSlow = (n) => (n >= 64 * 1024 && fresh++, slow(n));
+    const s = await mqueueTransport.connect(${JSON.stringify(address)});
+    const m = Buffer.alloc(${size});
+    for (let i = 0; i < ${count}; i++) {
+      m.fill(i % 251);
+      if (!s.write(m)) await s.drain();
+    }
+    await s.close();
+    console.log(String(fresh));
+  `);
+}
+
 describe("mqueue: a real POSIX message queue", () => {
   it("exists in the kernel while the receiver is open, with the advertised attributes, and is gone after close", async () => {
     const r = await mqueueTransport.listen();
@@ -118,24 +140,26 @@ describe("mqueue: a real POSIX message queue", () => {
     let arenas = 0;
     Buffer.allocUnsafeSlow = (n: number) => (n >= 1024 * 1024 && arenas++, slow(n));
     try {
-      const p = run(`
-        const { mqueueTransport } = await import(${JSON.stringify(DIST)});
-        const s = await mqueueTransport.connect(${JSON.stringify(r.address)});
-        const m = Buffer.alloc(${size});
-        for (let i = 0; i < ${count}; i++) {
-          m.fill(i % 251);
-          if (!s.write(m)) await s.drain();
-        }
-        await s.close();
-        console.log("sent");
-      `);
+      const p = numberedProducer(r.address, count, size);
       const got = await readNumbered(r.batches(), size);
-      expect(await p.line).toBe("sent");
+      expect(Number.isInteger(Number(await p.line))).toBe(true);
       expect(got).toEqual({ count, intact: count });
     } finally {
       Buffer.allocUnsafeSlow = slow;
     }
     expect(arenas).toBeLessThanOrEqual(4);
+  });
+
+  it("a producer of 1 MiB messages reuses its packet chunks: a few fresh ones in all, not one per message", async () => {
+    // A 1 MiB message is copied whole into 128 packets of 8 KiB, 8 chunks of
+    // 128 KiB, which drain through a 10-message queue: written chunks must be
+    // kept for the next message, not left to the garbage collector.
+    const r = await listen({ expectedProducers: 1, reuseBatches: true });
+    const count = 200;
+    const size = 1024 * 1024;
+    const p = numberedProducer(r.address, count, size);
+    expect(await readNumbered(r.batches(), size)).toEqual({ count, intact: count });
+    expect(Number(await p.line)).toBeLessThanOrEqual(16);
   });
 
   it("makes a sender wait on a full queue without using CPU, then resume", async () => {

@@ -12,7 +12,7 @@ export interface PacketSenderOptions {
   packetsPerChunk: number;
   /** `write()` returns false above this many bytes waiting to be sent. */
   highWaterMark: number;
-  /** Written chunks kept for reuse. */
+  /** Written chunks kept for reuse, at least; more while messages need more at once (see PacketSender.poolLimit). */
   maxPooledChunks: number;
   /** Put the body length in the header word (a byte stream) instead of 0 (a message queue). */
   lengthInHeader: boolean;
@@ -32,6 +32,9 @@ interface Chunk {
   sealed: number;
   sent: number;
 }
+
+/** The most memory a sender keeps in written chunks for reuse (PacketSender.poolLimit). */
+const POOL_CEILING_BYTES = 8 * 1024 * 1024;
 
 let streams = 0;
 
@@ -57,6 +60,14 @@ export abstract class PacketSender extends SenderBase {
   private readonly lengthInHeader: boolean;
   private readonly chunks: Chunk[] = [];
   private readonly pool: Chunk[] = [];
+  /**
+   * Written chunks kept for reuse: maxPooledChunks, or as many as were ever
+   * in use at once, up to 8 MiB of them. A large message is copied into
+   * chunks whole (1 MiB into a queue's 8 KiB packets: 8 chunks of 128 KiB)
+   * and each fresh chunk faults on every page it fills.
+   */
+  private poolLimit: number;
+  private readonly poolCeiling: number;
   /** Bytes in the open packet (header included); 0: no open packet. */
   private fill = 0;
   /** Bytes in sealed packets not yet sent. */
@@ -77,6 +88,8 @@ export abstract class PacketSender extends SenderBase {
     this.bodyMax = options.packetBytes - PACKET_HEADER_BYTES;
     this.highWater = options.highWaterMark;
     this.maxPooled = options.maxPooledChunks;
+    this.poolLimit = this.maxPooled;
+    this.poolCeiling = Math.max(this.maxPooled, Math.floor(POOL_CEILING_BYTES / (this.slots * this.slot)));
     this.lengthInHeader = options.lengthInHeader;
   }
 
@@ -171,6 +184,7 @@ export abstract class PacketSender extends SenderBase {
     if (!chunk || chunk.sealed === this.slots) {
       chunk = this.pool.pop() ?? { buf: Buffer.allocUnsafeSlow(this.slots * this.slot), pairs: new Int32Array(2 * this.slots), sealed: 0, sent: 0 };
       this.chunks.push(chunk);
+      if (this.chunks.length > this.poolLimit) this.poolLimit = Math.min(this.chunks.length, this.poolCeiling);
     }
     const buf = chunk.buf;
     const at = chunk.sealed * this.slot;
@@ -238,7 +252,7 @@ export abstract class PacketSender extends SenderBase {
       this.chunks.shift();
       chunk.sealed = 0;
       chunk.sent = 0;
-      if (this.pool.length < this.maxPooled) this.pool.push(chunk);
+      if (this.pool.length < this.poolLimit) this.pool.push(chunk);
     }
     if (this.waiting) {
       this.waiting = false;
