@@ -3,8 +3,13 @@ import { ChannelError, PACKET_GOODBYE, PACKET_HEADER_BYTES, PACKET_HELLO, Packet
 import { FdWatcher, PeerSlotWatcher, READABLE, readNonBlocking, spinnerFor } from "@ipc-sampler/posix";
 import { BODY_MAX } from "./protocol.js";
 
-/** Reads land back to back in an arena; batches point into it, so nothing is copied twice. */
-const ARENA_BYTES = 4 * 1024 * 1024;
+/**
+ * Reads land back to back in an arena; batches point into it, so nothing is
+ * copied twice. One FIFO's worth (1 MiB, the capacity asked for): a larger
+ * arena only means more fresh pages to fault in before the pool has one to
+ * give back (4 MiB was 5–7% slower at 64 B, 64 KiB and 1 MiB here).
+ */
+const ARENA_BYTES = 1024 * 1024;
 const MIN_READ = 256 * 1024;
 
 export interface FifoReceiverOptions {
