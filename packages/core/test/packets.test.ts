@@ -301,6 +301,45 @@ describe("PacketReader", () => {
     }
   });
 
+  it("a pooled buffer that comes back under a new lease is held by that lease, even when no packet was read from the buffer in between", () => {
+    // A queue read that held only packets of no one's (dropped before they
+    // reach the reader) leaves the reader pointing at the buffer before: when
+    // the pool hands that buffer out again, its batches must hold the new lease.
+    const buffers = new BatchBuffers();
+    const events: MessageBatch[] = [];
+    const reader = new PacketReader({
+      core: { attach: () => 0, push: (b: MessageBatch) => events.push(b), producerClosed: () => {}, producerLost: () => {} },
+      maxMessageSize: 1 << 20,
+      noun: "test",
+      resource: "/test",
+      capacity: 4,
+      watchPeer: () => ({ close: () => {} }),
+      onExit: () => {},
+      buffers,
+    });
+    const first = buffers.lease(64 * 1024);
+    const hello = packet(10, 0, PACKET_HELLO);
+    const frames = packet(10, 0, PACKET_FRAMES, [...u32(1), 5]);
+    const put = (lease: Lease) => {
+      hello.copy(lease.buffer, 0);
+      frames.copy(lease.buffer, hello.length);
+    };
+    put(first);
+    reader.packet(first.buffer, 0, PACKET_HELLO, hello.length, first);
+    reader.packet(first.buffer, hello.length, PACKET_FRAMES, hello.length + frames.length, first);
+    reader.flush();
+    // The transport moves on and drops its hold; the batch gives the buffer back.
+    buffers.drop(first);
+    buffers.release(events[0]!);
+    const again = buffers.lease(64 * 1024);
+    expect(again.buffer).toBe(first.buffer);
+    reader.packet(again.buffer, hello.length, PACKET_FRAMES, hello.length + frames.length, again);
+    reader.flush();
+    expect(events).toHaveLength(2);
+    expect((events[1] as MessageBatch & { lease?: Lease }).lease).toBe(again);
+    expect(again.holders).toBe(2);
+  });
+
   it("a HELLO with a producer number outside 1..MAX_PACKET_PRODUCERS is EPROTO and is never watched", () => {
     const h = harness();
     h.read([packet(0, 0, PACKET_HELLO), packet(MAX_PACKET_PRODUCERS + 1, 0, PACKET_HELLO), packet(MAX_PACKET_PRODUCERS, 0, PACKET_HELLO)]);

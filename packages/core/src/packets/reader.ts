@@ -112,7 +112,9 @@ export class PacketReader {
    * point into it hold until they are released.
    */
   packet(buf: Buffer, at: number, kind: number, end: number, lease?: Lease): void {
-    if (buf !== this.data) {
+    // The lease too: a pooled buffer comes back under a new lease, and batches
+    // must hold that one (the old one has already given the buffer back).
+    if (buf !== this.data || lease !== this.dataLease) {
       // Collected offsets point into the previous buffer: hand them out first.
       this.flush();
       this.data = buf;
