@@ -41,6 +41,17 @@ afterEach(() => {
 });
 
 /** Runs `body` (ESM, with the package imported as P) in a new node process; killed after the test. */
+/** A new named semaphore holding no units, closed and unlinked after the test. */
+function ownedSemaphore(what: string) {
+  const name = `/${unique(what)}`;
+  const sem = semOpen(name, { create: true, exclusive: true, value: 0 });
+  cleanups.push(() => {
+    sem.close();
+    semUnlink(name);
+  });
+  return { name, sem };
+}
+
 function child(body: string, ...args: string[]): { proc: ChildProcess; output: Promise<string>; exited: Promise<number | null> } {
   const src = `import * as P from ${JSON.stringify(DIST)};\n${body}`;
   const proc = spawn(process.execPath, ["--input-type=module", "-e", src, ...args], { stdio: ["ignore", "pipe", "inherit"] });
@@ -270,12 +281,7 @@ describe("futex across processes", () => {
 
 describe("semaphore waits", () => {
   it("semaphoreFutexWait sleeps on the semaphore's own futex word: another process's sem_post wakes it and the unit is taken; a timeout resolves false; close() ends a pending wait", async () => {
-    const name = `/${unique("semf")}`;
-    const s = semOpen(name, { create: true, exclusive: true, value: 0 });
-    cleanups.push(() => {
-      s.close();
-      semUnlink(name);
-    });
+    const { name, sem: s } = ownedSemaphore("semf");
     const fw = semaphoreFutexWait(s);
     expect(fw, "glibc's 64-bit layout on x64 and arm64").toBeDefined();
     cleanups.push(() => fw!.close());
@@ -301,12 +307,7 @@ describe("semaphore waits", () => {
   });
 
   it("more blocked waits than the libuv pool has threads leave the pool free; posts from another process end them", async () => {
-    const name = `/${unique("sem")}`;
-    const owner = semOpen(name, { create: true, exclusive: true, value: 0 });
-    cleanups.push(() => {
-      owner.close();
-      semUnlink(name);
-    });
+    const { name, sem: owner } = ownedSemaphore("sem");
     expect(semExists(name)).toBe(true);
     const WAITS = 8; // the pool has 4 threads
     const handles = Array.from({ length: WAITS }, () => semOpen(name));
